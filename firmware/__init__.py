@@ -1,0 +1,1 @@
+"""Supervisor MCU firmware (MicroPython)."""

@@ -1,0 +1,1 @@
+"""Contracts shared by every side: NIK rules, outcomes, data elements. Pure, no I/O."""

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the Debian packages the project needs, only those missing. Safe to run again.
+# Needs root (or sudo) when something is missing.
+set -euo pipefail
+
+packages=(
+    # build of pyscard (no Linux wheel on PyPI) and the virtual environment
+    gcc swig libpcsclite-dev python3-dev python3-venv
+    # smart-card middleware and the virtual reader driver the card simulator connects to
+    pcscd vsmartcard-vpcd
+)
+if [ "$#" -gt 0 ]; then packages+=("$@"); fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+echo "Installing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+else
+    echo "error: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
+    echo "       run 'make' as root, or install them with apt-get first." >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The packaged pcscd is socket-activated and not needed: the tests and the demo run their own
+# on a private socket. Leave the system one alone if it is already in use.

@@ -1,0 +1,1 @@
+"""Virtual devices and the virtual Dukcapil upstream. They replace devices, never middleware."""

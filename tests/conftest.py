@@ -1,0 +1,21 @@
+"""Shared test configuration: hypothesis profiles.
+
+HYPOTHESIS_PROFILE=ci (default in `make test`) keeps example counts modest; `make fuzz` uses
+`long` (at least 100,000 examples per parser).
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=200, deadline=None)
+settings.register_profile(
+    "long",
+    max_examples=100_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

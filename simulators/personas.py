@@ -12,16 +12,10 @@ import hashlib
 from dataclasses import dataclass
 from enum import Enum
 
+from hardware.card import Finger
 from protocol.nik import Sex
 
 TEMPLATE_SIZE = 512  # bytes of one fingerprint template, as the fingerprint module stores it
-
-
-class Finger(Enum):
-    """The two fingers whose templates a KTP-el chip holds."""
-
-    RIGHT_INDEX = "right_index"
-    LEFT_INDEX = "left_index"
 
 
 class RecordStatus(Enum):

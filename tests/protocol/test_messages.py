@@ -1,0 +1,113 @@
+import contextlib
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocol.elements import DataElement
+from protocol.messages import (
+    MessageError,
+    VerificationResponse,
+    decode_body,
+    encode_body,
+    parse_return_request,
+    parse_verification_request,
+    parse_verification_response,
+)
+from protocol.outcomes import Outcome
+
+NIK = "3313061704870002"
+
+
+def request(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "request_id": "0123456789abcdef0123456789abcdef",
+        "nik": NIK,
+        "match": {"finger": "right_index", "score": 120, "tries": 1},
+        "reader": {"reader_id": "RDR-0001", "sam_id": "SAM-0001"},
+    }
+    body.update(over)
+    return body
+
+
+def test_round_trip() -> None:
+    req = parse_verification_request(request())
+    assert req.to_json() == request()
+    assert NIK not in repr(req)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (request(nik="33130617048700"), "nik"),
+        (request(nik=3313061704870002), "nik"),
+        (request(request_id="x"), "request_id"),
+        (request(extra=1), "extra"),
+        (request(**{NIK: 1}), "<field>"),
+        (request(match={"finger": "thumb", "score": 1, "tries": 1}), "match.finger"),
+        (request(match={"finger": "left_index", "score": 1, "tries": 4}), "match.tries"),
+        (request(match={"finger": "left_index", "score": True, "tries": 1}), "match.score"),
+        (request(reader=[]), "reader"),
+    ],
+)
+def test_bad_requests_name_the_field_not_the_value(body: dict[str, Any], field: str) -> None:
+    with pytest.raises(MessageError) as info:
+        parse_verification_request(body)
+    assert info.value.field == field
+    assert NIK not in str(info.value)
+
+
+def test_missing_field() -> None:
+    body = request()
+    del body["reader"]
+    with pytest.raises(MessageError, match="reader: missing"):
+        parse_verification_request(body)
+
+
+def test_response_round_trip() -> None:
+    resp = VerificationResponse(
+        "0123456789abcdef0123456789abcdef", Outcome.FOUND, {DataElement.FULL_NAME: "X"}
+    )
+    wire = json.loads(encode_body(resp.to_json()))
+    assert wire["text"]["id"] == "Data Ditemukan"
+    assert parse_verification_response(wire) == resp
+    assert "X" not in repr(resp)
+
+
+def test_response_without_elements() -> None:
+    resp = VerificationResponse("0123456789abcdef0123456789abcdef", Outcome.NOT_FOUND)
+    assert "elements" not in resp.to_json()
+    assert parse_verification_response(resp.to_json()) == resp
+
+
+def test_return_request() -> None:
+    body = {"request_id": "0" * 32, "nik": NIK, "return_number": "PERPUS-2026-0042"}
+    assert parse_return_request(body).to_json() == body
+
+
+def test_decode_body_limits() -> None:
+    with pytest.raises(MessageError, match="larger than"):
+        decode_body(b" " * (16 * 1024 + 1))
+    with pytest.raises(MessageError, match="not valid JSON"):
+        decode_body(b"{")
+    with pytest.raises(MessageError, match="object"):
+        decode_body(b"[]")
+    with pytest.raises(MessageError):
+        decode_body(b"[" * 5000 + b"]" * 5000)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=20,
+)
+
+
+@pytest.mark.fuzz
+@given(st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_parsers_only_raise_message_error(raw: bytes) -> None:
+    for parse in (parse_verification_request, parse_verification_response, parse_return_request):
+        with contextlib.suppress(MessageError):
+            parse(decode_body(raw))

@@ -27,10 +27,19 @@ $(STAMP_VENV): $(STAMP_APT) pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-lint: setup
+# The MCU firmware is type-checked against the published MicroPython RP2040 stubs, kept in
+# their own folder (they shadow parts of the standard library).
+MPY_TYPINGS := $(VENV)/mpy-typings
+$(MPY_TYPINGS): $(STAMP_VENV)
+	$(PY) -m pip install -q --no-deps --upgrade --target $@ \
+		'micropython-rp2-stubs>=1.22,<1.30' 'micropython-stdlib-stubs>=1.22,<1.30'
+
+lint: setup $(MPY_TYPINGS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --config-file firmware/mypy.ini firmware
+	$(VENV)/bin/mypy firmware/stubs/machine.py firmware/stubs/utime.py firmware/stubs/micropython.py
 
 # Long property-based run: at least 100,000 examples for every parser.
 fuzz: setup

@@ -1,0 +1,125 @@
+"""kiosk-sim as an operator runs it: the CLI in a subprocess, scripted through its control API."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.middleware
+
+KIOSK_SIM = [sys.executable, "-c", "from simulators.cli import main; raise SystemExit(main())"]
+
+
+def test_demo_prints_its_table_and_exits_0(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*KIOSK_SIM, "demo", "--run-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "7 of 7 scenarios as expected" in done.stdout
+    assert "CardNotAuthenticError" in done.stdout
+    # names and NIKs are masked
+    assert "AYUNINGSIH" not in done.stdout
+    assert "3304014508920003" not in done.stdout
+
+
+def _read_line_matching(proc: subprocess.Popen[str], pattern: str, timeout: float) -> re.Match[str]:
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        if not sel.select(left):
+            break
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if m := re.search(pattern, line):
+            return m
+    raise AssertionError(f"kiosk-sim never printed {pattern!r}")
+
+
+@pytest.fixture(scope="module")
+def control(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp_path = tmp_path_factory.mktemp("kiosk-sim")
+    proc = subprocess.Popen(
+        [*KIOSK_SIM, "devices", "--control-port", "0", "--run-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        m = _read_line_matching(proc, r"control API:\s+(http://127\.0\.0\.1:\d+)/status", 30)
+        yield m.group(1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) in (0, 130)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _call(base: str, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_control_api_scripts_the_devices(control: str) -> None:
+    status, body = _call(control, "GET", "/status")
+    assert status == 200
+    assert body["card"] is None and body["sam"] is True and body["enclosure_open"] is False
+    assert body["paths"]["fingerprint_port"].startswith("/dev/pts/")
+
+    status, body = _call(control, "POST", "/card", {"persona": "ayu", "fault": "cloned"})
+    assert (status, body["card"]) == (200, "ayu (cloned)")
+    status, body = _call(control, "DELETE", "/card")
+    assert (status, body["card"]) == (200, None)
+
+    status, body = _call(control, "POST", "/finger", {"persona": "bagas", "finger": "left_index"})
+    assert status == 200
+    status, body = _call(control, "POST", "/enclosure", {"open": True})
+    assert (status, body["enclosure_open"]) == (200, True)
+    status, body = _call(control, "POST", "/sam", {"present": False})
+    assert (status, body["sam"]) == (200, False)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        ("POST", "/card", {"persona": "nobody"}, "unknown persona 'nobody'; known: ayu"),
+        ("POST", "/card", {"persona": "ayu", "fault": "melted"}, "bad card fault"),
+        ("POST", "/card", {}, "missing field 'persona'"),
+        ("POST", "/finger", {"persona": "ayu", "finger": "thumb"}, "unknown finger 'thumb'"),
+        ("POST", "/enclosure", {"open": "yes"}, "field 'open' must be a bool"),
+        ("POST", "/card", [1, 2], "body must be a JSON object"),
+    ],
+)
+def test_control_api_bad_requests(
+    control: str, method: str, path: str, body: Any, message: str
+) -> None:
+    status, answer = _call(control, method, path, body)
+    assert status == 400
+    assert message in answer["error"]

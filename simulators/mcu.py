@@ -1,0 +1,455 @@
+"""Simulated supervisor MCU: the real firmware (firmware/main.py) in a child process on the
+CPython stand-ins of machine/utime/micropython, its UART bridged to a pty that the agent's
+driver opens as if it were the real serial port.
+
+The child keeps the stand-ins' module names (machine, utime, micropython) out of the caller's
+interpreter. Its flash is a directory in the run directory, so the tamper latch survives a
+restart of the MCU. The parent hears of the firmware's events and of every output pin the
+firmware drives; the power relay pin is what a kiosk simulation uses to restart the agent
+(`on_power_off` / `on_power_on`).
+
+Control: open_enclosure/close_enclosure, cover_light_sensor/expose_light_sensor,
+cut_heartbeat/restore_heartbeat (drops everything the Pi sends, until restored or until the
+relay cuts the Pi's power: the reboot "fixes" the hang), hang_mcu (the firmware locks up and
+the stand-in hardware watchdog resets the MCU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import tty
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from firmware import board
+
+_log = logging.getLogger(__name__)
+
+# Timings of the simulated kiosk (ms): quicker than the field defaults in firmware/config.py.
+SIM_SETTINGS: Mapping[str, int] = {
+    "heartbeat_ms": 1000,
+    "misses": 5,
+    "relay_off_ms": 2000,
+    "boot_grace_ms": 20000,
+    "report_ms": 1000,
+}
+DARK = 2000  # ADC reading inside a closed enclosure
+BRIGHT = 50000  # ADC reading with light on the sensor
+WDT_EXIT = 75  # the child's exit status when its hardware watchdog bites
+_START_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class McuSimStats:
+    """What the simulator has seen so far."""
+
+    pi_powered: bool
+    power_cuts: int  # relay driven to cut the Pi's power
+    power_restores: int  # relay driven back to power after a cut
+    mcu_starts: int  # firmware boots (1 + restarts)
+    watchdog_resets: int  # MCU resets by its own hardware watchdog
+    events: tuple[tuple[str, int], ...]  # the firmware's events, oldest first
+
+    def count(self, name: str) -> int:
+        """How many times the firmware reported event `name`."""
+        return sum(1 for event, _ in self.events if event == name)
+
+
+class McuSim:
+    """The supervisor MCU as a child process behind a real pty (`port_path`)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        settings: Mapping[str, int] | None = None,
+        key: bytes | None = None,
+        on_power_off: Callable[[], None] | None = None,
+        on_power_on: Callable[[], None] | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.flash_dir = Path(run_dir) / "mcu-flash"
+        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = Path(run_dir) / "mcu.log"
+        self._settings = dict(SIM_SETTINGS if settings is None else settings)
+        self._key = key
+        self._on_power_off = on_power_off
+        self._on_power_on = on_power_on
+        self._python = python
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.port_path: str = os.ttyname(self._slave)
+        self._cond = threading.Condition()
+        self._io_lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+        self._closing = False
+        self._stopping = False
+        # world state, re-sent to a restarted MCU; guarded by _cond
+        self._enclosure_open = False
+        self._light = DARK
+        self._cut = False
+        # observations, guarded by _cond
+        self._relay: int | None = None
+        self._cuts = 0
+        self._restores = 0
+        self._starts = 0
+        self._wdt_resets = 0
+        self._events: list[tuple[str, int]] = []
+
+    def __repr__(self) -> str:
+        return f"McuSim({self.port_path!r})"
+
+    def __enter__(self) -> McuSim:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- lifetime -----------------------------------------------------------------------------
+
+    def start(self) -> McuSim:
+        """Boot the MCU (writes config.json, and key.dat if a key is given and none is set)."""
+        self._write_flash()
+        self._spawn(wdt_reset=False)
+        return self
+
+    def restart(self) -> None:
+        """Power-cycle the MCU itself (not the Pi): its flash, and so the latch, survive."""
+        self._stop_child()
+        self._spawn(wdt_reset=False)
+
+    def close(self) -> None:
+        """Stop the MCU and close the pty."""
+        if self._closing:
+            return
+        self._closing = True
+        self._stop_child()
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    # --- the world around the MCU -------------------------------------------------------------
+
+    def open_enclosure(self) -> None:
+        """Open the enclosure switch."""
+        self._set_enclosure(True)
+
+    def close_enclosure(self) -> None:
+        """Close the enclosure switch."""
+        self._set_enclosure(False)
+
+    def cover_light_sensor(self) -> None:
+        """Darken the light sensor (its state inside a closed enclosure)."""
+        self.set_light(DARK)
+
+    def expose_light_sensor(self) -> None:
+        """Shine light on the sensor."""
+        self.set_light(BRIGHT)
+
+    def set_light(self, reading: int) -> None:
+        """Set the light sensor's ADC reading (0..65535)."""
+        with self._cond:
+            self._light = max(0, min(65535, reading))
+        self._command(f"adc {board.LIGHT} {reading}")
+
+    def cut_heartbeat(self) -> None:
+        """Drop everything the Pi sends (a hung agent) until restored or the Pi is power-cycled."""
+        with self._cond:
+            self._cut = True
+        self._command("cut 1")
+
+    def restore_heartbeat(self) -> None:
+        """Let the Pi's frames through again."""
+        with self._cond:
+            self._cut = False
+        self._command("cut 0")
+
+    def hang_mcu(self) -> None:
+        """Lock the firmware's loop up: its hardware watchdog should reset the MCU."""
+        self._command("hang")
+
+    # --- observation --------------------------------------------------------------------------
+
+    def stats(self) -> McuSimStats:
+        """A snapshot of what happened."""
+        with self._cond:
+            return self._snapshot()
+
+    def wait_for(self, predicate: Callable[[McuSimStats], bool], timeout: float) -> bool:
+        """Block until `predicate(stats)` holds (True) or `timeout` seconds pass (False)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self._snapshot()), timeout)
+
+    def wait_event(self, name: str, timeout: float, count: int = 1) -> bool:
+        """Block until the firmware has reported event `name` count times in all."""
+        return self.wait_for(lambda s: s.count(name) >= count, timeout)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _snapshot(self) -> McuSimStats:
+        return McuSimStats(
+            pi_powered=self._relay is None or not self._relay_cuts(self._relay),
+            power_cuts=self._cuts,
+            power_restores=self._restores,
+            mcu_starts=self._starts,
+            watchdog_resets=self._wdt_resets,
+            events=tuple(self._events),
+        )
+
+    def _relay_cuts(self, level: int) -> bool:
+        return level == self._settings.get("relay_cut_level", 1)
+
+    def _write_flash(self) -> None:
+        config = self.flash_dir / "config.json"
+        config.write_text(json.dumps(self._settings))
+        key_file = self.flash_dir / "key.dat"
+        if self._key is not None and not key_file.exists():
+            key_file.write_bytes(self._key)
+
+    def _set_enclosure(self, opened: bool) -> None:
+        with self._cond:
+            self._enclosure_open = opened
+        self._command(f"pin {board.ENCLOSURE} {self._enclosure_level(opened)}")
+
+    def _enclosure_level(self, opened: bool) -> int:
+        open_level = self._settings.get("enclosure_open_level", 1)
+        return open_level if opened else 1 - open_level
+
+    def _spawn(self, wdt_reset: bool) -> None:
+        with self._cond:
+            starts = self._starts
+            enclosure = self._enclosure_level(self._enclosure_open)
+            light = self._light
+            cut = self._cut
+        args = [
+            self._python,
+            "-m",
+            "simulators.mcu",
+            "--flash",
+            str(self.flash_dir),
+            "--uart-fd",
+            str(self._master),
+            "--enclosure",
+            str(enclosure),
+            "--light",
+            str(light),
+        ]
+        if cut:
+            args.append("--cut")
+        if wdt_reset:
+            args.append("--wdt-reset")
+        with open(self.log_path, "a") as log:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                pass_fds=(self._master,),
+                text=True,
+                bufsize=1,
+            )
+        self._proc = proc
+        self._stopping = False
+        self._reader = threading.Thread(
+            target=self._read_child, args=(proc,), name="mcu-sim", daemon=True
+        )
+        self._reader.start()
+        if not self.wait_for(lambda s: s.mcu_starts > starts, _START_TIMEOUT):
+            self._stop_child()
+            raise RuntimeError(f"the simulated MCU did not boot; see {self.log_path}")
+
+    def _stop_child(self) -> None:
+        proc, reader = self._proc, self._reader
+        if proc is None:
+            return
+        self._stopping = True
+        with self._io_lock, contextlib.suppress(OSError, ValueError):
+            assert proc.stdin is not None
+            proc.stdin.write("quit\n")
+            proc.stdin.flush()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if reader is not None:
+            reader.join(timeout=5)
+        with contextlib.suppress(OSError, ValueError):
+            assert proc.stdin is not None
+            proc.stdin.close()
+        self._proc = None
+        self._reader = None
+
+    def _command(self, line: str) -> None:
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            return
+        with self._io_lock, contextlib.suppress(OSError, ValueError):
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+
+    def _read_child(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self._on_line(line.split())
+        proc.wait()
+        if proc.returncode == WDT_EXIT and not self._stopping and not self._closing:
+            _log.warning("simulated MCU reset by its hardware watchdog")
+            with self._cond:
+                self._wdt_resets += 1
+            threading.Thread(target=self._spawn, args=(True,), daemon=True).start()
+
+    def _on_line(self, words: list[str]) -> None:
+        if len(words) != 3 or words[0] not in ("evt", "out"):
+            return
+        kind, name, value = words[0], words[1], int(words[2])
+        if kind == "evt":
+            with self._cond:
+                self._events.append((name, value))
+                if name == "boot":
+                    self._starts += 1
+                self._cond.notify_all()
+            _log.debug("MCU event %s %d", name, value)
+            return
+        if int(name) != board.RELAY:
+            return
+        with self._cond:
+            was_cut = self._relay is not None and self._relay_cuts(self._relay)
+            self._relay = value
+            cut_now = self._relay_cuts(value)
+            if cut_now and not was_cut:
+                self._cuts += 1
+            elif was_cut and not cut_now:
+                self._restores += 1
+            self._cond.notify_all()
+        if cut_now and not was_cut:
+            _log.info("MCU cut the Pi's power")
+            if self._cut:
+                self.restore_heartbeat()  # the power cycle ends the simulated hang
+            if self._on_power_off is not None:
+                self._on_power_off()
+        elif was_cut and not cut_now:
+            _log.info("MCU restored the Pi's power")
+            if self._on_power_on is not None:
+                self._on_power_on()
+
+
+# --- the child process: the firmware on the stand-ins -----------------------------------------
+
+
+class _PtyUart:
+    """The MCU's UART: the master side of the pty, never blocking, dropping what cannot go."""
+
+    def __init__(self, fd: int, cut: bool) -> None:
+        self.fd = fd
+        self.cut = cut
+        self.hang = threading.Event()
+        self._rx = bytearray()
+
+    def any(self) -> int:
+        if self.hang.is_set():  # the firmware polls the UART on every pass: stop it here
+            threading.Event().wait()
+        try:
+            data = os.read(self.fd, 4096)
+        except OSError:  # EAGAIN: nothing; EIO: nobody has the port open
+            data = b""
+        if data and not self.cut:
+            self._rx += data
+        return len(self._rx)
+
+    def read(self, size: int) -> bytes:
+        data = bytes(self._rx[:size])
+        del self._rx[:size]
+        return data
+
+    def write(self, data: bytes) -> int:
+        with contextlib.suppress(OSError):  # a full pty drops bytes, like a UART nobody reads
+            return os.write(self.fd, data)
+        return 0
+
+
+class _Sink:
+    """Lines to the parent on stdout."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+
+    def send(self, kind: str, name: object, value: int) -> None:
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self._out.write(f"{kind} {name} {int(value)}\n")
+            self._out.flush()
+
+
+def _child(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="simulators.mcu")
+    parser.add_argument("--flash", required=True)
+    parser.add_argument("--uart-fd", type=int, required=True)
+    parser.add_argument("--enclosure", type=int, default=0)
+    parser.add_argument("--light", type=int, default=DARK)
+    parser.add_argument("--cut", action="store_true")
+    parser.add_argument("--wdt-reset", action="store_true")
+    args = parser.parse_args(argv)
+
+    stubs = Path(__file__).resolve().parent.parent / "firmware" / "stubs"
+    sys.path.insert(0, str(stubs))
+    machine = importlib.import_module("machine")  # the stand-in, from firmware/stubs
+
+    sink = _Sink(sys.stdout)
+    uart = _PtyUart(args.uart_fd, args.cut)
+    sim_board: Any = machine.Board()
+    sim_board.set_input(board.ENCLOSURE, args.enclosure)
+    sim_board.set_adc(board.LIGHT, args.light)
+    sim_board.uarts[board.UART_ID] = uart
+    sim_board.on_output = lambda gpio, level: sink.send("out", gpio, level)
+    if args.wdt_reset:
+        sim_board.reset_cause = machine.WDT_RESET
+    machine.set_board(sim_board)
+    os.chdir(args.flash)
+
+    def control() -> None:
+        for line in sys.stdin:
+            words = line.split()
+            if words[:1] == ["pin"] and len(words) == 3:
+                sim_board.set_input(int(words[1]), int(words[2]))
+            elif words[:1] == ["adc"] and len(words) == 3:
+                sim_board.set_adc(int(words[1]), int(words[2]))
+            elif words[:1] == ["cut"] and len(words) == 2:
+                uart.cut = words[1] == "1"
+            elif words[:1] == ["hang"]:
+                uart.hang.set()
+            elif words[:1] == ["quit"]:
+                break
+        os._exit(0)  # the parent is gone or wants us off: like pulling the MCU's power
+
+    def hardware_watchdog() -> None:
+        while True:
+            time.sleep(0.1)
+            timeout, fed = sim_board.wdt_timeout_ms, sim_board.wdt_last_feed
+            if timeout and fed is not None and time.monotonic() - fed > timeout / 1000:
+                sink.send("evt", "mcu_watchdog_bite", 0)
+                os._exit(WDT_EXIT)
+
+    threading.Thread(target=control, daemon=True).start()
+    threading.Thread(target=hardware_watchdog, daemon=True).start()
+    # Imported by name: the firmware is untyped MicroPython code, outside the project's mypy.
+    firmware_main = importlib.import_module("firmware.main")
+    firmware_main.main(on_event=lambda name, value: sink.send("evt", name, value))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))

@@ -17,8 +17,8 @@ from protocol.outcomes import Outcome
 
 MAX_BODY_BYTES = 16 * 1024
 FINGERS = ("right_index", "left_index")
-_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
-_IDENT = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_REQUEST_ID = re.compile(r"^[0-9a-f]{32}\Z")
+_IDENT = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 
 
 class MessageError(ProtocolError, ValueError):
@@ -115,6 +115,26 @@ class ReturnRequest:
         return f"ReturnRequest(request_id={self.request_id!r}, <redacted>)"
 
 
+@dataclass(frozen=True, slots=True)
+class ReturnResponse:
+    """The gateway's answer to data balikan: accepted, or not with a reason code.
+
+    Reasons: REJECTED (the upstream refused it, e.g. that NIK was never looked up by the
+    institution) or a parameter-check outcome code (INSTITUTION_INACTIVE, USER_INACTIVE, ...).
+    """
+
+    request_id: str
+    accepted: bool
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of this answer."""
+        body: dict[str, Any] = {"request_id": self.request_id, "accepted": self.accepted}
+        if self.reason is not None:
+            body["reason"] = self.reason
+        return body
+
+
 def error_body(code: str, message: str, field_name: str | None = None) -> dict[str, Any]:
     """The JSON body of every 4xx/5xx answer: {"error": {"code", "message", "field"?}}."""
     err: dict[str, Any] = {"code": code, "message": message}
@@ -141,7 +161,7 @@ def encode_body(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-_SAFE_NAME = re.compile(r"^[a-z_]{1,32}$")
+_SAFE_NAME = re.compile(r"^[a-z_]{1,32}\Z")
 
 
 def _where(name: str, key: str) -> str:
@@ -182,7 +202,7 @@ def _int(obj: dict[str, Any], key: str, name: str, lo: int, hi: int) -> int:
     return value
 
 
-_NIK_SHAPE = re.compile(r"^[0-9]{16}$")
+_NIK_SHAPE = re.compile(r"^[0-9]{16}\Z")
 
 
 def parse_verification_request(obj: object) -> VerificationRequest:
@@ -238,3 +258,20 @@ def parse_return_request(obj: object) -> ReturnRequest:
         nik=_str(top, "nik", "", _NIK_SHAPE),
         return_number=_str(top, "return_number", "", _IDENT),
     )
+
+
+_REASON = re.compile(r"^[A-Z_]{1,32}\Z")
+
+
+def parse_return_response(obj: object) -> ReturnResponse:
+    """Validate the gateway's answer to data balikan."""
+    if isinstance(obj, dict) and "reason" not in obj:
+        obj = {**obj, "reason": None}
+    top = _object(obj, "", {"request_id", "accepted", "reason"})
+    accepted = top["accepted"]
+    if not isinstance(accepted, bool):
+        raise MessageError("accepted", "must be true or false")
+    reason = top["reason"]
+    if reason is not None:
+        reason = _str(top, "reason", "", _REASON)
+    return ReturnResponse(_str(top, "request_id", "", _REQUEST_ID), accepted, reason)

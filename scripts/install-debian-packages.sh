@@ -8,6 +8,12 @@ packages=(
     gcc swig libpcsclite-dev python3-dev python3-venv
     # smart-card middleware and the virtual reader driver the card simulator connects to
     pcscd vsmartcard-vpcd
+    # shared quota counters of gateway replicas (the tests start their own redis-server)
+    redis-server
+    # MQTT broker of the kiosk telemetry and remote commands (tests start their own)
+    mosquitto
+    # headless browser of the kiosk UI tests (driven by Playwright; never its own download)
+    chromium
 )
 if [ "$#" -gt 0 ]; then packages+=("$@"); fi
 

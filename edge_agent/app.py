@@ -1,0 +1,242 @@
+"""Wiring: the real drivers from the configuration, the session, the gateway link, the page.
+
+One asyncio process. Blocking driver calls run on the session's device threads; the card
+monitor's thread enters the loop only through `call_soon_threadsafe`; every task is owned and
+cancelled at `stop()`. Anything may be injected instead of being built from the configuration,
+which is how tests and the simulation run the agent in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from edge_agent.clock import SystemClock
+from edge_agent.config import AgentConfig, FingerprintConfig, IndicatorsConfig, ReaderConfig
+from edge_agent.counters import OutcomeCounter
+from edge_agent.errors import StartupError
+from edge_agent.gateway_link import GatewayLink
+from edge_agent.hygiene import Notifier, disable_core_dumps
+from edge_agent.indicators import IndicatorObserver, NoIndicators, PatternNames
+from edge_agent.ports import CardPort, Clock, FingerPort, GatewayPort, IndicatorPort
+from edge_agent.screens import ScreenObserver
+from edge_agent.session import Session, SessionReport
+from edge_agent.ui.server import UiServer
+from hardware.card import CardEvent
+from hardware.errors import HardwareError
+from protocol.messages import ReaderIdentity
+
+_log = logging.getLogger(__name__)
+
+
+def build_card_reader(cfg: ReaderConfig) -> CardPort:
+    """The PC/SC reader with its SAM (hardware.pcsc)."""
+    from hardware.pcsc import PcscCardReader
+
+    return PcscCardReader(card_reader=cfg.card_reader, sam_reader=cfg.sam_reader)
+
+
+def build_fingerprint(cfg: FingerprintConfig) -> tuple[FingerPort, Any]:
+    """The fingerprint module on its UART, and the serial port to close at the end."""
+    from hardware.fingerprint.module import FingerprintModule, open_serial
+
+    port = open_serial(cfg.port, cfg.baud)
+    return FingerprintModule(port, address=cfg.address, password=cfg.password), port
+
+
+def build_indicators(cfg: IndicatorsConfig) -> IndicatorPort:
+    """The GPIO LEDs and buzzer, or nothing when [indicators] is off."""
+    if not cfg.enabled:
+        return NoIndicators()
+    from hardware.indicators import Indicators, Pattern
+
+    if cfg.pin_factory == "mock":
+        from gpiozero.pins.mock import MockFactory
+
+        factory: Any = MockFactory()
+    else:
+        from gpiozero.pins.lgpio import LGPIOFactory
+
+        factory = LGPIOFactory()
+    device = Indicators(cfg.green, cfg.amber, cfg.red, cfg.buzzer, pin_factory=factory)
+    return PatternNames(device, Pattern)
+
+
+class Agent:
+    """The kiosk agent in one process: start(), then stop(). Inject any part to replace it."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        card: CardPort | None = None,
+        finger: FingerPort | None = None,
+        gateway: GatewayPort | None = None,
+        indicators: IndicatorPort | None = None,
+        clock: Clock | None = None,
+        serve_ui: bool = True,
+        ui_port: int | None = None,
+        env: Mapping[str, str] | None = None,
+        observers: tuple[ScreenObserver, ...] = (),
+        on_finished: Callable[[SessionReport], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._card = card
+        self._finger = finger
+        self._gateway = gateway
+        self._indicators = indicators
+        self._clock: Clock = clock or SystemClock()
+        self._serve_ui = serve_ui
+        self._ui_port = config.ui.port if ui_port is None else ui_port
+        self._notifier = Notifier(self._clock, env)
+        self._observers = observers
+        self._on_finished = on_finished
+        self._closers: list[Callable[[], Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._monitoring = False
+        self.counter = OutcomeCounter()
+        self.link: GatewayLink | None = None
+        self.ui: UiServer | None = None
+        self._session: Session | None = None
+        self.started_in: float | None = None
+
+    @property
+    def session(self) -> Session:
+        """The verification session (after start)."""
+        if self._session is None:
+            raise RuntimeError("the agent is not started")
+        return self._session
+
+    @property
+    def ui_url(self) -> str | None:
+        """Where the kiosk page is served (after start), or None without a page."""
+        return self.ui.url if self.ui is not None else None
+
+    async def start(self) -> None:
+        """Build what was not injected, start the page, the link and the card monitor; READY."""
+        t0 = time.perf_counter()
+        self._loop = asyncio.get_running_loop()
+        cfg = self.config
+        try:
+            card = self._card or build_card_reader(cfg.reader)
+            finger = self._finger or self._build_fingerprint()
+            indicators = self._indicators or build_indicators(cfg.indicators)
+        except (HardwareError, ImportError, OSError) as err:
+            await self._close_all()
+            raise StartupError(f"cannot start a device: {type(err).__name__}: {err}") from err
+        self._card = card
+        closer = getattr(indicators, "close", None)
+        if callable(closer):
+            self._closers.append(closer)
+        gateway = self._gateway
+        if gateway is None:
+            self.link = GatewayLink(cfg.gateway, cfg.device.id)
+            await self.link.start()
+            gateway = self.link
+        observers: list[ScreenObserver] = [IndicatorObserver(indicators), *self._observers]
+        if self._serve_ui:
+            self.ui = UiServer(cfg.ui.host, self._ui_port, language=cfg.ui.language)
+            observers.append(self.ui)
+        self._session = Session(
+            card=card,
+            finger=finger,
+            gateway=gateway,
+            reader=ReaderIdentity(cfg.reader.reader_id, cfg.reader.sam_id),
+            timeouts=cfg.timeouts,
+            clock=self._clock,
+            counter=self.counter,
+            observers=observers,
+            first_finger=cfg.session.first_finger,
+            max_tries=cfg.session.max_tries,
+            on_finished=self._on_finished,
+        )
+        for observer in observers:
+            observer.show(self._session.screen)
+        if self.ui is not None:
+            self.ui.set_control(self._session)
+            try:
+                await self.ui.start()
+            except OSError as err:
+                await self._close_all()
+                raise StartupError(f"cannot serve the kiosk page: {err.strerror}") from err
+        try:
+            card.start_monitor(self._card_event_from_thread)
+        except HardwareError as err:
+            await self._close_all()
+            raise StartupError(f"cannot watch the card reader: {err}") from err
+        self._monitoring = True
+        self.started_in = time.perf_counter() - t0
+        self._notifier.ready(f"ready in {self.started_in * 1000:.0f} ms")
+        _log.info("kiosk agent %s ready in %.0f ms", cfg.device.id, self.started_in * 1000)
+
+    def _build_fingerprint(self) -> FingerPort:
+        module, port = build_fingerprint(self.config.fingerprint)
+        self._closers.append(port.close)
+        return module
+
+    def _card_event_from_thread(self, event: CardEvent) -> None:
+        """The card monitor's callback (its own thread): hand the event to the loop."""
+        loop = self._loop
+        session = self._session
+        if loop is None or session is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed while the monitor ran
+            loop.call_soon_threadsafe(session.on_card_event, event)
+
+    async def stop(self) -> None:
+        """STOPPING, end any session (wiped), stop the monitor, the page and the link."""
+        await self._notifier.stopping()
+        await self._close_all()
+        _log.info("kiosk agent stopped; outcomes %s", self.counter.snapshot())
+
+    async def _close_all(self) -> None:
+        if self._monitoring and self._card is not None:
+            self._monitoring = False
+            try:
+                await asyncio.to_thread(self._card.stop_monitor)
+            except HardwareError as err:
+                _log.warning("card monitor did not stop cleanly: %s", err)
+        if self._session is not None:
+            await self._session.close()
+        if self.ui is not None:
+            await self.ui.stop()
+        if self.link is not None:
+            await self.link.close()
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception as err:
+                _log.warning("closing a device failed: %s", type(err).__name__)
+
+
+async def run_agent(
+    config: AgentConfig, *, stop: asyncio.Event | None = None, **parts: Any
+) -> None:
+    """Run the agent until SIGTERM/SIGINT (or `stop` is set); `parts` go to Agent()."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    agent = Agent(config, **parts)
+    try:
+        await agent.start()
+        await stop.wait()
+    finally:
+        await agent.stop()
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+def harden_process() -> None:
+    """Core dumps off for this process (call once, before anything reads a card)."""
+    if not disable_core_dumps():
+        _log.warning("could not mark the process non-dumpable (RLIMIT_CORE is 0 all the same)")

@@ -1,0 +1,180 @@
+"""The link to the Platform Bersama gateway: HTTPS with the device's client certificate.
+
+One aiohttp ClientSession for the agent's life: keep-alive connections, TLS sessions resumed
+when a connection has to be opened again, a connect and a total timeout per attempt, and one
+retry with the same request id after a connection error (the gateway is idempotent by request
+id). An unreachable or misbehaving gateway is the SERVICE_UNAVAILABLE outcome, with the reason
+logged without personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import aiohttp
+
+from edge_agent.buffers import is_digits, wipe_buffer
+from edge_agent.config import GatewayConfig
+from edge_agent.tls import ResumingContext, client_context
+from protocol.messages import (
+    MatchEvidence,
+    MessageError,
+    ReaderIdentity,
+    VerificationRequest,
+    VerificationResponse,
+    decode_body,
+    encode_body,
+    parse_verification_response,
+)
+from protocol.nik import NIK_LENGTH
+from protocol.outcomes import Outcome
+
+_log = logging.getLogger(__name__)
+
+VERIFY_PATH = "/v1/verifications"
+USER_AGENT = "kiosk-agent/0.1"
+_ATTEMPTS = 2  # the first, and one retry after a connection error
+_ERROR_CODE = re.compile(r"^[A-Z][A-Z_]{0,39}$")  # letters only: never a number that could be data
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """Counters of the link, for tests, the bench and health reports."""
+
+    requests: int = 0
+    attempts: int = 0
+    retries: int = 0
+    unavailable: int = 0
+
+
+class _Unavailable(Exception):
+    """The gateway could not give a usable answer; the message says why (no personal data)."""
+
+
+class GatewayLink:
+    """The agent's one client of the gateway. `start()` inside the loop, `close()` at the end."""
+
+    def __init__(
+        self, config: GatewayConfig, device_id: str, *, ssl_context: ResumingContext | None = None
+    ) -> None:
+        self._cfg = config
+        self._url = config.url + VERIFY_PATH
+        self._device_id = device_id
+        self._ctx = ssl_context or client_context(config.ca_file, config.cert_file, config.key_file)
+        self._session: aiohttp.ClientSession | None = None
+        self.stats = LinkStats()
+
+    @property
+    def tls(self) -> ResumingContext:
+        """The TLS context (handshake and resumption counts)."""
+        return self._ctx
+
+    async def start(self) -> None:
+        """Create the HTTP client (no connection is opened until the first request)."""
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(
+            ssl=self._ctx,
+            limit=4,
+            keepalive_timeout=self._cfg.keepalive,
+            enable_cleanup_closed=True,
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=self._cfg.request_timeout,
+            connect=self._cfg.connect_timeout,
+            sock_connect=self._cfg.connect_timeout,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            headers={"User-Agent": f"{USER_AGENT} ({self._device_id})"},
+            raise_for_status=False,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    async def close(self) -> None:
+        """Close every connection."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def verify(
+        self, request_id: str, nik: bytearray, match: MatchEvidence, reader: ReaderIdentity
+    ) -> VerificationResponse:
+        """POST one verification; never raises for network trouble (SERVICE_UNAVAILABLE)."""
+        self.stats.requests += 1
+        if not is_digits(nik, NIK_LENGTH):
+            self.stats.unavailable += 1
+            _log.error("refusing to send request_id=%s: the NIK is not 16 digits", request_id)
+            return VerificationResponse(request_id, Outcome.SERVICE_UNAVAILABLE)
+        body = _request_body(request_id, nik, match, reader)
+        try:
+            return await self._post(request_id, body)
+        except _Unavailable as err:
+            self.stats.unavailable += 1
+            _log.warning("gateway unavailable request_id=%s: %s", request_id, err)
+            return VerificationResponse(request_id, Outcome.SERVICE_UNAVAILABLE)
+        finally:
+            wipe_buffer(body)
+
+    async def _post(self, request_id: str, body: bytearray) -> VerificationResponse:
+        if self._session is None:
+            raise _Unavailable("link not started")
+        headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
+        for attempt in range(1, _ATTEMPTS + 1):
+            self.stats.attempts += 1
+            try:
+                async with self._session.post(self._url, data=body, headers=headers) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+                self._ctx.remember()
+                break
+            except aiohttp.ClientSSLError as err:
+                self._ctx.forget()
+                raise _Unavailable(f"TLS failure: {type(err).__name__}") from err
+            except (TimeoutError, aiohttp.ClientConnectionError) as err:
+                reason = f"{type(err).__name__} on attempt {attempt}"
+                if attempt == _ATTEMPTS:
+                    raise _Unavailable(reason) from err
+                self.stats.retries += 1
+                _log.info(
+                    "gateway connection error, retrying request_id=%s: %s", request_id, reason
+                )
+            except aiohttp.ClientError as err:
+                raise _Unavailable(f"HTTP client error: {type(err).__name__}") from err
+        return _parse_answer(status, raw, request_id)
+
+
+def _request_body(
+    request_id: str, nik: bytearray, match: MatchEvidence, reader: ReaderIdentity
+) -> bytearray:
+    """The JSON body in a bytearray the caller wipes; the NIK is text only while it is built."""
+    request = VerificationRequest(request_id, nik.decode("ascii"), match, reader)
+    return bytearray(encode_body(request.to_json()))
+
+
+def _parse_answer(status: int, raw: bytes, request_id: str) -> VerificationResponse:
+    if status != 200:
+        raise _Unavailable(f"HTTP {status} ({_error_code(raw)})")
+    try:
+        answer = parse_verification_response(decode_body(raw))
+    except MessageError as err:
+        raise _Unavailable(f"malformed answer: {err.field}: {err.reason}") from err
+    if answer.request_id != request_id:
+        raise _Unavailable("answer for another request id")
+    return answer
+
+
+def _error_code(raw: bytes) -> str:
+    """The `error.code` of an error body, if it has one (never the message)."""
+    try:
+        err = decode_body(raw).get("error")
+    except MessageError:
+        return "no error body"
+    code = err.get("code") if isinstance(err, dict) else None
+    if isinstance(code, str) and _ERROR_CODE.match(code):
+        return code
+    return "no error code"

@@ -1,0 +1,88 @@
+"""What the kiosk shows: one Screen per step and outcome, published by the session to observers.
+
+A Screen carries only non-personal parameters, except the result screen of a found record,
+which refers to the session's own element buffers (bytearrays wiped at the end of the session).
+They become text only when a message for the page is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from hardware.card import Finger
+from protocol.elements import DataElement
+from protocol.outcomes import Outcome
+
+
+class ScreenName(Enum):
+    """Every screen of the kiosk page."""
+
+    IDLE = "idle"
+    READING = "reading"
+    FINGER = "finger"
+    QUERYING = "querying"
+    RESULT = "result"
+    DEACTIVATED = "deactivated"
+
+
+class TryProblem(Enum):
+    """Why the last finger try failed (shown on the finger screen)."""
+
+    MISMATCH = "mismatch"
+    POOR_IMAGE = "poor_image"
+
+
+@dataclass(frozen=True, eq=False)
+class Screen:
+    """One state of the page. `elements` is set only on the result screen of a found record."""
+
+    name: ScreenName
+    outcome: Outcome | None = None
+    finger: Finger | None = None
+    fingers: tuple[Finger, ...] = ()
+    tries_left: int = 0
+    problem: TryProblem | None = None
+    card_present: bool = False
+    seconds: float = 0.0
+    elements: Mapping[DataElement, bytearray] = field(default_factory=dict)
+
+    def to_message(self) -> dict[str, Any]:
+        """The JSON message for the page (elements decoded here, nowhere else)."""
+        msg: dict[str, Any] = {"screen": self.name.value}
+        if self.name is ScreenName.IDLE:
+            msg["card_present"] = self.card_present
+        elif self.name is ScreenName.FINGER:
+            assert self.finger is not None
+            msg["finger"] = self.finger.value
+            msg["fingers"] = [f.value for f in self.fingers]
+            msg["tries_left"] = self.tries_left
+            msg["problem"] = self.problem.value if self.problem else None
+        elif self.name in (ScreenName.RESULT, ScreenName.DEACTIVATED):
+            outcome = self.outcome or Outcome.DEVICE_DEACTIVATED
+            info = outcome.info
+            msg["outcome"] = outcome.value
+            msg["text"] = {"id": info.text_id, "en": info.text_en}
+            msg["hint"] = {"id": info.hint_id, "en": info.hint_en}
+            msg["success"] = info.data_returned
+            if self.name is ScreenName.RESULT:
+                msg["seconds"] = self.seconds
+                msg["elements"] = [
+                    [e.value, self.elements[e].decode("utf-8", "replace")]
+                    for e in DataElement
+                    if e in self.elements
+                ]
+        return msg
+
+    def __repr__(self) -> str:
+        outcome = self.outcome.value if self.outcome else None
+        return f"Screen({self.name.value}, outcome={outcome}, elements=<{len(self.elements)}>)"
+
+
+class ScreenObserver(Protocol):
+    """Receives every screen the session shows (the UI server, the indicators)."""
+
+    def show(self, screen: Screen) -> None:
+        """Called on the event loop, in order; must not block."""

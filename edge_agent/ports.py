@@ -65,6 +65,7 @@ class FingerPort(Protocol):
         *,
         finger_timeout: float,
         cancel: threading.Event | None = None,
+        fresh_press: bool = False,
     ) -> MatchLike:
         """Capture a finger and match it against `template` (blocking)."""
         ...

@@ -438,10 +438,11 @@ class Session:
     async def _try_finger(self, template: bytearray, remaining: float) -> MatchLike:
         cancel = threading.Event()
         self._finger_cancel = cancel
+        fresh_press = self._tries > 0  # a finger left on the sensor is not a new try
 
         def verify() -> MatchLike:
             return self._finger_port.verify_finger(
-                template, finger_timeout=remaining, cancel=cancel
+                template, finger_timeout=remaining, cancel=cancel, fresh_press=fresh_press
             )
 
         work, abandon = self._blocking(self._finger_exec, verify, cancel=cancel)

@@ -72,6 +72,7 @@ class SimStats:
     replies: int = 0  # packets (or raw answers) sent
     pending: int = 0  # bytes held waiting for the rest of a packet
     commands: Mapping[int, int] = field(default_factory=dict)  # by instruction code
+    empty_captures: int = 0  # GenImg answered "no finger"
 
 
 def wire_time(n_bytes: int, baud: int) -> float:
@@ -109,6 +110,8 @@ class FingerprintSim:
         # finger state, guarded by _cond
         self._finger: bytearray | None = None
         self._finger_poor: int = OK
+        self._presses: int | None = None
+        self._empty_captures = 0  # captures left before a touching finger lifts
         self._unresponsive = False
         self._raw_answers: list[bytes] = []
         # module state, touched only by the simulator thread
@@ -148,11 +151,16 @@ class FingerprintSim:
         with self._cond:
             self._set_finger(bytearray(template), OK)
 
-    def place_other(self) -> None:
-        """Some finger that matches nobody's template is on the sensor."""
+    def touch(self, template: bytes | bytearray) -> None:
+        """A finger whose capture yields `template` rests on the sensor for one capture only."""
+        with self._cond:
+            self._set_finger(bytearray(template), OK, presses=1)
+
+    def place_other(self, *, touch: bool = False) -> None:
+        """Some finger that matches nobody's template is on the sensor (one capture if touch)."""
         other = hashlib.shake_256(b"simulated other finger").digest(512)
         with self._cond:
-            self._set_finger(bytearray(other), OK)
+            self._set_finger(bytearray(other), OK, presses=1 if touch else None)
 
     def poor_image(self, code: int = 0x06) -> None:
         """A finger is on the sensor but its image is unusable (Img2Tz answers `code`)."""
@@ -334,7 +342,13 @@ class FingerprintSim:
         with self._cond:
             finger = None if self._finger is None else bytearray(self._finger)
             poor = self._finger_poor
+            if finger is not None and self._presses is not None:
+                self._presses -= 1
+                if self._presses <= 0:  # a touch: lifted right after this capture
+                    self._set_finger(None, OK)
         if finger is None:
+            with self._cond:
+                self._empty_captures += 1
             self._ack(_NO_FINGER)
             return
         if self._image is not None:
@@ -411,10 +425,10 @@ class FingerprintSim:
             _wipe(old)
         self._buffers[buffer_id] = buf
 
-    def _set_finger(self, finger: bytearray | None, poor: int) -> None:
+    def _set_finger(self, finger: bytearray | None, poor: int, presses: int | None = None) -> None:
         if self._finger is not None:
             _wipe(self._finger)
-        self._finger, self._finger_poor = finger, poor
+        self._finger, self._finger_poor, self._presses = finger, poor, presses
 
     def _reset_module(self) -> None:
         for buf in (self._image, *self._buffers.values()):
@@ -455,6 +469,7 @@ class FingerprintSim:
             replies=self._replies,
             pending=self._parser.pending,
             commands=dict(self._commands),
+            empty_captures=self._empty_captures,
         )
 
 

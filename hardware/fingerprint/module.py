@@ -119,6 +119,7 @@ class FingerprintModule:
         self._packet_size = packet_size
         self._timeout = timeout
         self._lock = threading.RLock()
+        self._finger_down = False  # the last GenImg found a finger (no "no finger" since)
 
     def __repr__(self) -> str:
         return f"FingerprintModule(address=0x{self._address:08X}, timeout={self._timeout})"
@@ -131,7 +132,12 @@ class FingerprintModule:
 
     def capture_image(self) -> None:
         """GenImg: take an image of the finger on the sensor (NoFingerError if there is none)."""
-        check_ack(self._exchange(Instruction.GEN_IMG))
+        try:
+            check_ack(self._exchange(Instruction.GEN_IMG))
+        except NoFingerError:
+            self._finger_down = False
+            raise
+        self._finger_down = True
 
     def image_to_buffer(self, buffer_id: int) -> None:
         """Img2Tz: extract features of the image into character buffer 1 or 2."""
@@ -187,15 +193,27 @@ class FingerprintModule:
         finger_timeout: float,
         clock: Callable[[], float] = time.monotonic,
         cancel: threading.Event | None = None,
+        fresh_press: bool = False,
     ) -> MatchResult:
         """Wait for a finger, then match it 1:1 against `template` on the module.
 
         Polls GenImg until a finger is there or `clock()` passes `finger_timeout` seconds
         (FingerTimeoutError); then Img2Tz into buffer 1, DownChar the template into buffer 2,
-        Match. Setting `cancel` ends the wait with SensorCancelledError.
+        Match. Setting `cancel` ends the wait with SensorCancelledError. With `fresh_press`, a
+        finger still on the sensor since the last capture must be lifted first, so that one
+        press never counts as several tries.
         """
         with self._lock:
             deadline = clock() + finger_timeout
+            while fresh_press and self._finger_down:
+                if cancel is not None and cancel.is_set():
+                    raise SensorCancelledError("wait for a finger cancelled")
+                try:
+                    self.capture_image()
+                except NoFingerError:
+                    break
+                if clock() >= deadline:
+                    raise FingerTimeoutError("the finger was not lifted before the timeout")
             while True:
                 if cancel is not None and cancel.is_set():
                     raise SensorCancelledError("wait for a finger cancelled")

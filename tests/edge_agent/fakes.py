@@ -121,6 +121,7 @@ class FakeFinger:
         *,
         finger_timeout: float,
         cancel: threading.Event | None = None,
+        fresh_press: bool = False,
     ) -> MatchResult:
         from hardware.fingerprint.errors import SensorCancelledError
 

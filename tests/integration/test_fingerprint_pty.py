@@ -110,6 +110,30 @@ def test_finger_placed_while_the_module_waits(
         assert future.result(timeout=5).matched
 
 
+def test_a_finger_left_on_the_sensor_is_not_a_fresh_press(
+    sim: FingerprintSim, module: FingerprintModule
+) -> None:
+    sim.place(OTHER_TEMPLATE)
+    assert not module.verify_finger(TEMPLATE, finger_timeout=5.0).matched
+    sim.place(TEMPLATE)  # swapped without lifting: the sensor never saw it empty
+    with pytest.raises(FingerTimeoutError, match="not lifted"):
+        module.verify_finger(
+            TEMPLATE, finger_timeout=1.0, clock=stepping_clock(0.25), fresh_press=True
+        )
+    assert sim.stats.empty_captures == 0
+
+
+def test_a_fresh_press_after_a_lift(sim: FingerprintSim, module: FingerprintModule) -> None:
+    sim.touch(OTHER_TEMPLATE)  # one press, then lifted
+    assert not module.verify_finger(TEMPLATE, finger_timeout=5.0).matched
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(module.verify_finger, TEMPLATE, finger_timeout=10.0, fresh_press=True)
+        assert sim.wait_for(lambda s: s.empty_captures >= 1, 5)
+        sim.touch(TEMPLATE)
+        assert future.result(timeout=5).matched
+    assert sim.stats.empty_captures >= 1
+
+
 def test_no_finger_until_the_timeout(sim: FingerprintSim, module: FingerprintModule) -> None:
     sim.lift()
     with pytest.raises(FingerTimeoutError) as info:

@@ -1,0 +1,664 @@
+"""Gateway relay vs nginx as an mTLS reverse proxy, in front of the same upstream, same machine.
+
+    .venv/bin/python -m bench.gateway_relay [--seconds 4] [--connections 16] [--repeat 3]
+
+Starts the Dukcapil simulator as its own process, then these servers side by side (each its
+own process, measured one at a time, rounds interleaved, medians reported):
+
+- kiosk-gateway, started with its CLI (uvloop, SQLite store, access log on);
+- nginx from Debian: worker_processes 1, TLS 1.3, client certificates, keep-alive upstream pool,
+  buffered access log, stateful session cache;
+- for reference, the aiohttp floor: an aiohttp server on uvloop that only relays through the
+  gateway's pooled upstream client (no policy, no parsing);
+- for reference, a plain aiohttp relay: aiohttp server and aiohttp client on the default loop.
+
+The load generator here speaks HTTP/1.1 over TLS 1.3 with a client certificate and keep-alive
+(wrk has no client certificates). Printed: throughput, p50/p99 latency added over calling the
+upstream directly (one connection, sequential), server CPU per request (utime + stime from
+/proc, every thread of the server's processes, during the throughput run), the ratio to nginx,
+and the TLS bytes on the wire for one verification on an established connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import uvloop
+
+from gateway.upstream.http11 import ResponseParser
+from simulators.personas import persona
+from simulators.pki import Pki, make_pki
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+USER, PASSWORD, INSTITUTION = "BENCH-USER", "bench-password", "bench-inst"
+NIK = persona("ayu").nik
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ELEMENTS = [
+    "no_kk",
+    "nik",
+    "nama_lengkap",
+    "alamat",
+    "rt",
+    "rw",
+    "nama_kelurahan",
+    "nama_kecamatan",
+    "status_kawin",
+]
+
+
+# ---------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of processes (all their threads), in seconds."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+@contextlib.contextmanager
+def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# ---------------------------------------------------------------- servers
+
+
+def gateway_config(tmp: Path, pki: Pki, port: int, upstream_port: int) -> Path:
+    (tmp / "bench.password").write_text(PASSWORD + "\n")
+    cfg = f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+
+[tls]
+cert = "{pki.server.cert}"
+key = "{pki.server.key}"
+device_ca = "{pki.device_ca.cert}"
+admin_ca = "{pki.admin_ca.cert}"
+
+[store]
+kind = "sqlite"
+path = "{tmp}/gateway-state/gateway.sqlite3"
+
+[upstream]
+url = "http://127.0.0.1:{upstream_port}"
+connections = 64
+
+[antiscrape]
+burst_limit = 0
+device_burst_limit = 0
+
+[logging]
+access = "{tmp}/gateway-logs/access.log"
+main = "{tmp}/gateway-logs/gateway.log"
+
+[institutions.{INSTITUTION}]
+province = "33"
+upstream_user = "{USER}"
+upstream_password_file = "bench.password"
+elements = {json.dumps(ELEMENTS)}
+poc_approved = true
+"""
+    path = tmp / "gateway.toml"
+    path.write_text(cfg)
+    return path
+
+
+def nginx_config(tmp: Path, pki: Pki, port: int, upstream_port: int, token: str) -> Path:
+    base = tmp / "nginx"
+    for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (base / d).mkdir(parents=True, exist_ok=True)
+    cfg = f"""
+user root;
+worker_processes 1;
+daemon off;
+pid {base}/nginx.pid;
+error_log {base}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {base}/access.log combined buffer=64k flush=1s;
+    client_body_temp_path {base}/client_body;
+    proxy_temp_path {base}/proxy;
+    fastcgi_temp_path {base}/fastcgi;
+    uwsgi_temp_path {base}/uwsgi;
+    scgi_temp_path {base}/scgi;
+    client_max_body_size 16k;
+    keepalive_requests 1000000;
+    server_tokens off;
+    upstream dukcapil {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {pki.server.cert};
+        ssl_certificate_key {pki.server.key};
+        ssl_client_certificate {pki.device_ca.cert};
+        ssl_verify_client on;
+        ssl_protocols TLSv1.3;
+        ssl_session_tickets off;
+        ssl_session_cache shared:SSL:1m;
+        location = /v1/verifications {{
+            proxy_pass http://dukcapil/api/v1/nik;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Authorization "Bearer {token}";
+        }}
+    }}
+}}
+"""
+    path = base / "nginx.conf"
+    path.write_text(cfg)
+    return path
+
+
+_TLS_SETUP = """
+def tls(cert, key, ca):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_cert_chain(cert, key)
+    ctx.load_verify_locations(ca)
+    return ctx
+"""
+
+PLAIN_RELAY = (
+    """
+import asyncio, ssl, sys
+import aiohttp
+from aiohttp import web
+"""
+    + _TLS_SETUP
+    + """
+port, upstream, cert, key, ca, token = sys.argv[1:7]
+
+async def main():
+    session = aiohttp.ClientSession()
+    async def verify(request):
+        body = await request.read()
+        async with session.post(upstream + "/api/v1/nik", data=body,
+                headers={"Authorization": "Bearer " + token,
+                         "Content-Type": "application/json"}) as resp:
+            data = await resp.read()
+        return web.Response(body=data, content_type="application/json")
+    app = web.Application()
+    app.router.add_post("/v1/verifications", verify)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", int(port), ssl_context=tls(cert, key, ca)).start()
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+)
+
+FLOOR_RELAY = (
+    """
+import asyncio, ssl, sys
+import uvloop
+from aiohttp import web
+from gateway.upstream.pool import HttpPool
+"""
+    + _TLS_SETUP
+    + """
+port, upstream, cert, key, ca, token = sys.argv[1:7]
+
+async def main():
+    pool = HttpPool(upstream, connections=64, timeout_s=5.0)
+    head = pool.head("POST", "/api/v1/nik")
+    auth = b"Authorization: Bearer %s\\r\\n" % token.encode()
+    async def verify(request):
+        status, data = await pool.request(head, auth, await request.read())
+        return web.Response(body=data, content_type="application/json")
+    app = web.Application()
+    app.router.add_post("/v1/verifications", verify)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", int(port), ssl_context=tls(cert, key, ca)).start()
+    await asyncio.Event().wait()
+
+uvloop.run(main())
+"""
+)
+
+
+def login_token(upstream_port: int) -> str:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{upstream_port}/api/v1/login",
+        data=json.dumps({"user_id": USER, "password": PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return str(json.loads(resp.read())["token"])
+
+
+# ---------------------------------------------------------------- load generator
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    tls: ssl.SSLContext | None
+    path: str
+    extra_headers: bytes = b""
+
+
+_ids = iter(range(1, 1 << 62))
+
+
+def request_bytes(target: Target) -> bytes:
+    """One verification request with a fresh request id (no replay from the gateway's cache)."""
+    body = json.dumps(
+        {
+            "request_id": f"{next(_ids):032x}",
+            "nik": NIK,
+            "match": {"finger": "right_index", "score": 180, "tries": 1},
+            "reader": {"reader_id": "RDR-0001", "sam_id": "SAM-0001"},
+        },
+        separators=(",", ":"),
+    ).encode()
+    return b"POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n%s" % (
+        target.path.encode(),
+        target.extra_headers,
+    ) + b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = ResponseParser()
+        self.waiter: asyncio.Future[ResponseParser] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        if self.parser.done and self.waiter is not None:
+            self.waiter.set_result(self.parser)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("closed"))
+
+    async def call(self, data: bytes) -> ResponseParser:
+        assert self.transport is not None
+        self.parser = ResponseParser()
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        parser = await self.waiter
+        if parser.status != 200:
+            raise RuntimeError(f"HTTP {parser.status}: {parser.body[:200]!r}")
+        return parser
+
+
+async def _connect(target: Target) -> _Conn:
+    _, conn = await asyncio.get_running_loop().create_connection(
+        _Conn,
+        "127.0.0.1",
+        target.port,
+        ssl=target.tls,
+        server_hostname="localhost" if target.tls else None,
+    )
+    return conn
+
+
+async def throughput(target: Target, connections: int, seconds: float) -> int:
+    """Requests completed by `connections` keep-alive connections in `seconds`."""
+    conns = [await _connect(target) for _ in range(connections)]
+    for c in conns:
+        await c.call(request_bytes(target))
+    stop = time.monotonic() + seconds
+    count = 0
+
+    async def worker(conn: _Conn) -> None:
+        nonlocal count
+        while time.monotonic() < stop:
+            await conn.call(request_bytes(target))
+            count += 1
+
+    await asyncio.gather(*(worker(c) for c in conns))
+    for c in conns:
+        assert c.transport is not None
+        c.transport.close()
+    return count
+
+
+async def latencies(target: Target, n: int) -> list[float]:
+    """Round-trip times of n sequential requests on one warm connection."""
+    conn = await _connect(target)
+    for _ in range(100):
+        await conn.call(request_bytes(target))
+    out = []
+    for _ in range(n):
+        data = request_bytes(target)
+        t0 = time.perf_counter()
+        await conn.call(data)
+        out.append(time.perf_counter() - t0)
+    assert conn.transport is not None
+    conn.transport.close()
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))]
+
+
+# ---------------------------------------------------------------- bytes on the wire
+
+
+@dataclass
+class WireBytes:
+    handshake: tuple[int, int]
+    first: tuple[int, int]
+    steady: tuple[int, int]
+    resumed: bool
+    resumed_handshake: int
+
+
+class _CountingTls:
+    """A blocking TLS client over MemoryBIOs that counts the TLS bytes it sends and receives."""
+
+    def __init__(self, port: int, ctx: ssl.SSLContext, session: ssl.SSLSession | None) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), 10)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname="localhost", session=session)
+        self.sent = 0
+        self.received = 0
+
+    def _flush(self) -> None:
+        data = self.out.read()
+        if data:
+            self.sock.sendall(data)
+            self.sent += len(data)
+
+    def _fill(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("closed")
+        self.received += len(data)
+        self.inc.write(data)
+
+    def handshake(self) -> None:
+        while True:
+            try:
+                self.obj.do_handshake()
+                self._flush()
+                return
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._fill()
+
+    def call(self, data: bytes) -> None:
+        self.obj.write(data)
+        self._flush()
+        parser = ResponseParser()
+        while not parser.done:
+            try:
+                parser.feed(self.obj.read(65536))
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._fill()
+        self._flush()
+
+    def counters(self) -> tuple[int, int]:
+        return self.sent, self.received
+
+    def close(self) -> None:
+        """Close like a well-behaved client: send close_notify, wait for the server's."""
+        try:
+            while True:
+                try:
+                    self.obj.unwrap()
+                    break
+                except ssl.SSLWantReadError:
+                    self._flush()
+                    self._fill()
+            self._flush()
+        except (ssl.SSLError, ConnectionError):
+            pass
+        self.sock.close()
+
+
+def _delta(after: tuple[int, int], before: tuple[int, int]) -> tuple[int, int]:
+    return after[0] - before[0], after[1] - before[1]
+
+
+def measure_wire(target: Target) -> WireBytes:
+    """Handshake, first request, then one request on the established connection; resumption."""
+    assert target.tls is not None
+    c = _CountingTls(target.port, target.tls, None)
+    c.handshake()
+    hs = c.counters()
+    c.call(request_bytes(target))
+    first = _delta(c.counters(), hs)
+    c.call(request_bytes(target))  # anything late (session tickets) arrives by now
+    before = c.counters()
+    c.call(request_bytes(target))
+    steady = _delta(c.counters(), before)
+    session = c.obj.session
+    c.close()
+    r = _CountingTls(target.port, target.tls, session)
+    r.handshake()
+    resumed_handshake = sum(r.counters())
+    r.call(request_bytes(target))
+    resumed = bool(r.obj.session_reused)
+    r.close()
+    return WireBytes(hs, first, steady, resumed, resumed_handshake)
+
+
+# ---------------------------------------------------------------- main
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    cpu_us: float
+    p50_ms: float
+    p99_ms: float
+    wire: WireBytes | None = None
+
+
+async def measure_once(
+    target: Target, pids: Callable[[], list[int]] | None, args: argparse.Namespace
+) -> Result:
+    lat = await latencies(target, args.latency_n)
+    watched = pids() if pids else []
+    cpu0 = cpu_seconds(watched)
+    t0 = time.monotonic()
+    count = await throughput(target, args.connections, args.seconds)
+    elapsed = time.monotonic() - t0
+    cpu = cpu_seconds(watched) - cpu0
+    return Result(
+        target.name, count / elapsed, cpu / count * 1e6, pct(lat, 50) * 1e3, pct(lat, 99) * 1e3
+    )
+
+
+def median_of(results: list[Result]) -> Result:
+    return Result(
+        results[0].name,
+        statistics.median(r.rps for r in results),
+        statistics.median(r.cpu_us for r in results),
+        statistics.median(r.p50_ms for r in results),
+        statistics.median(r.p99_ms for r in results),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gateway_relay", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=4.0, help="throughput run per round")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--latency-n", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (medians are reported)")
+    parser.add_argument("--no-reference", action="store_true", help="skip the aiohttp relays")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    args = parser.parse_args(argv)
+
+    subprocess.run([str(ROOT / "scripts" / "install-debian-packages.sh"), "nginx"], check=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    try:
+        results = run(args, tmp, shutil.which("nginx") or "/usr/sbin/nginx")
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    report(results, args)
+    return 0
+
+
+def run(args: argparse.Namespace, tmp: Path, nginx: str) -> list[Result]:
+    pki = make_pki(tmp / "pki")
+    ctx = pki.client_context(pki.issue_device("BENCH-KIOSK", INSTITUTION))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    up = free_port()
+    with contextlib.ExitStack() as stack:
+        sim_args = [PY, "-m", "simulators.dukcapil", "--port", str(up)]
+        sim = stack.enter_context(
+            process([*sim_args, "--user", f"{USER}:{PASSWORD}:{INSTITUTION}"], tmp / "sim.log")
+        )
+        wait_port(up, sim)
+        token = login_token(up)
+        auth = b"Authorization: Bearer %s\r\n" % token.encode()
+        tls_args = [str(pki.server.cert), str(pki.server.key), str(pki.device_ca.cert), token]
+        servers: list[tuple[Target, Callable[[], list[int]] | None]] = [
+            (Target("upstream (direct, plain HTTP)", up, None, "/api/v1/nik", auth), None)
+        ]
+
+        def start(name: str, args_: list[str], port: int, family: bool = False) -> None:
+            proc = stack.enter_context(process(args_, tmp / f"{port}.log"))
+            wait_port(port, proc)
+            pids = (lambda: [proc.pid, *children(proc.pid)]) if family else (lambda: [proc.pid])
+            servers.append((Target(name, port, ctx, "/v1/verifications"), pids))
+
+        port = free_port()
+        cfg = gateway_config(tmp, pki, port, up)
+        start("kiosk-gateway", [PY, "-m", "gateway.cli", "--config", str(cfg)], port)
+        port = free_port()
+        conf = nginx_config(tmp, pki, port, up, token)
+        start("nginx (mTLS proxy)", [nginx, "-c", str(conf), "-p", str(tmp / "nginx")], port, True)
+        if not args.no_reference:
+            for name, script in (
+                ("aiohttp floor (ref.)", FLOOR_RELAY),
+                ("plain aiohttp relay", PLAIN_RELAY),
+            ):
+                port = free_port()
+                upstream = f"http://127.0.0.1:{up}"
+                start(name, [PY, "-c", script, str(port), upstream, *tls_args], port)
+        rounds: dict[str, list[Result]] = {t.name: [] for t, _ in servers}
+        for _ in range(args.repeat):
+            for target, pids in servers:
+                rounds[target.name].append(uvloop.run(measure_once(target, pids, args)))
+        results = [median_of(rs) for rs in rounds.values()]
+        for (target, _), result in zip(servers, results, strict=True):
+            if target.name in ("kiosk-gateway", "nginx (mTLS proxy)"):
+                result.wire = measure_wire(target)
+    return results
+
+
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    base, by_name = results[0], {r.name: r for r in results}
+    nginx = by_name["nginx (mTLS proxy)"]
+    load = os.getloadavg()
+    print(
+        f"\n{os.cpu_count()} CPUs, load {load[0]:.2f}; {args.repeat} rounds of"
+        f" {args.seconds:.0f} s, {args.connections} connections;"
+        f" latency: {args.latency_n} sequential requests"
+    )
+    print(
+        f"\n{'':30} {'req/s':>7} {'p50 +ms':>8} {'p99 +ms':>8} {'CPU us/req':>11} {'vs nginx':>9}"
+    )
+    print(f"{base.name:30} {base.rps:7.0f} {base.p50_ms:7.3f}* {base.p99_ms:7.3f}*")
+    for r in results[1:]:
+        print(
+            f"{r.name:30} {r.rps:7.0f} {r.p50_ms - base.p50_ms:8.3f} {r.p99_ms - base.p99_ms:8.3f}"
+            f" {r.cpu_us:11.1f} {r.cpu_us / nginx.cpu_us:8.2f}x"
+        )
+    print("(* absolute latency of the direct upstream; other rows: latency added over it)")
+    gw = by_name["kiosk-gateway"]
+    print(f"\nCPU per request, gateway / nginx: {gw.cpu_us / nginx.cpu_us:.2f}x (target 2.5x)")
+    print("\nBytes on the wire (TLS records), client→server + server→client:")
+    for r in (gw, nginx):
+        w = r.wire
+        assert w is not None
+        print(
+            f"  {r.name:20} one verification, established connection: {w.steady[0]} + "
+            f"{w.steady[1]} = {sum(w.steady)} bytes"
+        )
+        print(
+            f"  {'':20} handshake {w.handshake[0]} + {w.handshake[1]}, first request "
+            f"{w.first[0]} + {w.first[1]}, resumption {'yes' if w.resumed else 'NO'} "
+            f"({w.resumed_handshake} bytes)"
+        )
+    assert gw.wire is not None
+    print(f"\nGateway, one verification both ways: {sum(gw.wire.steady)} bytes (target < 1300)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Admin endpoints (admin certificates only): revoke or reinstate a device, read and set an
+institution's policy, read quota and usage counts. Every change is a security event.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.answers import Answer, error_answer
+from gateway.api import Handler, guarded, peer_of, read_json, respond
+from gateway.clock import Clock, local_day
+from gateway.errors import StoreError
+from gateway.logs import SECURITY
+from gateway.peers import Peer, PeerIdentifier, Role
+from gateway.policy import PolicyError, parse_policy
+from gateway.registry import Registry
+from gateway.store.base import Store
+from gateway.usage import UsageCounter
+from protocol.messages import encode_body
+
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
+AdminHandler = Callable[[web.Request, Peer], Awaitable[web.StreamResponse]]
+ROUTES: dict[str, str] = {
+    "/admin/v1/devices": "GET",
+    "/admin/v1/devices/{device_id}/revoke": "POST",
+    "/admin/v1/devices/{device_id}/reinstate": "POST",
+    "/admin/v1/institutions": "GET",
+    "/admin/v1/institutions/{institution}/policy": "GET, PUT, PATCH",
+    "/admin/v1/institutions/{institution}/quota": "GET",
+    "/admin/v1/usage": "GET",
+}
+
+
+def _ok(body: dict[str, object]) -> web.Response:
+    return respond(Answer(200, encode_body(body), "ADMIN", False))
+
+
+class AdminApi:
+    """Handlers of the admin endpoints."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        usage: UsageCounter,
+        peers: PeerIdentifier,
+        clock: Clock,
+    ) -> None:
+        self._registry = registry
+        self._store = store
+        self._usage = usage
+        self._peers = peers
+        self._clock = clock
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the routes."""
+        r = app.router
+        r.add_get("/admin/v1/devices", self._wrap(self.devices))
+        r.add_post("/admin/v1/devices/{device_id}/revoke", self._wrap(self.revoke))
+        r.add_post("/admin/v1/devices/{device_id}/reinstate", self._wrap(self.reinstate))
+        r.add_get("/admin/v1/institutions", self._wrap(self.institutions))
+        policy = "/admin/v1/institutions/{institution}/policy"
+        r.add_get(policy, self._wrap(self.get_policy))
+        r.add_put(policy, self._wrap(self.put_policy))
+        r.add_patch(policy, self._wrap(self.put_policy))
+        r.add_get("/admin/v1/institutions/{institution}/quota", self._wrap(self.quota))
+        r.add_get("/admin/v1/usage", self._wrap(self.usage))
+
+    def _wrap(self, handler: AdminHandler) -> Handler:
+        async def run(request: web.Request) -> web.StreamResponse:
+            peer = peer_of(request, self._peers)
+            if peer is None or peer.role is not Role.ADMIN:
+                SECURITY.warning(
+                    "admin_refused path=%s client=%s",
+                    request.path if request.path.isascii() else "<non-ascii>",
+                    peer.name if peer is not None else "-",
+                )
+                return respond(error_answer(403, "FORBIDDEN", "an admin certificate is required"))
+            try:
+                return await handler(request, peer)
+            except StoreError:
+                return respond(error_answer(503, "STORE_UNAVAILABLE", "the store did not answer"))
+
+        return guarded("admin " + handler.__name__, run)
+
+    async def devices(self, request: web.Request, admin: Peer) -> web.StreamResponse:
+        """GET /admin/v1/devices: the revoked devices."""
+        return _ok({"revoked": sorted(self._registry.revoked)})
+
+    async def revoke(self, request: web.Request, admin: Peer) -> web.StreamResponse:
+        """POST /admin/v1/devices/{device_id}/revoke."""
+        return await self._set_revoked(request, admin, True)
+
+    async def reinstate(self, request: web.Request, admin: Peer) -> web.StreamResponse:
+        """POST /admin/v1/devices/{device_id}/reinstate."""
+        return await self._set_revoked(request, admin, False)
+
+    async def _set_revoked(
+        self, request: web.Request, admin: Peer, revoked: bool
+    ) -> web.StreamResponse:
+        device_id = request.match_info["device_id"]
+        if not _DEVICE_ID.match(device_id):
+            return respond(error_answer(400, "BAD_REQUEST", "not a device id", "device_id"))
+        await self._registry.set_revoked(device_id, revoked)
+        SECURITY.warning(
+            "admin_action admin=%s action=%s device=%s",
+            admin.name,
+            "revoke" if revoked else "reinstate",
+            device_id,
+        )
+        return _ok({"device_id": device_id, "revoked": revoked})
+
+    async def institutions(self, request: web.Request, admin: Peer) -> web.StreamResponse:
+        """GET /admin/v1/institutions: every institution with its policy."""
+        reg = self._registry
+        return _ok(
+            {
+                "institutions": {
+                    i: {
+                        "name": inst.name,
+                        "province": inst.province,
+                        "policy": reg.policies[i].to_json(),
+                    }
+                    for i, inst in sorted(reg.institutions.items())
+                }
+            }
+        )
+
+    def _institution(self, request: web.Request) -> str | None:
+        inst = request.match_info["institution"]
+        return inst if inst in self._registry.institutions else None
+
+    async def get_policy(self, request: web.Request, admin: Peer) -> web.StreamResponse:
+        """GET .../policy."""
+        inst = self._institution(request)
+        if inst is None:
+            return respond(error_answer(404, "NOT_FOUND", "no such institution"))
+        return _ok({"institution": inst, "policy": self._registry.policies[inst].to_json()})
+
+    async def put_policy(self, request: web.Request, admin: Peer) -> web.StreamResponse:
+        """PUT (whole policy) or PATCH (some keys) .../policy."""
+        inst = self._institution(request)
+        if inst is None:
+            return respond(error_answer(404, "NOT_FOUND", "no such institution"))
+        body = await read_json(request)
+        if isinstance(body, Answer):
+            return respond(body)
+        base = self._registry.policies[inst] if request.method == "PATCH" else None
+        try:
+            policy = parse_policy(body, "policy", base)
+        except PolicyError as err:
+            return respond(error_answer(400, "BAD_REQUEST", str(err), err.key))
+        await self._registry.set_policy(inst, policy)
+        SECURITY.warning(
+            "admin_action admin=%s action=set_policy institution=%s poc_approved=%s active=%s "
+            "user_active=%s quota=%s user_deactivated=%s network_cut=%s deactivated_devices=%d",
+            admin.name,
+            inst,
+            policy.poc_approved,
+            policy.active,
+            policy.user_active,
+            policy.sanctions.quota,
+            policy.sanctions.user_deactivated,
+            policy.sanctions.network_cut,
+            len(policy.sanctions.deactivated_devices),
+        )
+        return _ok({"institution": inst, "policy": policy.to_json()})
+
+    async def quota(self, request: web.Request, admin: Peer) -> web.StreamResponse:
+        """GET .../quota: today's (local day) use and limit."""
+        inst = self._institution(request)
+        if inst is None:
+            return respond(error_answer(404, "NOT_FOUND", "no such institution"))
+        day = local_day(self._clock.time(), self._registry.institutions[inst].province)
+        used = await self._store.quota_used(inst, day)
+        limit = self._registry.policies[inst].daily_limit()
+        return _ok({"institution": inst, "day": day, "used": used, "limit": limit})
+
+    async def usage(self, request: web.Request, admin: Peer) -> web.StreamResponse:
+        """GET /admin/v1/usage?institution=&from=YYYY-MM-DD&to=YYYY-MM-DD: answer counts."""
+        q = request.query
+        first, last = q.get("from", "0000-01-01"), q.get("to", "9999-12-31")
+        for name, value in (("from", first), ("to", last)):
+            if not _DAY.match(value):
+                return respond(error_answer(400, "BAD_REQUEST", "a day is YYYY-MM-DD", name))
+        inst = q.get("institution")
+        if inst is not None and inst not in self._registry.institutions:
+            return respond(error_answer(404, "NOT_FOUND", "no such institution"))
+        await self._usage.flush()
+        rows = await self._store.usage(inst, first, last)
+        return _ok(
+            {
+                "usage": [
+                    {
+                        "institution": r.institution,
+                        "day": r.day,
+                        "outcome": r.outcome,
+                        "count": r.count,
+                    }
+                    for r in rows
+                ]
+            }
+        )

@@ -1,0 +1,105 @@
+"""Answers of the gateway's API and the idempotency cache that replays them by request id.
+
+Cached answers live in memory only, for a short TTL (and at most `max_entries`, oldest dropped
+first), keyed by (device, request id) with an HMAC of the request's NIK to refuse a request id
+reused for another person.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+
+from gateway.clock import Clock
+from protocol.messages import encode_body, error_body
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer: status, JSON body, and the outcome code for the access log."""
+
+    status: int
+    body: bytes = field(repr=False)
+    outcome: str
+    cacheable: bool = True
+
+    def __repr__(self) -> str:
+        return f"Answer({self.status}, {self.outcome})"
+
+
+@dataclass(slots=True)
+class _Entry:
+    fingerprint: bytes
+    future: asyncio.Future[Answer]
+
+
+class AnswerCache:
+    """Replays the answer of a request id; concurrent duplicates wait for the first."""
+
+    def __init__(
+        self, ttl_s: float, clock: Clock, key: bytes | None = None, max_entries: int = 100_000
+    ) -> None:
+        self._ttl = ttl_s
+        self._max = max_entries
+        self._clock = clock
+        self._key = key if key is not None else secrets.token_bytes(32)
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._expiry: deque[tuple[float, tuple[str, str]]] = deque()
+
+    def fingerprint(self, text: str) -> bytes:
+        """An HMAC of a request's personal part (kept instead of the part itself)."""
+        return hmac.digest(self._key, text.encode(), "sha256")
+
+    def get(self, key: tuple[str, str]) -> tuple[bytes, asyncio.Future[Answer]] | None:
+        """The fingerprint and (possibly pending) answer of a request seen before."""
+        entry = self._entries.get(key)
+        return None if entry is None else (entry.fingerprint, entry.future)
+
+    def start(self, key: tuple[str, str], fingerprint: bytes) -> asyncio.Future[Answer]:
+        """Register a request being answered now."""
+        self._sweep()
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._entries[key] = _Entry(fingerprint, future)
+        return future
+
+    def finish(self, key: tuple[str, str], answer: Answer) -> None:
+        """Publish the answer; keep it for the TTL if it may be replayed."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        if not entry.future.done():
+            entry.future.set_result(answer)
+        if answer.cacheable:
+            self._expiry.append((self._clock.monotonic() + self._ttl, key))
+        else:
+            del self._entries[key]
+
+    def fail(self, key: tuple[str, str], err: BaseException) -> None:
+        """The request failed unexpectedly: waiters get the error, nothing is kept."""
+        entry = self._entries.pop(key, None)
+        if entry is not None and not entry.future.done():
+            if isinstance(err, asyncio.CancelledError):
+                entry.future.cancel()
+            else:
+                entry.future.set_exception(err)
+                entry.future.exception()
+
+    def _sweep(self) -> None:
+        now = self._clock.monotonic()
+        expiry = self._expiry
+        while expiry and (expiry[0][0] <= now or len(self._entries) > self._max):
+            _, key = expiry.popleft()
+            entry = self._entries.get(key)
+            if entry is not None and entry.future.done():
+                del self._entries[key]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def error_answer(status: int, code: str, message: str, field_name: str | None = None) -> Answer:
+    """A 4xx/5xx answer with the shared error body; never cached."""
+    return Answer(status, encode_body(error_body(code, message, field_name)), code, cacheable=False)

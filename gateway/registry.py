@@ -1,0 +1,119 @@
+"""What the gateway knows about institutions and devices: policies (config, then admin changes
+persisted in the store), revoked devices, the device CRL, device pinning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from gateway.config import DevicePin, GatewayConfig, Institution
+from gateway.errors import StoreError
+from gateway.peers import Peer
+from gateway.policy import Policy, PolicyError, parse_policy
+from gateway.store.base import Store
+from protocol.messages import ReaderIdentity
+
+log = logging.getLogger(__name__)
+
+
+class Registry:
+    """Institutions, their current policies, and device states."""
+
+    def __init__(self, config: GatewayConfig, store: Store, crl: frozenset[int]) -> None:
+        self.institutions: dict[str, Institution] = dict(config.institutions)
+        self.policies: dict[str, Policy] = {i: inst.policy for i, inst in self.institutions.items()}
+        self.revoked: frozenset[str] = frozenset()
+        self.crl = crl
+        self._pins: dict[str, DevicePin] = dict(config.devices)
+        self._store = store
+        self._refresh_s = config.store.refresh_s
+        self._task: asyncio.Task[None] | None = None
+        self._loads = 0
+        self._loaded = asyncio.Condition()
+
+    async def load(self) -> None:
+        """Read admin changes from the store: persisted policies win over the config's."""
+        docs = await self._store.policies()
+        for inst_id, doc in docs.items():
+            if inst_id not in self.institutions:
+                continue
+            try:
+                policy = parse_policy(doc, f"stored policy of {inst_id}")
+            except PolicyError as err:
+                log.error("ignoring a stored policy that does not parse: %s", err)
+                continue
+            if policy != self.policies[inst_id] and self._task is None:
+                log.info("institution %s: policy set through the admin API is in force", inst_id)
+            self.policies[inst_id] = policy
+        self.revoked = await self._store.revoked_devices()
+        async with self._loaded:
+            self._loads += 1
+            self._loaded.notify_all()
+
+    async def next_load(self) -> None:
+        """Wait until the next load from the store has completed (tests, operations)."""
+        async with self._loaded:
+            target = self._loads + 1
+            await self._loaded.wait_for(lambda: self._loads >= target)
+
+    def start_refresh(self) -> None:
+        """With a shared store, pick up other replicas' admin changes periodically."""
+        if self._store.shared:
+            self._task = asyncio.create_task(self._refresh(), name="gateway-registry-refresh")
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                await self.load()
+            except StoreError as err:
+                log.warning("policy refresh failed, keeping the last known state: %s", err)
+
+    async def stop(self) -> None:
+        """Stop refreshing."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def institution_of(self, peer: Peer) -> str | None:
+        """The institution a device belongs to: its certificate's O, unless pinned otherwise."""
+        pin = self._pins.get(peer.name)
+        inst = peer.institution
+        if pin is not None and pin.institution is not None:
+            if inst is not None and inst != pin.institution:
+                return None
+            inst = pin.institution
+        return inst if inst in self.institutions else None
+
+    def refusal(self, peer: Peer, institution: str, reader: ReaderIdentity | None) -> str | None:
+        """Why this device is refused right now, or None."""
+        if peer.name in self.revoked:
+            return "device_revoked"
+        if peer.serial in self.crl:
+            return "certificate_revoked"
+        sanctions = self.policies[institution].sanctions
+        if sanctions.network_cut:
+            return "network_cut"
+        if peer.name in sanctions.deactivated_devices:
+            return "reader_deactivated"
+        pin = self._pins.get(peer.name)
+        if reader is not None and pin is not None:
+            if pin.reader_id is not None and pin.reader_id != reader.reader_id:
+                return "reader_not_bound"
+            if pin.sam_id is not None and pin.sam_id != reader.sam_id:
+                return "sam_not_bound"
+        return None
+
+    async def set_policy(self, institution: str, policy: Policy) -> None:
+        """Persist and apply a new policy."""
+        await self._store.save_policy(institution, policy.to_json())
+        self.policies[institution] = policy
+
+    async def set_revoked(self, device_id: str, revoked: bool) -> None:
+        """Persist and apply a device's revocation."""
+        await self._store.set_device_revoked(device_id, revoked)
+        self.revoked = self.revoked | {device_id} if revoked else self.revoked - {device_id}

@@ -1,0 +1,294 @@
+"""The relay: one verification or data balikan from an authenticated device to the upstream.
+
+Order of checks for a verification: device (revoked, CRL, network cut, reader deactivated,
+reader/SAM pinning) → replay of a known request id → institution active → user ID usable →
+NIK format → anti-scraping → quota → upstream → element filter. Only decided answers are
+counted (once per request id) and replayed; an upstream failure is neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+
+from gateway.accesslog import AccessLog
+from gateway.answers import Answer, AnswerCache, error_answer
+from gateway.antiscrape import AntiScrape
+from gateway.clock import Clock, local_day
+from gateway.errors import StoreError, UpstreamError
+from gateway.logs import SECURITY
+from gateway.peers import Peer
+from gateway.registry import Registry
+from gateway.store.base import Store
+from gateway.upstream.base import PARAMETER_CHECKS, Upstream, UpstreamAccount
+from gateway.usage import UsageCounter
+from gateway.wire import verification_body
+from protocol.messages import (
+    ReaderIdentity,
+    ReturnRequest,
+    ReturnResponse,
+    VerificationRequest,
+    encode_body,
+)
+from protocol.nik import is_valid_nik
+from protocol.outcomes import Outcome
+
+log = logging.getLogger(__name__)
+VERIFY = "/v1/verifications"
+RETURNS = "/v1/returns"
+
+
+def filter_elements(record: dict[str, str], permitted: frozenset[str]) -> dict[str, str]:
+    """Only the elements the institution's PKS lists, whatever the upstream sent."""
+    return {name: value for name, value in record.items() if name in permitted}
+
+
+class Relay:
+    """The decision pipeline between the HTTP API and the upstream adapter."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        upstream: Upstream,
+        accounts: dict[str, UpstreamAccount],
+        antiscrape: AntiScrape,
+        cache: AnswerCache,
+        usage: UsageCounter,
+        clock: Clock,
+        claim_ttl_s: float,
+        access: AccessLog,
+    ) -> None:
+        self._registry = registry
+        self._store = store
+        self._upstream = upstream
+        self._accounts = accounts
+        self._antiscrape = antiscrape
+        self._cache = cache
+        self._usage = usage
+        self._clock = clock
+        self._claim_ttl = claim_ttl_s
+        self._access = access
+        self.upstream_ok = True
+
+    async def verify(self, peer: Peer, req: VerificationRequest) -> Answer:
+        """Answer one verification request of a device."""
+        started = self._clock.monotonic()
+        timing = [0.0]
+        inst_id = self._admit(peer, req.request_id, req.reader)
+        if isinstance(inst_id, Answer):
+            answer = inst_id
+            inst_id = "-"
+        else:
+            answer = await self._once(peer, "v", req.request_id, req.nik, inst_id, timing, req)
+        self._access.write(
+            VERIFY,
+            peer.name,
+            inst_id,
+            req.request_id,
+            answer.status,
+            answer.outcome,
+            (self._clock.monotonic() - started) * 1000.0,
+            timing[0],
+        )
+        return answer
+
+    async def send_return(self, peer: Peer, req: ReturnRequest) -> Answer:
+        """Relay one data balikan of a device."""
+        started = self._clock.monotonic()
+        timing = [0.0]
+        inst_id = self._admit(peer, req.request_id, None)
+        if isinstance(inst_id, Answer):
+            answer = inst_id
+            inst_id = "-"
+        else:
+            answer = await self._once(peer, "r", req.request_id, req.nik, inst_id, timing, req)
+        self._access.write(
+            RETURNS,
+            peer.name,
+            inst_id,
+            req.request_id,
+            answer.status,
+            answer.outcome,
+            (self._clock.monotonic() - started) * 1000.0,
+            timing[0],
+        )
+        return answer
+
+    def _admit(self, peer: Peer, request_id: str, reader: ReaderIdentity | None) -> str | Answer:
+        inst_id = self._registry.institution_of(peer)
+        if inst_id is None:
+            SECURITY.warning(
+                "device_refused reason=no_institution device=%s request_id=%s",
+                peer.name,
+                request_id,
+            )
+            return error_answer(403, "FORBIDDEN", "the device is not registered to an institution")
+        reason = self._registry.refusal(peer, inst_id, reader)
+        if reason is not None:
+            SECURITY.warning(
+                "device_refused reason=%s device=%s institution=%s request_id=%s",
+                reason,
+                peer.name,
+                inst_id,
+                request_id,
+            )
+            return error_answer(
+                403, Outcome.DEVICE_DEACTIVATED.value, "this device may not use the service"
+            )
+        return inst_id
+
+    async def _once(
+        self,
+        peer: Peer,
+        kind: str,
+        request_id: str,
+        nik: str,
+        inst_id: str,
+        timing: list[float],
+        req: VerificationRequest | ReturnRequest,
+    ) -> Answer:
+        key = (peer.name, kind + request_id)
+        fingerprint = self._cache.fingerprint(nik)
+        seen = self._cache.get(key)
+        if seen is not None:
+            known, future = seen
+            if not hmac.compare_digest(known, fingerprint):
+                SECURITY.warning(
+                    "request_id_reused device=%s institution=%s request_id=%s",
+                    peer.name,
+                    inst_id,
+                    request_id,
+                )
+                return error_answer(
+                    409, "CONFLICT", "this request id was used for another request", "request_id"
+                )
+            return await asyncio.shield(future)
+        self._cache.start(key, fingerprint)
+        try:
+            counted = True
+            if self._store.shared:
+                counted = await self._claim(f"{peer.name}:{kind}{request_id}")
+            if isinstance(req, VerificationRequest):
+                answer = await self._decide(peer, inst_id, req, counted, timing)
+            else:
+                answer = await self._relay_return(inst_id, req, counted, timing)
+        except BaseException as err:
+            self._cache.fail(key, err)
+            raise
+        self._cache.finish(key, answer)
+        return answer
+
+    async def _claim(self, key: str) -> bool:
+        try:
+            return await self._store.claim_request(key, self._claim_ttl)
+        except StoreError as err:
+            log.warning("request claim failed, counting the request: %s", err)
+            return True
+
+    async def _decide(
+        self,
+        peer: Peer,
+        inst_id: str,
+        req: VerificationRequest,
+        counted: bool,
+        timing: list[float],
+    ) -> Answer:
+        policy = self._registry.policies[inst_id]
+        day = local_day(self._clock.time(), self._registry.institutions[inst_id].province)
+        elements: dict[str, str] = {}
+        outcome: Outcome | None = None
+        if not policy.active:
+            outcome = Outcome.INSTITUTION_INACTIVE
+        elif not policy.user_usable():
+            outcome = Outcome.USER_INACTIVE
+        elif not is_valid_nik(req.nik):
+            outcome = Outcome.INVALID_NIK_FORMAT
+        elif counted and (rule := self._antiscrape.check(inst_id, peer.name, req.nik)):
+            SECURITY.warning(
+                "pattern_blocked rule=%s device=%s institution=%s request_id=%s",
+                rule,
+                peer.name,
+                inst_id,
+                req.request_id,
+            )
+            outcome = Outcome.PATTERN_BLOCKED
+        took = False
+        limit = policy.daily_limit()
+        if outcome is None and counted and limit is not None:
+            try:
+                took = limit > 0 and await self._store.take_quota(inst_id, day, limit)
+            except StoreError as err:
+                log.error("quota store failure institution=%s: %s", inst_id, err)
+                return error_answer(
+                    503, Outcome.SERVICE_UNAVAILABLE.value, "the quota store did not answer"
+                )
+            if not took:
+                outcome = Outcome.QUOTA_EXHAUSTED
+        if outcome is None:
+            t0 = self._clock.monotonic()
+            try:
+                answer = await self._upstream.verify(self._accounts[inst_id], req.nik)
+            except UpstreamError as err:
+                timing[0] = (self._clock.monotonic() - t0) * 1000.0
+                return await self._unavailable(inst_id, day, took, err, req.request_id)
+            timing[0] = (self._clock.monotonic() - t0) * 1000.0
+            self.upstream_ok = True
+            outcome = answer.outcome
+            if outcome in PARAMETER_CHECKS and took:
+                await self._give_back(inst_id, day)
+            if outcome.info.data_returned:
+                elements = filter_elements(answer.record, policy.element_names)
+        if counted:
+            self._usage.add(inst_id, day, outcome.value)
+        return Answer(200, verification_body(req.request_id, outcome, elements), outcome.value)
+
+    async def _give_back(self, inst_id: str, day: str) -> None:
+        try:
+            await self._store.give_back_quota(inst_id, day)
+        except StoreError as err:
+            log.warning("could not give back a quota unit: %s", err)
+
+    async def _unavailable(
+        self, inst_id: str, day: str, took: bool, err: UpstreamError, request_id: str
+    ) -> Answer:
+        self.upstream_ok = False
+        log.warning(
+            "upstream failure kind=%s institution=%s request_id=%s", err.kind, inst_id, request_id
+        )
+        if took:
+            await self._give_back(inst_id, day)
+        return error_answer(
+            503, Outcome.SERVICE_UNAVAILABLE.value, "the population database did not answer"
+        )
+
+    async def _relay_return(
+        self, inst_id: str, req: ReturnRequest, counted: bool, timing: list[float]
+    ) -> Answer:
+        policy = self._registry.policies[inst_id]
+        day = local_day(self._clock.time(), self._registry.institutions[inst_id].province)
+        if not policy.active:
+            reason: str | None = Outcome.INSTITUTION_INACTIVE.value
+        elif not policy.user_usable():
+            reason = Outcome.USER_INACTIVE.value
+        else:
+            t0 = self._clock.monotonic()
+            try:
+                result = await self._upstream.send_return(
+                    self._accounts[inst_id], req.nik, req.return_number
+                )
+            except UpstreamError as err:
+                timing[0] = (self._clock.monotonic() - t0) * 1000.0
+                return await self._unavailable(inst_id, day, False, err, req.request_id)
+            timing[0] = (self._clock.monotonic() - t0) * 1000.0
+            self.upstream_ok = True
+            if isinstance(result, Outcome):
+                reason = result.value
+            else:
+                reason = None if result.accepted else result.reason or "REJECTED"
+        accepted = reason is None
+        if counted:
+            self._usage.add(inst_id, day, "RETURN_ACCEPTED" if accepted else "RETURN_REFUSED")
+        body = encode_body(ReturnResponse(req.request_id, accepted, reason).to_json())
+        return Answer(200, body, "RETURN_ACCEPTED" if accepted else f"RETURN_{reason}")

@@ -1,0 +1,179 @@
+"""Wiring: start the gateway in the running event loop, in-process (tests, `kiosk-sim`) or from
+the CLI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.accesslog import AccessLog
+from gateway.admin import ROUTES as ADMIN_ROUTES
+from gateway.admin import AdminApi
+from gateway.answers import AnswerCache
+from gateway.antiscrape import AntiScrape
+from gateway.api import HEALTH, DeviceApi, add_fallback
+from gateway.clock import Clock, SystemClock
+from gateway.config import GatewayConfig, UpstreamConfig, read_secret
+from gateway.errors import ConfigError
+from gateway.httpserver import QuietAppRunner
+from gateway.logs import setup_logging
+from gateway.peers import PeerIdentifier
+from gateway.registry import Registry
+from gateway.relay import RETURNS, VERIFY, Relay
+from gateway.store import Store, make_store
+from gateway.tls import load_ca, load_crl, server_context
+from gateway.upstream.base import Upstream, UpstreamAccount
+from gateway.upstream.dukcapil import DukcapilHttpUpstream
+from gateway.upstream.pool import HttpPool
+from gateway.usage import UsageCounter
+from protocol.messages import MAX_BODY_BYTES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningGateway:
+    """A gateway listening on a port. Its parts are exposed for tests and operations."""
+
+    host: str
+    port: int
+    config: GatewayConfig
+    relay: Relay
+    registry: Registry
+    store: Store
+    usage: UsageCounter
+    antiscrape: AntiScrape
+    _runner: QuietAppRunner
+    _upstream: Upstream
+    _access: AccessLog
+    _closed: bool = False
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. https://127.0.0.1:8443."""
+        return f"https://{self.host}:{self.port}"
+
+    def reload_crl(self) -> None:
+        """Read the device CRL file again (SIGHUP in the CLI)."""
+        tls = self.config.tls
+        if tls.device_crl is not None:
+            ca = load_ca(tls.device_ca, "tls.device_ca")
+            self.registry.crl = load_crl(tls.device_crl, ca)
+            log.info("device CRL reloaded: %d revoked certificates", len(self.registry.crl))
+
+    async def close(self) -> None:
+        """Stop listening, flush usage counts, close the upstream and the store (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._runner.cleanup()
+        await self._access.close()
+        await self.registry.stop()
+        await self.usage.stop()
+        await self._upstream.close()
+        await self.store.close()
+
+
+def make_upstream(cfg: UpstreamConfig) -> Upstream:
+    """The adapter the config names."""
+    ctx = None
+    if cfg.ca_file is not None:
+        ctx = ssl.create_default_context(cafile=str(cfg.ca_file))
+    pool = HttpPool(cfg.url, connections=cfg.connections, timeout_s=cfg.timeout_s, ssl_context=ctx)
+    return DukcapilHttpUpstream(pool)
+
+
+async def start_gateway(
+    config: GatewayConfig,
+    *,
+    clock: Clock | None = None,
+    upstream: Upstream | None = None,
+    configure_logging: bool = False,
+) -> RunningGateway:
+    """Start the gateway in the running loop (server.port 0 picks a free port)."""
+    if configure_logging:
+        setup_logging(config.logging)
+    clock = clock or SystemClock()
+    tls = config.tls
+    device_ca = load_ca(tls.device_ca, "tls.device_ca")
+    admin_ca = load_ca(tls.admin_ca, "tls.admin_ca")
+    if device_ca.subject == admin_ca.subject:
+        raise ConfigError("tls.admin_ca", "must be a different CA from tls.device_ca")
+    crl = load_crl(tls.device_crl, device_ca) if tls.device_crl is not None else frozenset()
+    ssl_context = server_context(tls)
+    peers = PeerIdentifier(device_ca, admin_ca)
+    accounts = {
+        inst_id: UpstreamAccount(
+            inst_id,
+            inst.upstream_user,
+            read_secret(
+                inst.upstream_password_file, f"institutions.{inst_id}.upstream_password_file"
+            ),
+        )
+        for inst_id, inst in config.institutions.items()
+    }
+    store = make_store(config.store)
+    async with contextlib.AsyncExitStack() as undo:
+        undo.push_async_callback(store.close)
+        await store.open()
+        registry = Registry(config, store, crl)
+        await registry.load()
+        registry.start_refresh()
+        undo.push_async_callback(registry.stop)
+        upstream = upstream or make_upstream(config.upstream)
+        undo.push_async_callback(upstream.close)
+        usage = UsageCounter(store, config.store.usage_flush_s)
+        usage.start()
+        undo.push_async_callback(usage.stop)
+        antiscrape = AntiScrape(config.antiscrape, clock)
+        access = AccessLog(config.logging.access)
+        access.open()
+        undo.push_async_callback(access.close)
+        relay = Relay(
+            registry,
+            store,
+            upstream,
+            accounts,
+            antiscrape,
+            AnswerCache(config.server.idempotency_ttl_s, clock),
+            usage,
+            clock,
+            config.server.idempotency_ttl_s,
+            access,
+        )
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        DeviceApi(relay, peers, store, access).add_routes(app)
+        AdminApi(registry, store, usage, peers, clock).add_routes(app)
+        add_fallback(app, {VERIFY: "POST", RETURNS: "POST", HEALTH: "GET", **ADMIN_ROUTES})
+        runner = QuietAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        undo.push_async_callback(runner.cleanup)
+        site = web.TCPSite(
+            runner,
+            config.server.host,
+            config.server.port,
+            ssl_context=ssl_context,
+            backlog=config.server.backlog,
+        )
+        await site.start()
+        port = int(runner.addresses[0][1])
+        undo.pop_all()
+    log.info("gateway listening on %s:%d (%s store)", config.server.host, port, config.store.kind)
+    return RunningGateway(
+        config.server.host,
+        port,
+        config,
+        relay,
+        registry,
+        store,
+        usage,
+        antiscrape,
+        runner,
+        upstream,
+        access,
+    )

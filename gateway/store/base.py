@@ -1,0 +1,86 @@
+"""The store interface: quota counters, usage counts, policies and device states.
+
+Nothing personal goes in: keys are institution ids, device ids, local days and outcome codes.
+SQLite serves one gateway; Redis serves several replicas (`shared` is then true and each
+replica refreshes its cached policies and device states periodically).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+UsageKey = tuple[str, str, str]  # institution, local day (YYYY-MM-DD), outcome code
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """Answers of one outcome for one institution on one local day."""
+
+    institution: str
+    day: str
+    outcome: str
+    count: int
+
+
+class Store(Protocol):
+    """Storage behind the gateway. Every method raises gateway.errors.StoreError on failure.
+
+    `take_quota` is atomic: under any concurrency, at most `limit` calls for one institution
+    and day return True.
+    """
+
+    shared: bool
+
+    async def open(self) -> None:
+        """Connect and create what is missing."""
+        ...
+
+    async def close(self) -> None:
+        """Disconnect."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise StoreError unless the store answers."""
+        ...
+
+    async def take_quota(self, institution: str, day: str, limit: int) -> bool:
+        """Count one look-up if fewer than `limit` were counted that day; False if not."""
+        ...
+
+    async def give_back_quota(self, institution: str, day: str) -> None:
+        """Undo one take_quota (the look-up did not happen)."""
+        ...
+
+    async def quota_used(self, institution: str, day: str) -> int:
+        """Look-ups counted against the quota that day."""
+        ...
+
+    async def add_usage(self, counts: Mapping[UsageKey, int]) -> None:
+        """Add answer counts."""
+        ...
+
+    async def usage(self, institution: str | None, first_day: str, last_day: str) -> list[UsageRow]:
+        """Answer counts between two local days (inclusive), for one or every institution."""
+        ...
+
+    async def policies(self) -> dict[str, dict[str, Any]]:
+        """Policies set through the admin API, as JSON documents."""
+        ...
+
+    async def save_policy(self, institution: str, doc: dict[str, Any]) -> None:
+        """Persist an institution's policy document."""
+        ...
+
+    async def revoked_devices(self) -> frozenset[str]:
+        """Devices revoked through the admin API."""
+        ...
+
+    async def set_device_revoked(self, device_id: str, revoked: bool) -> None:
+        """Revoke or reinstate a device."""
+        ...
+
+    async def claim_request(self, key: str, ttl_s: float) -> bool:
+        """True the first time a request key is seen within ttl_s (across replicas)."""
+        ...

@@ -1,0 +1,68 @@
+"""TLS of the gateway's listener: TLS 1.3 (1.2 at least), client certificates required.
+
+The server sends only its own certificate (no root), issues one stateful session ticket per
+handshake for resumption, and trusts the device CA and the admin CA for client certificates.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+from gateway.config import TlsConfig
+from gateway.errors import ConfigError
+
+
+def server_context(cfg: TlsConfig) -> ssl.SSLContext:
+    """The listener's SSL context."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = cfg.min_version
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    try:
+        ctx.load_cert_chain(str(cfg.cert), str(cfg.key))
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError("tls.cert", f"cannot load the server certificate and key: {err}") from err
+    for key, path in (("tls.device_ca", cfg.device_ca), ("tls.admin_ca", cfg.admin_ca)):
+        try:
+            ctx.load_verify_locations(cafile=str(path))
+        except (OSError, ssl.SSLError) as err:
+            raise ConfigError(key, f"cannot load the CA certificate: {err}") from err
+    # Stateful TLS 1.3 tickets (a short id, the session stays in the server's cache) keep the
+    # bytes on the wire small; one ticket per handshake is enough for a kiosk.
+    ctx.options |= ssl.OP_NO_TICKET
+    ctx.num_tickets = 1
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    if cfg.min_version <= ssl.TLSVersion.TLSv1_2:
+        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
+    return ctx
+
+
+def load_ca(path: Path, key: str) -> x509.Certificate:
+    """One CA certificate (PEM), or ConfigError naming `key`."""
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError) as err:
+        raise ConfigError(key, "not a PEM certificate") from err
+
+
+def load_crl(path: Path, issuer: x509.Certificate) -> frozenset[int]:
+    """Serial numbers revoked by a CRL (PEM or DER) whose signature the issuer CA checks."""
+    try:
+        raw = path.read_bytes()
+        crl = (
+            x509.load_pem_x509_crl(raw)
+            if raw.lstrip().startswith(b"-----")
+            else x509.load_der_x509_crl(raw)
+        )
+    except (OSError, ValueError) as err:
+        raise ConfigError("tls.device_crl", "not a readable CRL") from err
+    try:
+        valid = crl.issuer == issuer.subject and crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+    except (InvalidSignature, TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ConfigError("tls.device_crl", "not signed by the device CA")
+    return frozenset(r.serial_number for r in crl)

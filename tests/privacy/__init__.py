@@ -1,0 +1,1 @@
+"""Privacy tests and the canary scanner they share."""

@@ -46,7 +46,7 @@ fuzz: setup
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -m fuzz -p no:timeout tests
 
 bench: setup
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

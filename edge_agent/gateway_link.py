@@ -157,6 +157,10 @@ def _request_body(
 
 
 def _parse_answer(status: int, raw: bytes, request_id: str) -> VerificationResponse:
+    if status == 403 and _error_code(raw) == Outcome.DEVICE_DEACTIVATED.value:
+        # the gateway refuses this kiosk (revoked, reader deactivated, network cut)
+        _log.warning("gateway refuses this device request_id=%s", request_id)
+        return VerificationResponse(request_id, Outcome.DEVICE_DEACTIVATED)
     if status != 200:
         raise _Unavailable(f"HTTP {status} ({_error_code(raw)})")
     try:

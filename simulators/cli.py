@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
@@ -31,7 +32,20 @@ def _parser() -> argparse.ArgumentParser:
     devices.add_argument("--control-port", type=int, default=8765, help="default: 8765")
     devices.add_argument("--baud", type=int, default=57600, help="sensor baud (default 57600)")
     devices.add_argument("--run-dir", type=Path, help="default: a fresh temporary directory")
-    demo = sub.add_parser("demo", help="read cards and match fingers for a few personas")
+    hw = sub.add_parser(
+        "demo-devices", help="drivers only: read cards and match fingers for a few personas"
+    )
+    hw.add_argument("--run-dir", type=Path, help="default: a fresh temporary directory")
+    up = sub.add_parser(
+        "up",
+        help="the whole kiosk on loopback: devices, Dukcapil simulator, gateway, agent and UI",
+    )
+    up.add_argument("--control-port", type=int, default=8765, help="default: 8765")
+    up.add_argument("--run-dir", type=Path, help="default: a fresh temporary directory")
+    demo = sub.add_parser(
+        "demo", help="run every verification scenario against the whole stack and print a table"
+    )
+    demo.add_argument("--json", action="store_true", help="one JSON object per scenario")
     demo.add_argument("--run-dir", type=Path, help="default: a fresh temporary directory")
     return parser
 
@@ -50,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             if args.command == "devices":
                 return _devices(run_dir, args.control_port, args.baud)
-            return _demo(run_dir)
+            if args.command == "demo-devices":
+                return _demo_devices(run_dir)
+            if args.command == "up":
+                return asyncio.run(_up(run_dir, args.control_port))
+            return asyncio.run(_demo(run_dir, as_json=args.json))
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # one line for the operator; the traceback only with -v
@@ -59,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _demo(run_dir: Path) -> int:
+def _demo_devices(run_dir: Path) -> int:
     from simulators.device_demo import format_table, run_device_demo
 
     with SimulatedDevices(run_dir) as devices:
@@ -75,12 +93,61 @@ def _devices(run_dir: Path, control_port: int, baud: int) -> int:
         return asyncio.run(_serve(devices, control_port))
 
 
-async def _serve(devices: SimulatedDevices, control_port: int) -> int:
-    runner, port = await start_control(devices, port=control_port)
+def _stop_event() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _demo(run_dir: Path, *, as_json: bool) -> int:
+    from simulators.scenarios import ScenarioResult, format_results, run_scenarios
+    from simulators.stack import DEMO_TIMEOUTS, Stack
+
+    def show(result: ScenarioResult) -> None:
+        if as_json:
+            print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+
+    if not as_json:
+        print("Starting the simulated kiosk stack...", file=sys.stderr, flush=True)
+    async with Stack(run_dir, timeouts=DEMO_TIMEOUTS) as stack:
+        results = await run_scenarios(stack, on_result=show)
+    failed = [r for r in results if not r.ok]
+    if not as_json:
+        print(format_results(results))
+        print(f"\n{len(results) - len(failed)} of {len(results)} scenarios as expected")
+    return 1 if failed else 0
+
+
+async def _up(run_dir: Path, control_port: int) -> int:
+    from simulators.stack import Stack
+
+    stop = _stop_event()
+    print("Starting the simulated kiosk stack...", flush=True)
+    async with Stack(run_dir) as stack:
+        runner, port = await start_control(stack.devices, port=control_port)
+        try:
+            print(f"kiosk page (open in a browser): {stack.ui_url}")
+            print(f"device control API:             http://127.0.0.1:{port}/status")
+            print(f"gateway:                        https://127.0.0.1:{stack.gateway_port}")
+            print(f"run directory:                  {run_dir}")
+            print(
+                'try: curl -X POST -d \'{"persona": "ayu"}\' '
+                f"http://127.0.0.1:{port}/finger && "
+                'curl -X POST -d \'{"persona": "ayu"}\' '
+                f"http://127.0.0.1:{port}/card"
+            )
+            print("Ctrl-C stops everything.", flush=True)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+    return 0
+
+
+async def _serve(devices: SimulatedDevices, control_port: int) -> int:
+    runner, port = await start_control(devices, port=control_port)
+    stop = _stop_event()
     paths = devices.paths
     print(f"control API:       http://127.0.0.1:{port}/status")
     print(f"PC/SC socket:      PCSCLITE_CSOCK_NAME={paths.pcsc_socket}")

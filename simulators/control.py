@@ -5,6 +5,7 @@
     DELETE /card                                     pull the card
     POST   /sam       {"present": true, "activated": true}
     POST   /finger    {"persona": "ayu", "finger": "left_index"} | {"other": true}
+                      ("touch": true: the finger lifts again after one capture)
     DELETE /finger                                   lift the finger
     POST   /sensor    {"poor_image": true} | {"unresponsive": true|false}
     POST   /enclosure {"open": true|false}
@@ -75,11 +76,14 @@ def make_app(devices: SimulatedDevices) -> web.Application:
         devices.set_sam(_field(body, "present", bool, True), _field(body, "activated", bool, True))
 
     def finger(body: dict[str, Any]) -> None:
+        touch = _field(body, "touch", bool, False)
         if _field(body, "other", bool, False):
-            devices.place_other_finger()
+            devices.place_other_finger(touch=touch)
         else:
             devices.place_finger(
-                _field(body, "persona", str), _field(body, "finger", str, "right_index")
+                _field(body, "persona", str),
+                _field(body, "finger", str, "right_index"),
+                touch=touch,
             )
 
     def sensor(body: dict[str, Any]) -> None:

@@ -148,8 +148,10 @@ class SimulatedDevices:
 
     # --- finger -------------------------------------------------------------------------------
 
-    def place_finger(self, persona_key: str, finger: str = Finger.RIGHT_INDEX.value) -> None:
-        """Place one of the persona's two index fingers on the sensor."""
+    def place_finger(
+        self, persona_key: str, finger: str = Finger.RIGHT_INDEX.value, *, touch: bool = False
+    ) -> None:
+        """Place one of the persona's index fingers on the sensor (for one capture if touch)."""
         try:
             template = persona(persona_key).template(Finger(finger))
         except KeyError as err:
@@ -158,11 +160,18 @@ class SimulatedDevices:
             raise DeviceScriptError(
                 f"unknown finger {finger!r}; known: {', '.join(f.value for f in Finger)}"
             ) from None
-        self.fingerprint.place(template)
+        if touch:
+            self.fingerprint.touch(template)
+        else:
+            self.fingerprint.place(template)
 
-    def place_other_finger(self) -> None:
-        """Place a finger that matches no card."""
-        self.fingerprint.place_other()
+    def place_other_finger(self, *, touch: bool = False) -> None:
+        """Place a finger that matches no card (for one capture if touch)."""
+        self.fingerprint.place_other(touch=touch)
+
+    def wait_empty_capture(self, after: int, timeout: float = 10.0) -> bool:
+        """Wait until the module has answered "no finger" more than `after` times in all."""
+        return self.fingerprint.wait_for(lambda st: st.empty_captures > after, timeout)
 
     def lift_finger(self) -> None:
         """Take the finger off the sensor."""

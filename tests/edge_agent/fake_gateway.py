@@ -66,6 +66,8 @@ class FakeGateway:
             return web.Response(status=500)
         if kind == "status":
             return web.json_response(error_body("INTERNAL", "boom"), status=arg)
+        if kind == "refuse":
+            return web.json_response(error_body("DEVICE_DEACTIVATED", "refused"), status=403)
         if kind == "raw":
             return web.Response(body=arg, content_type="application/json")
         if kind == "hang":

@@ -154,6 +154,17 @@ async def test_http_error_is_service_unavailable_without_retry(
     assert NIK not in caplog.text
 
 
+async def test_device_refused_by_the_gateway_is_deactivated(pki: Pki, gateway: FakeGateway) -> None:
+    gateway.then("refuse")
+    link = await _link(_config(pki, gateway.port), pki.device_id)
+    try:
+        answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
+    finally:
+        await link.close()
+    assert answer.outcome is Outcome.DEVICE_DEACTIVATED
+    assert len(gateway.seen) == 1
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -18,14 +18,17 @@ from typing import Any
 
 import pytest
 
+from simulators.personas import PERSONAS
+from tests.privacy.scan import files_under, scan_bytes, scan_tree
+
 pytestmark = pytest.mark.middleware
 
 KIOSK_SIM = [sys.executable, "-c", "from simulators.cli import main; raise SystemExit(main())"]
 
 
-def test_demo_prints_its_table_and_exits_0(tmp_path: Path) -> None:
+def test_device_demo_prints_its_table_and_exits_0(tmp_path: Path) -> None:
     done = subprocess.run(
-        [*KIOSK_SIM, "demo", "--run-dir", str(tmp_path)],
+        [*KIOSK_SIM, "demo-devices", "--run-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -37,6 +40,50 @@ def test_demo_prints_its_table_and_exits_0(tmp_path: Path) -> None:
     # names and NIKs are masked
     assert "AYUNINGSIH" not in done.stdout
     assert "3304014508920003" not in done.stdout
+
+
+SCENARIOS = {
+    "found": "FOUND",
+    "mismatch then match": "FOUND",
+    "three mismatches": "FINGER_MISMATCH",
+    "deceased": "FOUND_DECEASED",
+    "duplicate": "FOUND_DUPLICATE",
+    "not found": "NOT_FOUND",
+    "inactive": "FOUND_INACTIVE",
+    "invalid NIK format": "INVALID_NIK_FORMAT",
+    "quota exhausted": "QUOTA_EXHAUSTED",
+    "institution inactive": "INSTITUTION_INACTIVE",
+    "user inactive": "USER_INACTIVE",
+    "card pulled mid-session": "CANCELLED",
+    "card not authentic": "CARD_NOT_AUTHENTIC",
+    "gateway down": "SERVICE_UNAVAILABLE",
+}
+
+
+def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Path) -> None:
+    run_dir, temp = tmp_path / "run", tmp_path / "tmp"
+    temp.mkdir()
+    done = subprocess.run(
+        [*KIOSK_SIM, "demo", "--json", "--run-dir", str(run_dir)],
+        capture_output=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )
+    rows = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert {r["scenario"]: r["got"] for r in rows} == SCENARIOS, done.stderr.decode()[-2000:]
+    assert all(r["ok"] and r["expected"] == r["got"] and r["seconds"] > 0 for r in rows)
+    assert done.returncode == 0
+
+    # Every file the run wrote: agent and gateway logs, SQLite, PKI, pcscd, temp files.
+    assert (run_dir / "agent" / "agent.log").stat().st_size > 0
+    assert (run_dir / "gateway" / "log" / "access.log").stat().st_size > 0
+    written = files_under([run_dir, temp])
+    assert len(written) > 10
+    needles = {f"{p.key}.nik": p.nik for p in PERSONAS.values()}
+    needles |= {f"{p.key}.name": p.full_name for p in PERSONAS.values()}
+    assert scan_tree([run_dir, temp], needles) == []
+    assert scan_bytes(done.stdout + done.stderr, needles) == []
 
 
 def _read_line_matching(proc: subprocess.Popen[str], pattern: str, timeout: float) -> re.Match[str]:

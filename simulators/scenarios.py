@@ -1,0 +1,280 @@
+"""The scenarios of `kiosk-sim demo`: a citizen at the simulated kiosk, watched through the kiosk
+page's own WebSocket, end to end through the real agent, gateway and Dukcapil simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from simulators.stack import Stack
+
+Step = Callable[["Run"], Awaitable[None]]
+
+
+class ScenarioError(RuntimeError):
+    """The kiosk did not reach the expected screen in time."""
+
+
+class PageWatcher:
+    """A client of the kiosk page: every screen message the agent pushes, in order."""
+
+    def __init__(self, ui_url: str) -> None:
+        self._url = ui_url.rstrip("/") + "/ws"
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.screen: dict[str, Any] = {}
+
+    async def __aenter__(self) -> PageWatcher:
+        self._http = aiohttp.ClientSession()
+        self._ws = await self._http.ws_connect(self._url, timeout=aiohttp.ClientWSTimeout(10))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._http is not None:
+            await self._http.close()
+
+    async def next(self, timeout: float) -> dict[str, Any]:
+        """The next screen message (ScenarioError after `timeout` seconds)."""
+        assert self._ws is not None
+        try:
+            msg = await self._ws.receive_json(timeout=timeout)
+        except TimeoutError:
+            raise ScenarioError(f"no screen within {timeout:g} s") from None
+        except TypeError as err:  # the connection closed: aiohttp gives a non-text message
+            raise ScenarioError("the kiosk page connection closed") from err
+        if not isinstance(msg, dict):
+            raise ScenarioError("a screen message that is not an object")
+        self.screen = msg
+        return msg
+
+    async def send(self, command: dict[str, Any]) -> None:
+        """A command as the page sends it (a touch on the screen)."""
+        assert self._ws is not None
+        await self._ws.send_json(command)
+
+    async def until(
+        self, wanted: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> dict[str, Any]:
+        """Read screens until one satisfies `wanted`."""
+        deadline = time.monotonic() + timeout
+        while not wanted(self.screen):
+            await self.next(max(deadline - time.monotonic(), 0.001))
+        return self.screen
+
+
+@dataclass
+class Run:
+    """What a scenario's steps act on."""
+
+    stack: Stack
+    page: PageWatcher
+    timeout: float = 20.0
+
+    async def devices(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Call a blocking SimulatedDevices method off the loop."""
+        await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+def _screen(name: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda s: s.get("screen") == name
+
+
+def _finger_screen(finger: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda s: s.get("screen") == "finger" and s.get("finger") == finger
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One citizen's visit: what to set up, which card, which fingers, what must come out."""
+
+    name: str
+    persona: str
+    expected: str
+    fault: str | None = None
+    fingers: tuple[str, ...] = ("right_index",)  # per try: a finger of the persona, or "other"
+    before: Step | None = None
+    after: Step | None = None
+    pull_at_finger: bool = False
+
+
+async def _place(run: Run, persona: str, finger: str) -> None:
+    """The citizen presses a finger once (it lifts after one capture)."""
+    dev = run.stack.devices
+    if finger == "other":
+        await run.devices(functools.partial(dev.place_other_finger, touch=True))
+    elif finger == "none":
+        await run.devices(dev.lift_finger)
+    else:
+        await run.devices(functools.partial(dev.place_finger, persona, finger, touch=True))
+
+
+async def visit(run: Run, s: Scenario) -> str:
+    """Play one visit; return the outcome code the kiosk showed (or CANCELLED for a pull)."""
+    dev = run.stack.devices
+    page = run.page
+    await page.until(_screen("idle"), run.timeout)
+    await _place(run, s.persona, s.fingers[0])
+    await run.devices(dev.insert_card, s.persona, s.fault)
+    tries = 0
+    while True:
+        screen = await page.next(run.timeout)
+        name = screen.get("screen")
+        if name == "result":
+            outcome = str(screen.get("outcome"))
+            break
+        if name == "finger":
+            if s.pull_at_finger:
+                await run.devices(dev.remove_card)
+                await page.until(_screen("idle"), run.timeout)
+                return "CANCELLED"
+            if screen.get("problem") == "mismatch":
+                tries += 1
+                finger = s.fingers[min(tries, len(s.fingers) - 1)]
+                if finger in screen.get("fingers", ()) and finger != screen.get("finger"):
+                    # the citizen taps "use the other finger" first
+                    await page.send({"type": "select_finger", "finger": finger})
+                    await page.until(_finger_screen(finger), run.timeout)
+                # a person looks at the screen first: the kiosk is waiting for a fresh press
+                seen = run.stack.devices.fingerprint.stats.empty_captures
+                await run.devices(run.stack.devices.wait_empty_capture, seen)
+                await _place(run, s.persona, finger)
+        if name == "idle" and not screen.get("card_present", True):
+            raise ScenarioError("the kiosk went back to idle without a result")
+    await run.devices(dev.remove_card)
+    await run.devices(dev.lift_finger)
+    await page.until(_screen("idle"), run.timeout)
+    return outcome
+
+
+def _policy(patch: dict[str, Any]) -> Step:
+    async def step(run: Run) -> None:
+        await run.stack.admin_patch_policy(patch)
+
+    return step
+
+
+async def _gateway_down(run: Run) -> None:
+    await run.stack.stop_gateway()
+
+
+async def _gateway_up(run: Run) -> None:
+    await run.stack.start_gateway()
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("found", "ayu", "FOUND"),
+    Scenario("mismatch then match", "bagas", "FOUND", fingers=("other", "left_index")),
+    Scenario("three mismatches", "ayu", "FINGER_MISMATCH", fingers=("other",)),
+    Scenario("deceased", "darmo", "FOUND_DECEASED"),
+    Scenario("duplicate", "gandari", "FOUND_DUPLICATE"),
+    Scenario("not found", "intan", "NOT_FOUND"),
+    Scenario("inactive", "hendrikus", "FOUND_INACTIVE"),
+    Scenario("invalid NIK format", "joko", "INVALID_NIK_FORMAT"),
+    Scenario(
+        "quota exhausted",
+        "bagas",
+        "QUOTA_EXHAUSTED",
+        before=_policy({"sanctions": {"quota": 0}}),
+        after=_policy({"sanctions": {"quota": None}}),
+    ),
+    Scenario(
+        "institution inactive",
+        "ayu",
+        "INSTITUTION_INACTIVE",
+        before=_policy({"active": False}),
+        after=_policy({"active": True}),
+    ),
+    Scenario(
+        "user inactive",
+        "ayu",
+        "USER_INACTIVE",
+        before=_policy({"user_active": False}),
+        after=_policy({"user_active": True}),
+    ),
+    Scenario(
+        "card pulled mid-session", "bagas", "CANCELLED", fingers=("none",), pull_at_finger=True
+    ),
+    Scenario("card not authentic", "ayu", "CARD_NOT_AUTHENTIC", fault="cloned"),
+    Scenario("gateway down", "ayu", "SERVICE_UNAVAILABLE", before=_gateway_down, after=_gateway_up),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioResult:
+    """One row of the demo table."""
+
+    scenario: str
+    expected: str
+    got: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """True when the kiosk showed what was expected."""
+        return self.got == self.expected
+
+    def to_json(self) -> dict[str, Any]:
+        """The --json form of the row."""
+        return {
+            "scenario": self.scenario,
+            "expected": self.expected,
+            "got": self.got,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+async def run_scenario(run: Run, s: Scenario) -> ScenarioResult:
+    """Set up, visit, tear down; an error becomes the row's `got`, never an exception."""
+    start = time.perf_counter()
+    try:
+        if s.before is not None:
+            await s.before(run)
+        try:
+            got = await visit(run, s)
+        finally:
+            if s.after is not None:
+                await s.after(run)
+    except Exception as err:  # the table says what went wrong; the run goes on
+        got = f"error: {err}"
+        await run.devices(run.stack.devices.remove_card)
+    return ScenarioResult(s.name, s.expected, got, time.perf_counter() - start)
+
+
+async def run_scenarios(
+    stack: Stack,
+    scenarios: tuple[Scenario, ...] = SCENARIOS,
+    on_result: Callable[[ScenarioResult], None] | None = None,
+) -> list[ScenarioResult]:
+    """Run every scenario in order against a started stack."""
+    results = []
+    async with PageWatcher(stack.ui_url) as page:
+        run = Run(stack, page)
+        for s in scenarios:
+            result = await run_scenario(run, s)
+            if on_result is not None:
+                on_result(result)
+            results.append(result)
+    return results
+
+
+def format_results(results: list[ScenarioResult]) -> str:
+    """The demo table: scenario, expected, got, time."""
+    rows = [("scenario", "expected", "got", "seconds", "ok")]
+    rows += [
+        (r.scenario, r.expected, r.got, f"{r.seconds:.2f}", "yes" if r.ok else "NO")
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)

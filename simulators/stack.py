@@ -1,0 +1,306 @@
+"""The whole kiosk system on one machine, on loopback: `kiosk-sim up`.
+
+Simulated devices (card and SAM behind the real pcscd, the fingerprint module on a pty), the
+Dukcapil simulator, the real gateway with a throwaway platform PKI, and the real kiosk agent as
+its own process (`python -m edge_agent`), whose readiness arrives as sd_notify READY=1 on a
+socket of ours, exactly as systemd would see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from gateway.config import parse_config
+from gateway.server import RunningGateway, start_gateway
+from simulators.devices import SimulatedDevices
+from simulators.dukcapil import RunningDukcapilSim, SimUser, start_dukcapil_sim
+from simulators.pki import Issued, Pki, make_pki
+
+_log = logging.getLogger(__name__)
+
+DEVICE_ID = "KIOSK-SIM-0001"
+INSTITUTION = "perpus-sim"
+UPSTREAM_USER = "PERPUS-SIM-01"
+ELEMENTS = ["nik", "nama_lengkap", "jenis_kelamin", "tempat_lahir", "tanggal_lahir", "pekerjaan"]
+READER_ID, SAM_ID = "RDR-SIM-0001", "SAM-SIM-0001"
+
+
+class StackError(RuntimeError):
+    """A part of the simulated stack did not start or answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """The agent's step timeouts (seconds): long for a person at `up`, short for the demo."""
+
+    card_read: float = 10.0
+    finger_wait: float = 20.0
+    query: float = 10.0
+    result_display: float = 8.0
+
+
+DEMO_TIMEOUTS = Timeouts(card_read=5.0, finger_wait=3.0, query=5.0, result_display=0.5)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (the agent needs its UI port before it starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Stack:
+    """Start, use and stop the whole simulated system."""
+
+    def __init__(
+        self, run_dir: Path, *, timeouts: Timeouts = Timeouts(), baud: int = 57600
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.timeouts = timeouts
+        self.baud = baud
+        self.log_level = os.environ.get("KIOSK_SIM_AGENT_LOG_LEVEL", "INFO")
+        self.devices = SimulatedDevices(self.run_dir / "devices", baud=baud)
+        self.pki: Pki | None = None
+        self.dukcapil: RunningDukcapilSim | None = None
+        self.gateway: RunningGateway | None = None
+        self.gateway_port = 0
+        self.ui_port = 0
+        self.agent: subprocess.Popen[bytes] | None = None
+        self.agent_ready_seconds = 0.0  # from process start to READY=1, imports included
+        self._admin: Issued | None = None
+        self._gateway_config: Any = None
+
+    @property
+    def ui_url(self) -> str:
+        """The kiosk page."""
+        return f"http://127.0.0.1:{self.ui_port}/"
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> Stack:
+        """Bring everything up; on failure, take down what came up."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        try:
+            self.pki = await loop.run_in_executor(None, make_pki, self.run_dir / "pki")
+            device = self.pki.issue_device(DEVICE_ID, INSTITUTION)
+            self._admin = self.pki.issue_admin("admin-sim")
+            await loop.run_in_executor(None, self.devices.start)
+            self.dukcapil = await start_dukcapil_sim(
+                users=[SimUser(UPSTREAM_USER, "sandi-simulasi", INSTITUTION)]
+            )
+            await self.start_gateway()
+            await self.start_agent(device)
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def stop(self) -> None:
+        """Take everything down, agent first; safe to call twice."""
+        await self.stop_agent()
+        await self.stop_gateway()
+        if self.dukcapil is not None:
+            await self.dukcapil.close()
+            self.dukcapil = None
+        await asyncio.get_running_loop().run_in_executor(None, self.devices.close)
+
+    async def __aenter__(self) -> Stack:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- gateway ------------------------------------------------------------------------------
+
+    def _gateway_settings(self) -> dict[str, Any]:
+        assert self.pki is not None and self.dukcapil is not None
+        gw = self.run_dir / "gateway"
+        (gw / "log").mkdir(parents=True, exist_ok=True)
+        secret = gw / "upstream.password"
+        secret.write_text("sandi-simulasi\n")
+        secret.chmod(0o600)
+        return {
+            "server": {"host": "127.0.0.1", "port": self.gateway_port},
+            "tls": {
+                "cert": str(self.pki.server.cert),
+                "key": str(self.pki.server.key),
+                "device_ca": str(self.pki.device_ca.cert),
+                "admin_ca": str(self.pki.admin_ca.cert),
+            },
+            "store": {"kind": "sqlite", "path": str(gw / "gateway.sqlite3")},
+            "upstream": {"kind": "dukcapil-http", "url": self.dukcapil.url},
+            # The demo verifies a dozen citizens a minute from one kiosk: allow that burst.
+            "antiscrape": {"device_burst_limit": 100, "burst_limit": 100},
+            "logging": {
+                "access": str(gw / "log" / "access.log"),
+                "main": str(gw / "log" / "gateway.log"),
+            },
+            "institutions": {
+                INSTITUTION: {
+                    "name": "Perpustakaan Simulasi",
+                    "province": "33",
+                    "upstream_user": UPSTREAM_USER,
+                    "upstream_password_file": str(secret),
+                    "elements": ELEMENTS,
+                }
+            },
+        }
+
+    async def start_gateway(self) -> None:
+        """Start the gateway (again, on the same port after a stop)."""
+        if self.gateway is not None:
+            return
+        if self._gateway_config is None:
+            self._gateway_config = parse_config(self._gateway_settings(), self.run_dir)
+        self.gateway = await start_gateway(self._gateway_config, configure_logging=True)
+        if not self.gateway_port:
+            self.gateway_port = self.gateway.port
+            # later restarts must come back on the port the agent knows
+            settings = self._gateway_settings()
+            self._gateway_config = parse_config(settings, self.run_dir)
+
+    async def stop_gateway(self) -> None:
+        """Stop the gateway (the agent then sees it as unreachable)."""
+        if self.gateway is not None:
+            await self.gateway.close()
+            self.gateway = None
+
+    async def admin_patch_policy(self, patch: dict[str, Any]) -> None:
+        """Change the institution's policy through the gateway's admin API (admin certificate)."""
+        assert self.pki is not None and self._admin is not None
+        ctx = ssl.create_default_context(cafile=str(self.pki.server_ca.cert))
+        ctx.load_cert_chain(self._admin.cert, self._admin.key)
+        url = f"https://127.0.0.1:{self.gateway_port}/admin/v1/institutions/{INSTITUTION}/policy"
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.patch(url, json=patch, ssl=ctx) as resp,
+        ):
+            if resp.status != 200:
+                raise StackError(f"admin API answered {resp.status}: {await resp.text()}")
+
+    # --- agent --------------------------------------------------------------------------------
+
+    def _write_agent_config(self, device: Issued) -> Path:
+        assert self.pki is not None
+        paths = self.devices.paths
+        t = self.timeouts
+        config = f"""\
+[device]
+id = {json.dumps(DEVICE_ID)}
+
+[reader]
+reader_id = {json.dumps(READER_ID)}
+sam_id = {json.dumps(SAM_ID)}
+card_reader = {json.dumps(paths.card_reader)}
+sam_reader = {json.dumps(paths.sam_reader)}
+
+[fingerprint]
+port = {json.dumps(paths.fingerprint_port)}
+baud = {self.baud}
+
+[gateway]
+url = "https://127.0.0.1:{self.gateway_port}"
+ca_file = {json.dumps(str(self.pki.server_ca.cert))}
+cert_file = {json.dumps(str(device.cert))}
+key_file = {json.dumps(str(device.key))}
+
+[timeouts]
+card_read = {t.card_read}
+finger_wait = {t.finger_wait}
+query = {t.query}
+result_display = {t.result_display}
+
+[ui]
+host = "127.0.0.1"
+port = {self.ui_port}
+
+[log]
+level = "{self.log_level}"
+"""
+        path = self.run_dir / "agent" / "agent.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(config)
+        return path
+
+    async def start_agent(self, device: Issued | None = None) -> None:
+        """Start `python -m edge_agent` and wait for its READY=1 (sd_notify)."""
+        if device is None:
+            assert self.pki is not None
+            device = self.pki.issue_device(DEVICE_ID, INSTITUTION)
+        self.ui_port = self.ui_port or free_port()
+        config = self._write_agent_config(device)
+        notify_path = self.run_dir / "agent" / "notify.sock"
+        notify_path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(notify_path))
+        sock.setblocking(False)
+        env = {**os.environ, **self.devices.pcscd.env, "NOTIFY_SOCKET": str(notify_path)}
+        log = (self.run_dir / "agent" / "agent.log").open("ab")
+        try:
+            started = time.perf_counter()
+            self.agent = subprocess.Popen(
+                [sys.executable, "-m", "edge_agent", "--config", str(config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            await self._await_ready(sock, timeout=30.0)
+            self.agent_ready_seconds = time.perf_counter() - started
+        finally:
+            log.close()
+            sock.close()
+
+    async def _await_ready(self, sock: socket.socket, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        agent = self.agent
+        assert agent is not None
+
+        async def exited() -> None:
+            await loop.run_in_executor(None, agent.wait)
+
+        async def ready() -> None:
+            while b"READY=1" not in (await loop.sock_recv(sock, 4096)).split(b"\n"):
+                pass
+
+        waits = {asyncio.ensure_future(ready()), asyncio.ensure_future(exited())}
+        done, pending = await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
+        for task in pending:
+            task.cancel()
+        if agent.poll() is not None:
+            raise StackError(
+                f"kiosk agent exited with {agent.returncode} before it was ready; "
+                f"see {self.run_dir / 'agent' / 'agent.log'}"
+            )
+        if not done:
+            raise StackError(f"kiosk agent not ready within {timeout:g} s")
+
+    async def stop_agent(self, timeout: float = 10.0) -> None:
+        """SIGTERM the agent and wait (SIGKILL after `timeout`)."""
+        agent, self.agent = self.agent, None
+        if agent is None or agent.poll() is not None:
+            return
+        agent.terminate()
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(None, agent.wait), timeout)
+        except TimeoutError:
+            _log.warning("kiosk agent ignored SIGTERM for %g s: killing it", timeout)
+            agent.kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(loop.run_in_executor(None, agent.wait), timeout)

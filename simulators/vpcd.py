@@ -65,6 +65,10 @@ class SlotError(RuntimeError):
     """A virtual card could not be inserted (pcscd or its vpcd driver not listening)."""
 
 
+class PowerUpError(SlotError):
+    """pcscd accepted the card's connection but did not power it up."""
+
+
 class _Connection:
     """One inserted card: a socket and the thread that serves it.
 
@@ -199,7 +203,19 @@ class VirtualSlot:
         return self.card is not None
 
     def insert(self, card: VirtualCard, timeout: float = 5.0) -> None:
-        """Connect `card`; return once pcscd has powered it up (SlotError if it does not)."""
+        """Connect `card`; return once pcscd has powered it up (SlotError if it does not).
+
+        If pcscd does not power the card up (it can take a new card for one pulled in the middle
+        of a command that it was still waiting on), the slot shows it an empty poll and tries
+        once more.
+        """
+        try:
+            self._insert_once(card, timeout)
+        except PowerUpError:
+            _log.warning("pcscd did not power up the card on port %d: inserting again", self.port)
+            self._insert_once(card, timeout)
+
+    def _insert_once(self, card: VirtualCard, timeout: float) -> None:
         with self._lock:
             previous = self._conn
             if previous is not None and not previous.closed.is_set():
@@ -212,8 +228,10 @@ class VirtualSlot:
             self._conn = conn
             conn.thread.start()
         if not conn.powered.wait(timeout):
-            self.remove(timeout)
-            raise SlotError(f"pcscd did not power up the card on port {self.port} in {timeout} s")
+            self.remove(timeout)  # ends with an empty poll when the card was never seen
+            raise PowerUpError(
+                f"pcscd did not power up the card on port {self.port} in {timeout} s"
+            )
 
     def remove(self, timeout: float = 5.0) -> None:
         """Pull the card; return once pcscd has seen the slot empty. No-op if already empty."""

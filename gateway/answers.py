@@ -1,14 +1,14 @@
 """Answers of the gateway's API and the idempotency cache that replays them by request id.
 
 Cached answers live in memory only, for a short TTL (and at most `max_entries`, oldest dropped
-first), keyed by (device, request id) with an HMAC of the request's NIK to refuse a request id
-reused for another person.
+first), keyed by (device, request id) with a keyed BLAKE2s MAC of the request's NIK to refuse a
+request id reused for another person.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
+import hashlib
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,9 +31,12 @@ class Answer:
 
 
 @dataclass(slots=True)
-class _Entry:
+class CachedRequest:
+    """A request id seen before: its NIK fingerprint and, once decided, its answer."""
+
     fingerprint: bytes
-    future: asyncio.Future[Answer]
+    answer: Answer | None = None
+    waiter: asyncio.Future[Answer] | None = None  # made only when a duplicate has to wait
 
 
 class AnswerCache:
@@ -46,33 +49,40 @@ class AnswerCache:
         self._max = max_entries
         self._clock = clock
         self._key = key if key is not None else secrets.token_bytes(32)
-        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._entries: dict[tuple[str, str], CachedRequest] = {}
         self._expiry: deque[tuple[float, tuple[str, str]]] = deque()
 
     def fingerprint(self, text: str) -> bytes:
-        """An HMAC of a request's personal part (kept instead of the part itself)."""
-        return hmac.digest(self._key, text.encode(), "sha256")
+        """A keyed MAC of a request's personal part (kept instead of the part itself)."""
+        return hashlib.blake2s(text.encode(), key=self._key).digest()
 
-    def get(self, key: tuple[str, str]) -> tuple[bytes, asyncio.Future[Answer]] | None:
-        """The fingerprint and (possibly pending) answer of a request seen before."""
-        entry = self._entries.get(key)
-        return None if entry is None else (entry.fingerprint, entry.future)
+    def get(self, key: tuple[str, str]) -> CachedRequest | None:
+        """A request seen before (answered, or still being answered)."""
+        return self._entries.get(key)
 
-    def start(self, key: tuple[str, str], fingerprint: bytes) -> asyncio.Future[Answer]:
+    async def replay(self, seen: CachedRequest) -> Answer:
+        """The answer of a request seen before, waiting for it if it is still being made."""
+        if seen.answer is not None:
+            return seen.answer
+        if seen.waiter is None:
+            seen.waiter = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(seen.waiter)
+
+    def start(self, key: tuple[str, str], fingerprint: bytes) -> None:
         """Register a request being answered now."""
         self._sweep()
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._entries[key] = _Entry(fingerprint, future)
-        return future
+        self._entries[key] = CachedRequest(fingerprint)
 
     def finish(self, key: tuple[str, str], answer: Answer) -> None:
         """Publish the answer; keep it for the TTL if it may be replayed."""
         entry = self._entries.get(key)
         if entry is None:
             return
-        if not entry.future.done():
-            entry.future.set_result(answer)
+        waiter = entry.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(answer)
         if answer.cacheable:
+            entry.answer = answer
             self._expiry.append((self._clock.monotonic() + self._ttl, key))
         else:
             del self._entries[key]
@@ -80,12 +90,13 @@ class AnswerCache:
     def fail(self, key: tuple[str, str], err: BaseException) -> None:
         """The request failed unexpectedly: waiters get the error, nothing is kept."""
         entry = self._entries.pop(key, None)
-        if entry is not None and not entry.future.done():
+        waiter = None if entry is None else entry.waiter
+        if waiter is not None and not waiter.done():
             if isinstance(err, asyncio.CancelledError):
-                entry.future.cancel()
+                waiter.cancel()
             else:
-                entry.future.set_exception(err)
-                entry.future.exception()
+                waiter.set_exception(err)
+                waiter.exception()
 
     def _sweep(self) -> None:
         now = self._clock.monotonic()
@@ -93,7 +104,7 @@ class AnswerCache:
         while expiry and (expiry[0][0] <= now or len(self._entries) > self._max):
             _, key = expiry.popleft()
             entry = self._entries.get(key)
-            if entry is not None and entry.future.done():
+            if entry is not None and entry.answer is not None:
                 del self._entries[key]
 
     def __len__(self) -> int:

@@ -1,7 +1,8 @@
 """Anti-scraping: refuse sequential NIKs, patterned runs and bursts, per institution.
 
-The state lives in memory only and expires after the window. NIK-derived state is keyed by an
-HMAC with a random key made when the process starts, so nothing in it maps back to a NIK:
+The state lives in memory only and expires after the window. NIK-derived state is keyed by a
+keyed BLAKE2s MAC with a random key made when the process starts, so nothing in it maps back to
+a NIK:
 
 - a *prefix bucket* per (institution, first 12 digits: region + birth date) holds the serials
   seen under that prefix. A run of consecutive serials of `sequential_run` or more is
@@ -18,7 +19,7 @@ Every look-up is recorded, refused or not, so a scraper that keeps going stays r
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -81,8 +82,10 @@ class AntiScrape:
         rule = prefix_rule
         if rule is None and cfg.pattern_run and _progression(dates.values, cfg.pattern_run):
             rule = "pattern"
-        burst = self._burst(f"i:{institution}", cfg.burst_limit, now)
-        device_burst = self._burst(f"d:{device}", cfg.device_burst_limit, now)
+        burst = cfg.burst_limit > 0 and self._burst(f"i:{institution}", cfg.burst_limit, now)
+        device_burst = cfg.device_burst_limit > 0 and self._burst(
+            f"d:{device}", cfg.device_burst_limit, now
+        )
         if rule is None and burst:
             rule = "burst"
         if rule is None and device_burst:
@@ -104,9 +107,9 @@ class AntiScrape:
         return None
 
     def _bucket(self, kind: bytes, institution: str, part: str, now: float) -> _Bucket:
-        key = hmac.digest(
-            self._key, kind + institution.encode() + b"\x00" + part.encode(), "sha256"
-        )
+        key = hashlib.blake2s(
+            kind + institution.encode() + b"\x00" + part.encode(), key=self._key
+        ).digest()
         bucket = self._buckets.get(key)
         window = self._cfg.window_s
         if bucket is None:

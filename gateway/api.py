@@ -98,48 +98,75 @@ class DeviceApi:
         app.router.add_post(RETURNS, guarded(RETURNS, self.returns))
         app.router.add_get(HEALTH, guarded(HEALTH, self.health))
 
-    def _device(self, request: web.Request, endpoint: str) -> Peer | Answer:
-        peer = peer_of(request, self._peers)
+    def _device(self, peer: Peer | None, endpoint: str) -> Peer | Answer:
         if peer is None or peer.role is not Role.DEVICE:
             self._access.write(endpoint, "-", "-", "-", 403, "FORBIDDEN", 0.0, 0.0)
             return error_answer(403, "FORBIDDEN", "a device certificate is required")
         return peer
 
-    async def _bad_input(self, endpoint: str, peer: Peer, answer: Answer) -> web.Response:
+    def _bad_input(self, endpoint: str, peer: Peer, answer: Answer) -> Answer:
         self._access.write(endpoint, peer.name, "-", "-", answer.status, answer.outcome, 0.0, 0.0)
-        return respond(answer)
+        return answer
 
-    async def verifications(self, request: web.Request) -> web.StreamResponse:
-        """POST /v1/verifications."""
-        peer = self._device(request, VERIFY)
-        if isinstance(peer, Answer):
-            return respond(peer)
-        body = await read_json(request)
-        if isinstance(body, Answer):
-            return await self._bad_input(VERIFY, peer, body)
+    async def _verify(self, peer: Peer, body: dict[str, object]) -> Answer:
         try:
             req = parse_verification(body)
         except MessageError as err:
-            return await self._bad_input(
+            return self._bad_input(
                 VERIFY, peer, error_answer(400, "BAD_REQUEST", str(err), err.field)
             )
-        return respond(await self._relay.verify(peer, req))
+        return await self._relay.verify(peer, req)
 
-    async def returns(self, request: web.Request) -> web.StreamResponse:
-        """POST /v1/returns (data balikan)."""
-        peer = self._device(request, RETURNS)
+    async def _return(self, peer: Peer, body: dict[str, object]) -> Answer:
+        try:
+            req = parse_return_request(body)
+        except MessageError as err:
+            return self._bad_input(
+                RETURNS, peer, error_answer(400, "BAD_REQUEST", str(err), err.field)
+            )
+        return await self._relay.send_return(peer, req)
+
+    async def verifications(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/verifications."""
+        peer = self._device(peer_of(request, self._peers), VERIFY)
         if isinstance(peer, Answer):
             return respond(peer)
         body = await read_json(request)
         if isinstance(body, Answer):
-            return await self._bad_input(RETURNS, peer, body)
+            return respond(self._bad_input(VERIFY, peer, body))
+        return respond(await self._verify(peer, body))
+
+    async def returns(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/returns (data balikan)."""
+        peer = self._device(peer_of(request, self._peers), RETURNS)
+        if isinstance(peer, Answer):
+            return respond(peer)
+        body = await read_json(request)
+        if isinstance(body, Answer):
+            return respond(self._bad_input(RETURNS, peer, body))
+        return respond(await self._return(peer, body))
+
+    async def lean(self, endpoint: str, peer: Peer | None, raw: bytes) -> Answer:
+        """A device POST read by the lean path (JSON type and size already checked)."""
         try:
-            req = parse_return_request(body)
-        except MessageError as err:
-            return await self._bad_input(
-                RETURNS, peer, error_answer(400, "BAD_REQUEST", str(err), err.field)
+            device = self._device(peer, endpoint)
+            if isinstance(device, Answer):
+                return device
+            try:
+                body = decode_json(raw)
+            except MessageError as err:
+                answer = error_answer(400, "BAD_REQUEST", str(err), err.field)
+                return self._bad_input(endpoint, device, answer)
+            if endpoint == VERIFY:
+                return await self._verify(device, body)
+            return await self._return(device, body)
+        except Exception:
+            log.error(
+                "unexpected error in %s:\n%s",
+                endpoint,
+                SafeFormatter().formatException(sys.exc_info()),
             )
-        return respond(await self._relay.send_return(peer, req))
+            return error_answer(500, "INTERNAL", "internal error")
 
     async def health(self, request: web.Request) -> web.StreamResponse:
         """GET /v1/health: any client with a device or admin certificate."""

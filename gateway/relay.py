@@ -8,7 +8,6 @@ counted (once per request id) and replayed; an upstream failure is neither.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 
@@ -23,7 +22,7 @@ from gateway.registry import Registry
 from gateway.store.base import Store
 from gateway.upstream.base import PARAMETER_CHECKS, Upstream, UpstreamAccount
 from gateway.usage import UsageCounter
-from gateway.wire import verification_body
+from gateway.wire import valid_nik, verification_body
 from protocol.messages import (
     ReaderIdentity,
     ReturnRequest,
@@ -31,7 +30,6 @@ from protocol.messages import (
     VerificationRequest,
     encode_body,
 )
-from protocol.nik import is_valid_nik
 from protocol.outcomes import Outcome
 
 log = logging.getLogger(__name__)
@@ -153,8 +151,7 @@ class Relay:
         fingerprint = self._cache.fingerprint(nik)
         seen = self._cache.get(key)
         if seen is not None:
-            known, future = seen
-            if not hmac.compare_digest(known, fingerprint):
+            if not hmac.compare_digest(seen.fingerprint, fingerprint):
                 SECURITY.warning(
                     "request_id_reused device=%s institution=%s request_id=%s",
                     peer.name,
@@ -164,7 +161,7 @@ class Relay:
                 return error_answer(
                     409, "CONFLICT", "this request id was used for another request", "request_id"
                 )
-            return await asyncio.shield(future)
+            return await self._cache.replay(seen)
         self._cache.start(key, fingerprint)
         try:
             counted = True
@@ -203,7 +200,7 @@ class Relay:
             outcome = Outcome.INSTITUTION_INACTIVE
         elif not policy.user_usable():
             outcome = Outcome.USER_INACTIVE
-        elif not is_valid_nik(req.nik):
+        elif not valid_nik(req.nik):
             outcome = Outcome.INVALID_NIK_FORMAT
         elif counted and (rule := self._antiscrape.check(inst_id, peer.name, req.nik)):
             SECURITY.warning(

@@ -4,6 +4,7 @@ the CLI.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import ssl
@@ -21,6 +22,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig, UpstreamConfig, read_secret
 from gateway.errors import ConfigError
 from gateway.httpserver import QuietAppRunner
+from gateway.leanserver import LeanListener
 from gateway.logs import setup_logging
 from gateway.peers import PeerIdentifier
 from gateway.registry import Registry
@@ -34,6 +36,7 @@ from gateway.usage import UsageCounter
 from protocol.messages import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
+SHUTDOWN_S = 2.0
 
 
 @dataclass
@@ -49,6 +52,8 @@ class RunningGateway:
     usage: UsageCounter
     antiscrape: AntiScrape
     _runner: QuietAppRunner
+    _server: asyncio.AbstractServer
+    _lean: LeanListener
     _upstream: Upstream
     _access: AccessLog
     _closed: bool = False
@@ -71,7 +76,11 @@ class RunningGateway:
         if self._closed:
             return
         self._closed = True
+        self._server.close()
+        await self._lean.close(SHUTDOWN_S)
         await self._runner.cleanup()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._server.wait_closed(), SHUTDOWN_S)
         await self._access.close()
         await self.registry.stop()
         await self.usage.stop()
@@ -147,21 +156,25 @@ async def start_gateway(
             access,
         )
         app = web.Application(client_max_size=MAX_BODY_BYTES)
-        DeviceApi(relay, peers, store, access).add_routes(app)
+        device_api = DeviceApi(relay, peers, store, access)
+        device_api.add_routes(app)
         AdminApi(registry, store, usage, peers, clock).add_routes(app)
         add_fallback(app, {VERIFY: "POST", RETURNS: "POST", HEALTH: "GET", **ADMIN_ROUTES})
-        runner = QuietAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        runner = QuietAppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_S
+        )
         await runner.setup()
         undo.push_async_callback(runner.cleanup)
-        site = web.TCPSite(
-            runner,
+        assert runner.server is not None
+        lean = LeanListener(device_api.lean, peers, runner.server)
+        server = await asyncio.get_running_loop().create_server(
+            lean,
             config.server.host,
             config.server.port,
-            ssl_context=ssl_context,
+            ssl=ssl_context,
             backlog=config.server.backlog,
         )
-        await site.start()
-        port = int(runner.addresses[0][1])
+        port = int(server.sockets[0].getsockname()[1])
         undo.pop_all()
     log.info("gateway listening on %s:%d (%s store)", config.server.host, port, config.store.kind)
     return RunningGateway(
@@ -174,6 +187,8 @@ async def start_gateway(
         usage,
         antiscrape,
         runner,
+        server,
+        lean,
         upstream,
         access,
     )

@@ -5,7 +5,8 @@ refuses the NaN/Infinity literals that the stdlib accepts). `parse_verification`
 what `parse_verification_request` accepts: it checks the common well-formed shape directly and
 hands anything else to the strict parser, which raises the precise MessageError.
 `verification_body` builds the same bytes as `encode_body(VerificationResponse(...).to_json())`
-from precomputed pieces. Tests hold all three equal to the protocol module.
+from precomputed pieces. `valid_nik` is `is_valid_nik` with the birth date checked against a
+precomputed table. Tests hold all four equal to the protocol module.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from protocol.messages import (
     parse_verification_request,
 )
 from protocol.outcomes import Outcome
+from protocol.regions import PROVINCES
 
 _TOP = frozenset({"request_id", "nik", "match", "reader"})
 _MATCH = frozenset({"finger", "score", "tries"})
@@ -34,6 +36,15 @@ _REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 _NIK = re.compile(r"[0-9]{16}")
 _IDENT = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# Birth day (plus 40 for women) and month, DDMM, as the NIK writes them; 29 February only in
+# years whose two digits are a multiple of 4 (a leap year in 19xx or 20xx).
+_LEAP_DAYS = frozenset({"2902", "6902"})
+_DAY_MONTHS = frozenset(
+    f"{day + plus:02d}{month:02d}"
+    for month, days in enumerate((31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31), start=1)
+    for day in range(1, days + 1)
+    for plus in (0, 40)
+)
 
 
 def decode_json(raw: bytes) -> dict[str, Any]:
@@ -101,3 +112,18 @@ def verification_body(request_id: str, outcome: Outcome, elements: dict[str, str
     if elements:
         return head + b',"elements":' + orjson.dumps(elements) + b"}"
     return head + b"}"
+
+
+def valid_nik(nik: str) -> bool:
+    """True if the NIK follows the format (the same answer as protocol.nik.is_valid_nik)."""
+    if len(nik) != 16 or not nik.isascii() or not nik.isdigit():
+        return False
+    day_month = nik[6:10]
+    return (
+        nik[:2] in PROVINCES
+        and nik[2:4] != "00"
+        and nik[4:6] != "00"
+        and day_month in _DAY_MONTHS
+        and nik[12:] != "0000"
+        and (day_month not in _LEAP_DAYS or int(nik[10:12]) % 4 == 0)
+    )

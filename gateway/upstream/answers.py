@@ -17,6 +17,8 @@ from protocol.outcomes import Outcome
 _OUTCOMES = {o.value: o for o in UPSTREAM_OUTCOMES}
 _ELEMENT_NAMES = frozenset(e.value for e in DataElement)
 MAX_TOKEN = 512
+MAX_ELEMENT = 1024
+_STR = {str}
 
 
 class TokenRefused:
@@ -80,13 +82,11 @@ def parse_verify_answer(status: int, body: bytes) -> UpstreamAnswer | TokenRefus
         return UpstreamAnswer(outcome)
     if not isinstance(data, dict):
         raise UpstreamError("garbage", "data is not an object")
-    record: dict[str, str] = {}
-    for name, value in data.items():
-        if name not in _ELEMENT_NAMES:
-            continue  # not a data element any PKS can list: dropped here already
-        if type(value) is not str or len(value) > 1024:
-            raise UpstreamError("garbage", "a data element is not a short string")
-        record[name] = value
+    # Names that are not a data element any PKS can list are dropped here already.
+    record = {name: value for name, value in data.items() if name in _ELEMENT_NAMES}
+    values = record.values()
+    if values and ({type(v) for v in values} != _STR or max(map(len, values)) > MAX_ELEMENT):
+        raise UpstreamError("garbage", "a data element is not a short string")
     return UpstreamAnswer(outcome, record)
 
 

@@ -36,7 +36,7 @@ class DukcapilHttpUpstream:
             raise ValueError("a NIK is 16 ASCII digits")
         body = b'{"nik":"%s"}' % nik.encode()
         for _ in range(2):
-            auth = await self._authorization(account)
+            auth = self._auth.get(account.user_id) or await self._authorization(account)
             if isinstance(auth, Outcome):
                 return UpstreamAnswer(auth)
             status, raw = await self._pool.request(self._nik_head, auth, body)

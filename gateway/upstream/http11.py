@@ -70,6 +70,20 @@ class ResponseParser:
             if data:
                 raise HttpParseError("bytes after the end of the response")
             return
+        if self._state == 0 and not self._buf:
+            # The usual case: the head starts this piece (often the whole response is in it).
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                if end > MAX_HEAD_BYTES:
+                    raise HttpParseError("response head too large")
+                self._take_head(data[:end])
+                rest = data[end + 4 :]
+                if self.done:
+                    return
+                if self._state == 1 and len(rest) == self._chunk_left:
+                    self._finish(rest)
+                    return
+                data = rest
         self._buf += data
         while not self.done:
             before = (self._state, len(self._buf))
@@ -119,6 +133,9 @@ class ResponseParser:
             raise HttpParseError("response head too large")
         head = bytes(self._buf[:end])
         del self._buf[: end + 4]
+        self._take_head(head)
+
+    def _take_head(self, head: bytes) -> None:
         try:
             text = head.decode("latin-1")
         except UnicodeDecodeError as err:  # pragma: no cover - latin-1 decodes anything

@@ -109,6 +109,7 @@ class HttpPool:
         self._open = 0
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def head(self, method: str, path: str) -> bytes:
         """The prebuilt request head for a path under the upstream's base path."""
@@ -118,11 +119,17 @@ class HttpPool:
         """Send one request and return (status, body); UpstreamError on any failure."""
         if self._closed:
             raise UpstreamError("connection", "pool closed")
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         data = build_request(head, extra_headers, body)
         for attempt in (0, 1):
-            conn, reused = await self._acquire(loop, deadline)
+            conn = self._idle_connection()
+            if conn is not None:
+                reused = True
+            else:
+                conn, reused = await self._acquire(loop, deadline)
             waiter = conn.send(data, loop)
             timer = loop.call_at(deadline, _expire, waiter)
             try:
@@ -145,14 +152,17 @@ class HttpPool:
             return parser.status, parser.body
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _acquire(
-        self, loop: asyncio.AbstractEventLoop, deadline: float
-    ) -> tuple[_Connection, bool]:
+    def _idle_connection(self) -> _Connection | None:
         while self._idle:
             conn = self._idle.pop()
             if not conn.closed:
-                return conn, True
+                return conn
             self._open -= 1
+        return None
+
+    async def _acquire(
+        self, loop: asyncio.AbstractEventLoop, deadline: float
+    ) -> tuple[_Connection, bool]:
         if self._open >= self._max:
             waiter: asyncio.Future[_Connection | None] = loop.create_future()
             self._waiters.append(waiter)

@@ -1,4 +1,4 @@
-"""Anti-scraping: sequential NIKs, patterned runs, prefix sweeps, bursts, expiry, HMAC keys."""
+"""Anti-scraping: sequential NIKs, patterned runs, prefix sweeps, bursts, expiry, MAC keys."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_state_expires_after_the_window() -> None:
     assert len(scrape) == 2  # only the last look-up's two buckets remain
 
 
-def test_state_is_keyed_by_hmac_with_a_random_key() -> None:
+def test_state_is_keyed_by_a_mac_with_a_random_key() -> None:
     one, _ = detector()
     two, _ = detector()
     one.check("inst", "dev", nik(17))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.wire import decode_json, parse_verification, verification_body
+from gateway.wire import decode_json, parse_verification, valid_nik, verification_body
 from protocol.elements import DataElement
 from protocol.messages import (
     MessageError,
@@ -18,7 +18,9 @@ from protocol.messages import (
     encode_body,
     parse_verification_request,
 )
+from protocol.nik import is_valid_nik
 from protocol.outcomes import Outcome
+from protocol.regions import PROVINCES
 
 
 @pytest.mark.parametrize("outcome", list(Outcome))
@@ -86,3 +88,36 @@ def test_decode_json_limits() -> None:
         decode_json(b" " * 16385)
     with pytest.raises(MessageError, match="must be a JSON object"):
         decode_json(b"[]")
+
+
+def _two(low: int, high: int) -> st.SearchStrategy[str]:
+    return st.integers(low, high).map(lambda n: f"{n:02d}")
+
+
+nik_like = st.one_of(
+    st.builds(
+        lambda *parts: "".join(parts),
+        st.sampled_from(sorted(PROVINCES)) | _two(0, 99),
+        _two(0, 3),
+        _two(0, 3),
+        _two(0, 99),
+        _two(0, 13),
+        _two(0, 99),
+        st.sampled_from(["0000", "0001", "9999"]),
+    ),
+    st.text(alphabet="0123456789\u0661x", min_size=14, max_size=17),
+)
+
+
+@pytest.mark.parametrize(
+    "nik",
+    ["3304014508920003", "3304012902000001", "3304016902010001", "3304013102920001", "0" * 16],
+)
+def test_valid_nik_golden(nik: str) -> None:
+    assert valid_nik(nik) == is_valid_nik(nik)
+
+
+@pytest.mark.fuzz
+@given(nik_like)
+def test_fuzz_valid_nik_equals_is_valid_nik(nik: str) -> None:
+    assert valid_nik(nik) == is_valid_nik(nik)

@@ -509,11 +509,12 @@ class Session:
             self._waited += time.perf_counter() - t0
             if sleeper is not None:
                 sleeper.cancel()
+        if self._abort in done:  # an abort wins over work that finished in the same turn
+            self._give_up(fut, abandon)
+            raise _Aborted(self._abort.result())
         if fut in done:
             return fut.result()
         self._give_up(fut, abandon)
-        if self._abort in done:
-            raise _Aborted(self._abort.result())
         raise _StepTimeout
 
     @staticmethod

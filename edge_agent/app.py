@@ -24,12 +24,23 @@ from edge_agent.gateway_link import GatewayLink
 from edge_agent.hygiene import Notifier, disable_core_dumps
 from edge_agent.indicators import IndicatorObserver, NoIndicators, PatternNames
 from edge_agent.ports import CardPort, Clock, FingerPort, GatewayPort, IndicatorPort
+from edge_agent.remote import Enforcer
+from edge_agent.remote_parts import (
+    build_state_parts,
+    build_uplink,
+    health_probes,
+    open_supervisor,
+    watch_tamper_switch,
+)
 from edge_agent.screens import ScreenObserver
-from edge_agent.session import Session, SessionReport
+from edge_agent.session import Session, SessionReport, SessionState
+from edge_agent.statefile import RemoteState
 from edge_agent.ui.server import UiServer
+from edge_agent.uplink import Uplink
 from hardware.card import CardEvent
 from hardware.errors import HardwareError
-from protocol.messages import ReaderIdentity
+from protocol.messages import ReaderIdentity, VerificationResponse
+from protocol.outcomes import Outcome
 
 _log = logging.getLogger(__name__)
 
@@ -84,6 +95,8 @@ class Agent:
         env: Mapping[str, str] | None = None,
         observers: tuple[ScreenObserver, ...] = (),
         on_finished: Callable[[SessionReport], None] | None = None,
+        wall: Callable[[], float] | None = None,
+        tamper_pin_factory: Any = None,
     ) -> None:
         self.config = config
         self._card = card
@@ -99,7 +112,15 @@ class Agent:
         self._closers: list[Callable[[], Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._monitoring = False
-        self.counter = OutcomeCounter()
+        self._wall = wall or time.time
+        self._tamper_pin_factory = tamper_pin_factory
+        self._enforcer: Enforcer | None = None
+        self._tamper_switch: Any = None
+        self._supervisor: Any = None
+        # [state]: remote state, usage outbox and tamper latch (None: the agent as before)
+        self.fleet = build_state_parts(config, self._wall, self._enforce)
+        self.counter: OutcomeCounter = self.fleet.counter if self.fleet else OutcomeCounter()
+        self.uplink: Uplink | None = None
         self.link: GatewayLink | None = None
         self.ui: UiServer | None = None
         self._session: Session | None = None
@@ -134,6 +155,8 @@ class Agent:
         if callable(closer):
             self._closers.append(closer)
         gateway = self._gateway
+        if gateway is None and self.fleet is not None and self.fleet.control.state.tampered:
+            gateway = _KeyDestroyed()  # no key for TLS; sessions are refused anyway
         if gateway is None:
             self.link = GatewayLink(cfg.gateway, cfg.device.id)
             await self.link.start()
@@ -155,6 +178,7 @@ class Agent:
             max_tries=cfg.session.max_tries,
             on_finished=self._on_finished,
         )
+        await self._start_fleet(card, finger, indicators)  # a deactivated kiosk starts so
         for observer in observers:
             observer.show(self._session.screen)
         if self.ui is not None:
@@ -173,6 +197,50 @@ class Agent:
         self.started_in = time.perf_counter() - t0
         self._notifier.ready(f"ready in {self.started_in * 1000:.0f} ms")
         _log.info("kiosk agent %s ready in %.0f ms", cfg.device.id, self.started_in * 1000)
+
+    async def _start_fleet(self, card: Any, finger: Any, indicators: IndicatorPort) -> None:
+        """Apply the persisted remote state; start the tamper switch and the MQTT uplink."""
+        if self.fleet is None or self._session is None:
+            return
+        session = self._session
+        self._enforcer = Enforcer(session, indicators)
+        self._enforcer.apply(self.fleet.control.state)  # a deactivated kiosk stays deactivated
+        assert self._loop is not None
+        self.fleet.tamper.bind(self._loop)
+        probes = health_probes(
+            self.config,
+            card,
+            finger,
+            self.link.tls if self.link is not None else None,
+            idle=lambda: session.state in (SessionState.IDLE, SessionState.DEACTIVATED),
+        )
+        self.uplink = build_uplink(
+            self.config, self.fleet, self._enforcer, probes, self._clock, self._wall
+        )
+        try:
+            self._tamper_switch = watch_tamper_switch(
+                self.config, self.fleet.tamper, self._tamper_pin_factory
+            )
+            self._supervisor = open_supervisor(self.config, self.fleet.tamper)
+            if self._supervisor is not None:
+                await self._supervisor.start()
+        except HardwareError as err:
+            await self._close_all()
+            raise StartupError(f"cannot watch the tamper switch or the MCU: {err}") from err
+        if self.uplink is not None:
+            await self.uplink.start()
+
+    def _enforce(self, state: RemoteState) -> None:
+        """Make the session follow the remote state (tamper response)."""
+        if self._enforcer is not None:
+            self._enforcer.apply(state)
+
+    def mcu_tamper(self, report: Any) -> None:
+        """A supervisor MCU tamper report (pass as SupervisorLink(on_tamper=agent.mcu_tamper))."""
+        if self.fleet is not None:
+            self.fleet.tamper.mcu_tamper(report)
+        else:
+            _log.error("tamper reported by the MCU, but no [state] is configured to latch it")
 
     def _build_fingerprint(self) -> FingerPort:
         module, port = build_fingerprint(self.config.fingerprint)
@@ -195,6 +263,17 @@ class Agent:
         _log.info("kiosk agent stopped; outcomes %s", self.counter.snapshot())
 
     async def _close_all(self) -> None:
+        if self.uplink is not None:
+            if self.fleet is not None:
+                await self.fleet.tamper.close()
+            await self.uplink.stop()
+            self.uplink = None
+        if self._tamper_switch is not None:
+            self._tamper_switch.close()
+            self._tamper_switch = None
+        if self._supervisor is not None:
+            await self._supervisor.close()
+            self._supervisor = None
         if self._monitoring and self._card is not None:
             self._monitoring = False
             try:
@@ -213,6 +292,16 @@ class Agent:
                 closer()
             except Exception as err:
                 _log.warning("closing a device failed: %s", type(err).__name__)
+        if self.fleet is not None:
+            self.fleet.outbox.close()
+
+
+class _KeyDestroyed:
+    """The gateway port of a kiosk whose key was destroyed by the tamper response."""
+
+    async def verify(self, request_id: str, *_: Any) -> VerificationResponse:
+        """Always SERVICE_UNAVAILABLE."""
+        return VerificationResponse(request_id, Outcome.SERVICE_UNAVAILABLE)
 
 
 async def run_agent(

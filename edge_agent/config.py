@@ -112,6 +112,59 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """[mqtt]: telemetry and remote control over MQTT v5 with TLS (certificate files default to
+    the [gateway] ones: the device has one certificate for both)."""
+
+    host: str
+    port: int = 8883
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    keepalive: int = 60
+    session_expiry: int = 86400
+    connect_timeout: float = 5.0
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+    health_interval: float = 300.0
+    probe_interval: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class AdminConfig:
+    """[admin]: the Dukcapil admin public keys pinned at provisioning (Ed25519, PEM)."""
+
+    public_keys: tuple[Path, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    """[state]: where the kiosk keeps its remote state and usage outbox; the institution's
+    province (its time zone makes the local day of the usage counts)."""
+
+    dir: Path
+    province: str = "31"
+
+
+@dataclass(frozen=True, slots=True)
+class TamperConfig:
+    """[tamper]: the enclosure's tamper switch on GPIO (needs [state])."""
+
+    enabled: bool = False
+    pin: int = 26
+    pin_factory: str = "lgpio"
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorConfig:
+    """[supervisor]: the supervisor MCU on a UART (heartbeats, tamper reports; needs [state])."""
+
+    port: str
+    baud: int = 115200
+    heartbeat_interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConfig:
     """The whole agent.toml."""
 
@@ -124,6 +177,21 @@ class AgentConfig:
     session: SessionConfig = SessionConfig()
     ui: UiConfig = UiConfig()
     log: LogConfig = LogConfig()
+    mqtt: MqttConfig | None = None
+    admin: AdminConfig | None = None
+    state: StateConfig | None = None
+    tamper: TamperConfig = TamperConfig()
+    supervisor: SupervisorConfig | None = None
+
+    @property
+    def mqtt_files(self) -> tuple[Path, Path, Path]:
+        """CA, certificate and key for MQTT ([mqtt] files, else the [gateway] ones)."""
+        m, g = self.mqtt, self.gateway
+        return (
+            (m.ca_file if m and m.ca_file else g.ca_file),
+            (m.cert_file if m and m.cert_file else g.cert_file),
+            (m.key_file if m and m.key_file else g.key_file),
+        )
 
 
 class _Table:
@@ -243,6 +311,11 @@ _SECTIONS = (
     "session",
     "ui",
     "log",
+    "mqtt",
+    "admin",
+    "state",
+    "tamper",
+    "supervisor",
 )
 
 
@@ -310,6 +383,27 @@ def parse_config(
     log = LogConfig(level=t.choice("level", "INFO", _LOG_LEVELS))
     t.done()
 
+    mqtt = _mqtt(table("mqtt")) if "mqtt" in data else None
+    admin = _admin(table("admin")) if "admin" in data else None
+    state = _state(table("state")) if "state" in data else None
+    tamper = _tamper(table("tamper"))
+    supervisor = None
+    if "supervisor" in data:
+        t = table("supervisor")
+        supervisor = SupervisorConfig(
+            port=t.text("port"),
+            baud=t.integer("baud", 115200, 9600, 921600),
+            heartbeat_interval=t.seconds("heartbeat_interval", 1.0, 60.0),
+        )
+        t.done()
+        if state is None:
+            raise ConfigError("state", "section is required with [supervisor]", source)
+    if mqtt is not None and (state is None or admin is None):
+        missing = "state" if state is None else "admin"
+        raise ConfigError(missing, "section is required with [mqtt]", source)
+    if tamper.enabled and state is None:
+        raise ConfigError("state", "section is required with [tamper] enabled", source)
+
     return AgentConfig(
         device=device,
         reader=reader,
@@ -320,7 +414,68 @@ def parse_config(
         session=session,
         ui=ui,
         log=log,
+        mqtt=mqtt,
+        admin=admin,
+        state=state,
+        tamper=tamper,
+        supervisor=supervisor,
     )
+
+
+def _optional_path(t: _Table, key: str) -> Path | None:
+    return None if t.optional_text(key) is None else t.path(key)
+
+
+def _mqtt(t: _Table) -> MqttConfig:
+    d = MqttConfig(host="-")
+    config = MqttConfig(
+        host=t.text("host", pattern=re.compile(r"^[A-Za-z0-9.:-]{1,253}$")),
+        port=t.integer("port", d.port, 1, 65535),
+        ca_file=_optional_path(t, "ca_file"),
+        cert_file=_optional_path(t, "cert_file"),
+        key_file=_optional_path(t, "key_file"),
+        keepalive=t.integer("keepalive", d.keepalive, 5, 3600),
+        session_expiry=t.integer("session_expiry", d.session_expiry, 0, 30 * 86400),
+        connect_timeout=t.seconds("connect_timeout", d.connect_timeout, 60.0),
+        reconnect_min=t.seconds("reconnect_min", d.reconnect_min, 60.0),
+        reconnect_max=t.seconds("reconnect_max", d.reconnect_max, 3600.0),
+        health_interval=t.seconds("health_interval", d.health_interval, 86400.0),
+        probe_interval=t.seconds("probe_interval", d.probe_interval, 3600.0),
+    )
+    if config.reconnect_max < config.reconnect_min:
+        raise t.error("reconnect_max", "must not be less than reconnect_min")
+    t.done()
+    return config
+
+
+def _admin(t: _Table) -> AdminConfig:
+    t._seen.add("public_keys")
+    keys = t._data.get("public_keys")
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
+        raise t.error("public_keys", "must be a non-empty array of file paths")
+    t.done()
+    return AdminConfig(tuple(Path(k) if Path(k).is_absolute() else t._base / k for k in keys))
+
+
+def _state(t: _Table) -> StateConfig:
+    from protocol.regions import PROVINCES
+
+    config = StateConfig(
+        dir=t.path("dir"), province=t.choice("province", "31", tuple(sorted(PROVINCES)))
+    )
+    t.done()
+    return config
+
+
+def _tamper(t: _Table) -> TamperConfig:
+    d = TamperConfig()
+    config = TamperConfig(
+        enabled=t.boolean("enabled", d.enabled),
+        pin=t.integer("pin", d.pin, 0, 27),
+        pin_factory=t.choice("pin_factory", d.pin_factory, ("lgpio", "mock")),
+    )
+    t.done()
+    return config
 
 
 def _gateway(t: _Table) -> GatewayConfig:
@@ -395,11 +550,20 @@ def load_config(path: str | Path) -> AgentConfig:
 
 
 def check_files(config: AgentConfig, *, source: str = "agent.toml") -> None:
-    """Check that the certificate files exist and the client certificate's CN is the device id."""
+    """Check that the certificate (and admin key) files exist and the client certificate's CN
+    is the device id."""
     g = config.gateway
     for key, path in (("ca_file", g.ca_file), ("cert_file", g.cert_file), ("key_file", g.key_file)):
         if not path.is_file():
             raise ConfigError(f"gateway.{key}", f"file not found: {path}", source)
+    if config.mqtt is not None:
+        for key, path in zip(("ca_file", "cert_file", "key_file"), config.mqtt_files, strict=True):
+            if not path.is_file():
+                raise ConfigError(f"mqtt.{key}", f"file not found: {path}", source)
+    if config.admin is not None:
+        for path in config.admin.public_keys:
+            if not path.is_file():
+                raise ConfigError("admin.public_keys", f"file not found: {path}", source)
     cn = _certificate_cn(g.cert_file, source)
     if cn != config.device.id:
         raise ConfigError(

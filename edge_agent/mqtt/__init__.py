@@ -1,0 +1,25 @@
+"""The agent's MQTT v5 client: paho-mqtt 2.x driven from the asyncio event loop."""
+
+from __future__ import annotations
+
+from edge_agent.mqtt.client import Message, MqttClient, MqttOptions, Will, tls_context
+from edge_agent.mqtt.errors import (
+    MqttConnectionLost,
+    MqttError,
+    MqttNotConnected,
+    MqttRefused,
+    MqttTimeout,
+)
+
+__all__ = [
+    "Message",
+    "MqttClient",
+    "MqttConnectionLost",
+    "MqttError",
+    "MqttNotConnected",
+    "MqttOptions",
+    "MqttRefused",
+    "MqttTimeout",
+    "Will",
+    "tls_context",
+]

@@ -1,0 +1,171 @@
+"""The usage outbox: sessions per outcome per local day, in SQLite, until the broker has them.
+
+Counts only: a day, an outcome code, a number. Every new count bumps a sequence number (one
+sequence per kiosk, never reused); a day whose last change is not yet acknowledged by the broker
+is pending. A usage message carries the day's cumulative counts with the sequence of its last
+change, so a consumer that keeps the highest sequence per day neither loses nor double-counts,
+whatever is replayed after an outage.
+
+The local day is the institution's (WIB, WITA or WIT, from its province), as at the gateway.
+Writes are synchronous (WAL, synchronous=FULL): a count is on disk before the session is over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from edge_agent.counters import OutcomeCounter
+from protocol.outcomes import Outcome
+from protocol.regions import utc_offset_hours
+from protocol.topics import UsageMessage
+
+_log = logging.getLogger(__name__)
+
+KEEP_DAYS = 400  # sent days older than this are dropped (two semesters and then some)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage (
+    day TEXT NOT NULL, outcome TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (day, outcome)
+);
+CREATE TABLE IF NOT EXISTS days (
+    day TEXT PRIMARY KEY, seq INTEGER NOT NULL, sent_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def local_day(wall: float, utc_offset_h: int) -> str:
+    """The calendar day (YYYY-MM-DD) at `wall` in a zone `utc_offset_h` hours east of UTC."""
+    zone = dt.timezone(dt.timedelta(hours=utc_offset_h))
+    return dt.datetime.fromtimestamp(wall, zone).date().isoformat()
+
+
+class UsageOutbox:
+    """Counts per outcome per local day, with what the broker has acknowledged."""
+
+    def __init__(self, path: Path, province: str) -> None:
+        self.path = path
+        self.utc_offset_h = utc_offset_hours(province)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def add(self, outcome: Outcome, wall: float) -> int:
+        """Count one session ending in `outcome` at `wall`; the new sequence number."""
+        day = local_day(wall, self.utc_offset_h)
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            seq = self._next("usage_seq")
+            self._db.execute(
+                "INSERT INTO usage (day, outcome, count) VALUES (?, ?, 1) "
+                "ON CONFLICT (day, outcome) DO UPDATE SET count = count + 1",
+                (day, outcome.value),
+            )
+            self._db.execute(
+                "INSERT INTO days (day, seq) VALUES (?, ?) "
+                "ON CONFLICT (day) DO UPDATE SET seq = excluded.seq",
+                (day, seq),
+            )
+        return seq
+
+    def pending(self) -> list[UsageMessage]:
+        """The days with counts the broker has not acknowledged, oldest first."""
+        rows = self._db.execute(
+            "SELECT day, seq FROM days WHERE seq > sent_seq ORDER BY day"
+        ).fetchall()
+        return [self.report(day, seq) for day, seq in rows]
+
+    def report(self, day: str, seq: int | None = None) -> UsageMessage:
+        """The cumulative counts of one day (with its last sequence unless given)."""
+        if seq is None:
+            row = self._db.execute("SELECT seq FROM days WHERE day = ?", (day,)).fetchone()
+            seq = int(row[0]) if row else 0
+        counts: dict[Outcome, int] = {}
+        for outcome, count in self._db.execute(
+            "SELECT outcome, count FROM usage WHERE day = ? ORDER BY outcome", (day,)
+        ):
+            try:
+                counts[Outcome(outcome)] = int(count)
+            except ValueError:  # an outcome code a later version removed: keep, do not send
+                _log.warning("outbox holds an unknown outcome code; not reported")
+        return UsageMessage(seq, day, self.utc_offset_h, counts)
+
+    def mark_sent(self, day: str, seq: int) -> None:
+        """The broker acknowledged the report of `day` with sequence `seq`."""
+        with self._db:
+            self._db.execute(
+                "UPDATE days SET sent_seq = MAX(sent_seq, ?) WHERE day = ?", (seq, day)
+            )
+
+    def today(self, wall: float) -> UsageMessage:
+        """Today's counts."""
+        return self.report(local_day(wall, self.utc_offset_h))
+
+    def prune(self, wall: float, keep_days: int = KEEP_DAYS) -> int:
+        """Drop sent days older than `keep_days`; how many days were dropped."""
+        cutoff = local_day(wall - keep_days * 86400, self.utc_offset_h)
+        with self._db:
+            old = [
+                day
+                for (day,) in self._db.execute(
+                    "SELECT day FROM days WHERE day < ? AND sent_seq >= seq", (cutoff,)
+                )
+            ]
+            for day in old:
+                self._db.execute("DELETE FROM usage WHERE day = ?", (day,))
+                self._db.execute("DELETE FROM days WHERE day = ?", (day,))
+        return len(old)
+
+    def next_health_seq(self) -> int:
+        """A health report's sequence number (increasing across restarts)."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            return self._next("health_seq")
+
+    def _next(self, key: str) -> int:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, 1) "
+            "ON CONFLICT (key) DO UPDATE SET value = value + 1",
+            (key,),
+        )
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0])
+
+
+class OutboxCounter(OutcomeCounter):
+    """The session's outcome counter that also writes every count to the outbox."""
+
+    def __init__(
+        self,
+        outbox: UsageOutbox,
+        wall: Callable[[], float],
+        on_added: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._outbox = outbox
+        self._wall = wall
+        self.on_added = on_added
+
+    def add(self, outcome: Outcome) -> None:
+        """Count in memory and in the outbox, then tell the publisher."""
+        super().add(outcome)
+        try:
+            self._outbox.add(outcome, self._wall())
+        except sqlite3.Error as err:
+            _log.error("usage outbox write failed (count kept in memory only): %s", err)
+            return
+        if self.on_added is not None:
+            try:
+                self.on_added()
+            except Exception:
+                _log.exception("usage publisher notification failed")

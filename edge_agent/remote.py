@@ -1,0 +1,366 @@
+"""Remote deactivation, sanctions and commands: signed admin documents checked, persisted, applied.
+
+`RemoteControl` decides. A desired state is accepted only if its signature verifies with a pinned
+admin key, it names this kiosk, it is not issued in the future, and its version is above the last
+one applied; the same document again (same version, same body) is a harmless duplicate. A command
+is accepted only once (its nonce) and before it expires. Every refusal is a security event in
+the `edge_agent.security` log. An accepted document is written to disk (atomic, fsync) before
+anything acts on it, so a kiosk killed at any point never applies a replay after its restart.
+Commands are therefore at most once: one accepted and then lost in a crash is not run again.
+
+`Enforcer` makes the kiosk follow the state: refuse sessions and show the deactivated screen
+(the session's observers switch the LEDs to red), or take sessions again. `RemoteChannel` is the
+MQTT side: it receives `desired` and `cmd/<id>`, publishes `reported` and `cmd/<id>/ack`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from edge_agent.mqtt.client import Message
+from edge_agent.mqtt.errors import MqttError
+from edge_agent.ports import IndicatorPort
+from edge_agent.screens import Screen, ScreenName
+from edge_agent.statefile import SECURITY, RemoteState, StateFile
+from protocol.signed import (
+    Command,
+    CommandName,
+    DesiredState,
+    Rejection,
+    SignedDocumentError,
+    verify_document,
+)
+from protocol.topics import (
+    AckMessage,
+    AckStatus,
+    Channel,
+    RejectedDocument,
+    ReportedMessage,
+    TopicError,
+    ack_topic,
+    command_filter,
+    encode,
+    parse_topic,
+    topic,
+)
+
+_log = logging.getLogger(__name__)
+
+CLOCK_SKEW = 300  # seconds a document's issue time may be ahead of the kiosk's clock
+MAX_COMMAND_LIFETIME = 86400  # a command valid for longer than this is refused
+
+
+class VerdictKind(Enum):
+    """What became of a document."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The decision on one document, and the state after it."""
+
+    kind: VerdictKind
+    state: RemoteState
+    rejection: Rejection | None = None
+    desired: DesiredState | None = None
+    command: Command | None = None
+
+
+class RemoteControl:
+    """Checks signed admin documents against the pinned keys and the persisted state."""
+
+    def __init__(
+        self,
+        device_id: str,
+        keys: Mapping[str, Ed25519PublicKey],
+        state_file: StateFile,
+        *,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.device_id = device_id
+        self._keys = dict(keys)
+        self._file = state_file
+        self._wall = wall
+        self._state = state_file.load(wall())
+        self.last_rejected: RejectedDocument | None = None
+
+    @property
+    def state(self) -> RemoteState:
+        """The state in force (as on disk)."""
+        return self._state
+
+    def desired(self, raw: bytes) -> Verdict:
+        """Check a desired-state document; persist it before returning APPLIED."""
+        now = int(self._wall())
+        try:
+            doc = verify_document(raw, self._keys)
+        except SignedDocumentError as err:
+            return self._reject(Channel.DESIRED, err.rejection, now)
+        body = doc.body
+        if not isinstance(body, DesiredState):
+            return self._reject(Channel.DESIRED, Rejection.WRONG_KIND, now, kid=doc.kid)
+        if body.device != self.device_id:
+            return self._reject(
+                Channel.DESIRED, Rejection.WRONG_DEVICE, now, kid=doc.kid, other=body.device
+            )
+        state = self._state
+        if body.issued_at > now + CLOCK_SKEW:
+            return self._reject(
+                Channel.DESIRED, Rejection.NOT_YET_VALID, now, body.version, doc.kid
+            )
+        if body.version == state.version and doc.digest == state.digest:
+            return Verdict(VerdictKind.DUPLICATE, state, desired=body)
+        if body.version <= state.version or body.issued_at < state.not_before:
+            return self._reject(
+                Channel.DESIRED, Rejection.STALE_VERSION, now, body.version, doc.kid
+            )
+        new = state.replace(
+            version=body.version,
+            digest=doc.digest,
+            deactivated=body.deactivated,
+            reason=body.reason,
+            sanctions=body.sanctions,
+            issued_at=body.issued_at,
+            applied_at=now,
+        )
+        self._file.save(new)  # on disk (fsync) before anything acts on it
+        self._state = new
+        _log.warning(
+            "desired state v%d applied: %s (issuer %s, key %s)",
+            body.version,
+            body.state.value,
+            body.issuer,
+            doc.kid,
+        )
+        return Verdict(VerdictKind.APPLIED, new, desired=body)
+
+    def command(self, command_id: str, raw: bytes) -> Verdict:
+        """Check a command; its nonce is persisted before returning APPLIED (at most once)."""
+        now = int(self._wall())
+        try:
+            doc = verify_document(raw, self._keys)
+        except SignedDocumentError as err:
+            return self._reject(Channel.CMD, err.rejection, now)
+        body = doc.body
+        if not isinstance(body, Command):
+            return self._reject(Channel.CMD, Rejection.WRONG_KIND, now, kid=doc.kid)
+        if body.device != self.device_id:
+            return self._reject(
+                Channel.CMD, Rejection.WRONG_DEVICE, now, kid=doc.kid, other=body.device
+            )
+        if body.nonce != command_id:
+            return self._reject(Channel.CMD, Rejection.TOPIC_MISMATCH, now, kid=doc.kid)
+        if body.issued_at > now + CLOCK_SKEW or body.issued_at < self._state.not_before:
+            return self._reject(Channel.CMD, Rejection.NOT_YET_VALID, now, kid=doc.kid)
+        if now >= body.expires_at or body.expires_at - body.issued_at > MAX_COMMAND_LIFETIME:
+            return self._reject(Channel.CMD, Rejection.EXPIRED, now, kid=doc.kid)
+        if body.nonce in self._state.nonces:
+            return self._reject(Channel.CMD, Rejection.NONCE_REUSED, now, kid=doc.kid)
+        nonces = {n: exp for n, exp in self._state.nonces.items() if exp > now - CLOCK_SKEW}
+        if len(nonces) >= 4000:  # a flood of valid commands: keep the newest expiries
+            for old in sorted(nonces, key=nonces.__getitem__)[: len(nonces) - 3999]:
+                del nonces[old]
+        nonces[body.nonce] = body.expires_at
+        new = self._state.replace(nonces=nonces)
+        self._file.save(new)  # the nonce is spent before the command runs
+        self._state = new
+        _log.info("command %s accepted (issuer %s)", body.command.value, body.issuer)
+        return Verdict(VerdictKind.APPLIED, new, command=body)
+
+    def record_tamper(self, cause: str) -> RemoteState:
+        """Latch the tamper state on disk (fsync) and return it; already latched: unchanged."""
+        if self._state.tampered:
+            return self._state
+        now = int(self._wall())
+        new = self._state.replace(tampered=True, tamper_cause=cause, tampered_at=now)
+        self._file.save(new)
+        self._state = new
+        SECURITY.warning(
+            "security_event kind=tamper cause=%s device=%s action=deactivated",
+            cause,
+            self.device_id,
+        )
+        return new
+
+    def reported(self) -> ReportedMessage:
+        """What the kiosk reports: the applied version, its state, the last refusal."""
+        s = self._state
+        return ReportedMessage(
+            version=s.version,
+            deactivated=s.refuses_sessions,
+            sanctions=tuple(x.value for x in s.sanctions),
+            tampered=s.tampered,
+            applied_at=s.applied_at,
+            rejected=self.last_rejected,
+        )
+
+    def _reject(
+        self,
+        channel: Channel,
+        rejection: Rejection,
+        now: int,
+        version: int | None = None,
+        kid: str | None = None,
+        other: str | None = None,
+    ) -> Verdict:
+        SECURITY.warning(
+            "security_event kind=admin_document_rejected channel=%s reason=%s device=%s "
+            "version=%s kid=%s named_device=%s",
+            channel.value,
+            rejection.value,
+            self.device_id,
+            "-" if version is None else version,
+            kid or "-",
+            other or "-",
+        )
+        self.last_rejected = RejectedDocument(rejection.value, now, version)
+        return Verdict(VerdictKind.REJECTED, self._state, rejection=rejection)
+
+
+class SessionControl(Protocol):
+    """What the enforcer needs of the session (edge_agent.session.Session)."""
+
+    def deactivate(self) -> None:
+        """Refuse sessions; end a running one."""
+
+    def reactivate(self) -> None:
+        """Take sessions again."""
+
+
+class Enforcer:
+    """Makes the kiosk follow its remote state. Also a screen observer (registered after the
+    LEDs' own): while tampered, the deactivated screen shows the tamper pattern."""
+
+    def __init__(self, session: SessionControl, indicators: IndicatorPort | None = None) -> None:
+        self._session = session
+        self._indicators = indicators
+        self._tampered = False
+        add_observer = getattr(session, "add_observer", None)
+        if callable(add_observer):
+            add_observer(self)
+
+    def apply(self, state: RemoteState) -> None:
+        """Deactivated or tampered: refuse sessions (deactivated screen, red LED); else take."""
+        self._tampered = state.tampered
+        if state.refuses_sessions:
+            self._session.deactivate()
+            if state.tampered:
+                self._tamper_pattern()
+        else:
+            self._session.reactivate()
+
+    def show(self, screen: Screen) -> None:
+        """A new screen: keep the tamper pattern on the deactivated screen of a tampered kiosk."""
+        if self._tampered and screen.name is ScreenName.DEACTIVATED:
+            self._tamper_pattern()
+
+    def _tamper_pattern(self) -> None:
+        if self._indicators is None:
+            return
+        try:
+            self._indicators.show("tamper")
+        except Exception as err:
+            _log.warning("cannot show the tamper pattern: %s", type(err).__name__)
+
+
+Publish = Callable[[str, bytes, int, bool], Awaitable[None]]
+CommandAction = Callable[[], Awaitable[AckStatus]]
+
+
+class RemoteChannel:
+    """The MQTT side of remote control: `desired` and `cmd/<id>` in, `reported` and acks out."""
+
+    def __init__(
+        self,
+        control: RemoteControl,
+        enforcer: Enforcer,
+        publish: Publish,
+        *,
+        actions: Mapping[CommandName, CommandAction] | None = None,
+        wall: Callable[[], float] = time.time,
+        on_change: Callable[[RemoteState], None] | None = None,
+    ) -> None:
+        self.control = control
+        self._enforcer = enforcer
+        self._publish = publish
+        self._actions = dict(actions or {})
+        self._wall = wall
+        self._on_change = on_change
+        device = control.device_id
+        self.desired_topic = topic(device, Channel.DESIRED)
+        self.reported_topic = topic(device, Channel.REPORTED)
+        self.command_filter = command_filter(device)
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        """What to subscribe to on every connection."""
+        return [(self.desired_topic, 1), (self.command_filter, 1)]
+
+    async def publish_reported(self) -> None:
+        """Publish the retained `reported` document (QoS 1)."""
+        payload = encode(self.control.reported().to_json())
+        await self._publish(self.reported_topic, payload, 1, True)
+
+    async def handle(self, message: Message) -> bool:
+        """Handle a message on `desired` or `cmd/<id>`; False if it is not for this channel."""
+        try:
+            ref = parse_topic(message.topic)
+        except TopicError:
+            return False
+        if ref.device != self.control.device_id:
+            return False
+        if ref.channel is Channel.DESIRED:
+            await self._desired(message.payload)
+            return True
+        if ref.channel is Channel.CMD and ref.command_id is not None:
+            await self._command(ref.command_id, message.payload)
+            return True
+        return False
+
+    async def _desired(self, payload: bytes) -> None:
+        if not payload:
+            return  # the retained document was cleared: nothing to apply
+        verdict = self.control.desired(payload)
+        if verdict.kind is VerdictKind.APPLIED:
+            self._enforcer.apply(verdict.state)
+            if self._on_change is not None:
+                self._on_change(verdict.state)
+        if verdict.kind is not VerdictKind.DUPLICATE:
+            await self._try(self.publish_reported())
+
+    async def _command(self, command_id: str, payload: bytes) -> None:
+        verdict = self.control.command(command_id, payload)
+        now = int(self._wall())
+        if verdict.kind is not VerdictKind.APPLIED or verdict.command is None:
+            reason = verdict.rejection.value if verdict.rejection else ""
+            ack = AckMessage(command_id, AckStatus.REJECTED, now, reason)
+            await self._try(self.publish_reported())
+        else:
+            action = self._actions.get(verdict.command.command)
+            if action is None:
+                ack = AckMessage(command_id, AckStatus.UNSUPPORTED, now, "not_supported")
+            else:
+                try:
+                    status = await action()
+                except Exception:
+                    _log.exception("command %s failed", verdict.command.command.value)
+                    status = AckStatus.FAILED
+                ack = AckMessage(command_id, status, int(self._wall()))
+        device = self.control.device_id
+        payload = encode(ack.to_json())
+        await self._try(self._publish(ack_topic(device, command_id), payload, 1, False))
+
+    async def _try(self, publishing: Awaitable[None]) -> None:
+        try:
+            await publishing
+        except MqttError as err:  # the next connection publishes `reported` again
+            _log.info("not published now: %s", err)

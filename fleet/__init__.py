@@ -1,0 +1,1 @@
+"""Dukcapil admin tools: fleet status and signed remote deactivation (`kiosk-fleet`)."""

@@ -1,0 +1,421 @@
+"""Signed admin documents: the desired state of a kiosk and one-off commands (pure, no I/O).
+
+A Dukcapil admin signs each document with an Ed25519 key that the kiosk pinned at provisioning,
+separate from every TLS key, so neither the broker nor anyone with broker access can forge one.
+
+Wire form (the envelope, UTF-8 JSON)::
+
+    {"alg": "Ed25519", "kid": "<16 hex>", "body": "<base64url>", "sig": "<base64url>"}
+
+`body` is the canonical JSON of the body object (sorted keys, no spaces, ASCII, integers only);
+`sig` signs `SIGNING_CONTEXT + body bytes`; `kid` is the first 8 bytes of SHA-256 over the raw
+public key. The verifier checks the key id and the signature before it parses the body, and then
+refuses a body that is not byte for byte canonical.
+
+Body of a desired state: v, kind="desired", device, version, state (active | deactivated),
+reason, sanctions, issued_at, issuer. Body of a command: v, kind="command", device, nonce,
+command, issued_at, expires_at, issuer. Whether a document applies (device, version, expiry,
+nonce) is the receiver's decision: see edge_agent.remote.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from protocol.errors import ProtocolError
+
+SCHEMA_VERSION = 1
+ALGORITHM = "Ed25519"
+SIGNING_CONTEXT = b"platform-bersama admin document v1\n"
+MAX_DOCUMENT_BYTES = 4096
+MAX_REASON_CHARS = 200
+MAX_VERSION = 2**53 - 1
+MAX_TIME = 4_102_444_800  # 2100-01-01: any later time is a mistake
+KEY_ID_LENGTH = 16
+_IDENT = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
+_NONCE = re.compile(r"^[0-9a-f]{32}\Z")
+_KEY_ID = re.compile(r"^[0-9a-f]{16}\Z")
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*\Z")
+_ENVELOPE_KEYS = frozenset({"alg", "kid", "body", "sig"})
+
+
+class DocumentKind(Enum):
+    """What a signed document is."""
+
+    DESIRED = "desired"
+    COMMAND = "command"
+
+
+class KioskState(Enum):
+    """The state an admin wants a kiosk in."""
+
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+
+
+class Sanction(Enum):
+    """Sanctions of the PKS for misuse, as recorded in a desired state."""
+
+    READER_DEACTIVATED = "reader_deactivated"
+    QUOTA_REDUCED = "quota_reduced"
+    USER_DEACTIVATED = "user_deactivated"
+    NETWORK_CUT = "network_cut"
+    APPROVAL_REVOKED = "approval_revoked"
+    TERMINATED = "terminated"
+
+
+class CommandName(Enum):
+    """One-off commands."""
+
+    PING = "ping"
+    REPORT_NOW = "report_now"
+    ROTATE_CERTIFICATE = "rotate_certificate"
+
+
+class Rejection(Enum):
+    """Why a signed document was refused (what the kiosk logs and reports)."""
+
+    MALFORMED = "malformed"
+    UNKNOWN_KEY = "unknown_key"
+    BAD_SIGNATURE = "bad_signature"
+    WRONG_KIND = "wrong_kind"
+    WRONG_DEVICE = "wrong_device"
+    STALE_VERSION = "stale_version"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    NONCE_REUSED = "nonce_reused"
+    TOPIC_MISMATCH = "topic_mismatch"
+
+
+class SignedDocumentError(ProtocolError, ValueError):
+    """A signed document that cannot be accepted; `rejection` says why (never echoes input)."""
+
+    def __init__(self, rejection: Rejection, detail: str = "") -> None:
+        text = rejection.value if not detail else f"{rejection.value}: {detail}"
+        super().__init__(text)
+        self.rejection = rejection
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    """The signed desired state of one kiosk: apply only a version above the last applied."""
+
+    device: str
+    version: int
+    state: KioskState
+    reason: str
+    sanctions: tuple[Sanction, ...]
+    issued_at: int
+    issuer: str
+
+    @property
+    def deactivated(self) -> bool:
+        """True if the kiosk must refuse sessions."""
+        return self.state is KioskState.DEACTIVATED
+
+    def to_json(self) -> dict[str, Any]:
+        """The body object."""
+        return {
+            "v": SCHEMA_VERSION,
+            "kind": DocumentKind.DESIRED.value,
+            "device": self.device,
+            "version": self.version,
+            "state": self.state.value,
+            "reason": self.reason,
+            "sanctions": sorted(s.value for s in self.sanctions),
+            "issued_at": self.issued_at,
+            "issuer": self.issuer,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A signed one-off command: valid until `expires_at`, once (its nonce)."""
+
+    device: str
+    nonce: str
+    command: CommandName
+    issued_at: int
+    expires_at: int
+    issuer: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The body object."""
+        return {
+            "v": SCHEMA_VERSION,
+            "kind": DocumentKind.COMMAND.value,
+            "device": self.device,
+            "nonce": self.nonce,
+            "command": self.command.value,
+            "issued_at": self.issued_at,
+            "expires_at": self.expires_at,
+            "issuer": self.issuer,
+        }
+
+
+Body = DesiredState | Command
+
+
+@dataclass(frozen=True, slots=True)
+class SignedDocument:
+    """A verified document: its body, the key that signed it, and the body's SHA-256 (hex)."""
+
+    body: Body
+    kid: str
+    digest: str
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """The key id: the first 8 bytes of SHA-256 over the raw public key, in hex."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:KEY_ID_LENGTH]
+
+
+def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM (SubjectPublicKeyInfo); ValueError otherwise."""
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
+
+
+def load_private_key(pem: bytes) -> Ed25519PrivateKey:
+    """An Ed25519 private key from unencrypted PEM (PKCS#8); ValueError otherwise."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("not an Ed25519 private key")
+    return key
+
+
+def public_pem(public_key: Ed25519PublicKey) -> bytes:
+    """PEM (SubjectPublicKeyInfo) of a public key."""
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def private_pem(private_key: Ed25519PrivateKey) -> bytes:
+    """Unencrypted PEM (PKCS#8) of a private key."""
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def keyring(*public_keys: Ed25519PublicKey) -> dict[str, Ed25519PublicKey]:
+    """Pinned keys by key id."""
+    return {key_id(k): k for k in public_keys}
+
+
+# --- signing ----------------------------------------------------------------------------------
+
+
+def canonical_json(obj: Mapping[str, Any]) -> bytes:
+    """Sorted keys, no whitespace, ASCII only: the bytes that are signed."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    if not _B64URL.match(text) or len(text) % 4 == 1:
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign_document(body: Body, private_key: Ed25519PrivateKey) -> bytes:
+    """The envelope of `body` signed with `private_key` (the admin side)."""
+    check_body(body)
+    data = canonical_json(body.to_json())
+    signature = private_key.sign(SIGNING_CONTEXT + data)
+    envelope = {
+        "alg": ALGORITHM,
+        "kid": key_id(private_key.public_key()),
+        "body": _b64(data),
+        "sig": _b64(signature),
+    }
+    raw = canonical_json(envelope)
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise SignedDocumentError(Rejection.MALFORMED, "document too large")
+    return raw
+
+
+def check_body(body: Body) -> None:
+    """Raise SignedDocumentError if a body built in code breaks the schema."""
+    _parse_body(body.to_json())
+
+
+# --- verifying --------------------------------------------------------------------------------
+
+
+def verify_document(raw: bytes, keys: Mapping[str, Ed25519PublicKey]) -> SignedDocument:
+    """Check key id and signature, then parse the body strictly; SignedDocumentError otherwise."""
+    if not isinstance(raw, bytes | bytearray) or len(raw) > MAX_DOCUMENT_BYTES:
+        raise SignedDocumentError(Rejection.MALFORMED, "size")
+    envelope = _strict_json(bytes(raw), "envelope")
+    if not isinstance(envelope, dict) or set(envelope) != _ENVELOPE_KEYS:
+        raise SignedDocumentError(Rejection.MALFORMED, "envelope fields")
+    alg, kid, body_text, sig_text = (envelope[k] for k in ("alg", "kid", "body", "sig"))
+    if alg != ALGORITHM:
+        raise SignedDocumentError(Rejection.MALFORMED, "algorithm")
+    if not isinstance(kid, str) or not _KEY_ID.match(kid):
+        raise SignedDocumentError(Rejection.MALFORMED, "key id")
+    if not isinstance(body_text, str) or not isinstance(sig_text, str):
+        raise SignedDocumentError(Rejection.MALFORMED, "body or signature type")
+    key = keys.get(kid)
+    if key is None:
+        raise SignedDocumentError(Rejection.UNKNOWN_KEY)
+    try:
+        data = _unb64(body_text)
+        signature = _unb64(sig_text)
+    except (ValueError, binascii.Error):
+        raise SignedDocumentError(Rejection.MALFORMED, "base64url") from None
+    if len(signature) != 64:
+        raise SignedDocumentError(Rejection.BAD_SIGNATURE)
+    try:
+        key.verify(signature, SIGNING_CONTEXT + data)
+    except InvalidSignature:
+        raise SignedDocumentError(Rejection.BAD_SIGNATURE) from None
+    obj = _strict_json(data, "body")
+    if not isinstance(obj, dict) or canonical_json(obj) != data:
+        raise SignedDocumentError(Rejection.MALFORMED, "body is not canonical JSON")
+    body = _parse_body(obj)
+    return SignedDocument(body, kid, hashlib.sha256(data).hexdigest())
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError("non-finite number")
+
+
+def _reject_float(text: str) -> Any:
+    raise ValueError("float")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError("duplicate key")
+        out[key] = value
+    return out
+
+
+def _strict_json(data: bytes, what: str) -> Any:
+    try:
+        text = data.decode("utf-8")
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_reject_float,
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise SignedDocumentError(Rejection.MALFORMED, f"{what} is not strict JSON") from None
+
+
+def _field(obj: dict[str, Any], name: str, kind: type) -> Any:
+    value = obj.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise SignedDocumentError(Rejection.MALFORMED, f"field {name}")
+    return value
+
+
+def _ident(obj: dict[str, Any], name: str) -> str:
+    value: str = _field(obj, name, str)
+    if not _IDENT.match(value):
+        raise SignedDocumentError(Rejection.MALFORMED, f"field {name}")
+    return value
+
+
+def _time(obj: dict[str, Any], name: str) -> int:
+    value: int = _field(obj, name, int)
+    if not 0 < value <= MAX_TIME:
+        raise SignedDocumentError(Rejection.MALFORMED, f"field {name}")
+    return value
+
+
+def _enum(obj: dict[str, Any], name: str, kind: type[Enum]) -> Any:
+    value = _field(obj, name, str)
+    try:
+        return kind(value)
+    except ValueError:
+        raise SignedDocumentError(Rejection.MALFORMED, f"field {name}") from None
+
+
+_DESIRED_KEYS = frozenset(
+    {"v", "kind", "device", "version", "state", "reason", "sanctions", "issued_at", "issuer"}
+)
+_COMMAND_KEYS = frozenset(
+    {"v", "kind", "device", "nonce", "command", "issued_at", "expires_at", "issuer"}
+)
+
+
+def _parse_body(obj: dict[str, Any]) -> Body:
+    if obj.get("v") != SCHEMA_VERSION or isinstance(obj.get("v"), bool):
+        raise SignedDocumentError(Rejection.MALFORMED, "schema version")
+    kind = _enum(obj, "kind", DocumentKind)
+    expected = _DESIRED_KEYS if kind is DocumentKind.DESIRED else _COMMAND_KEYS
+    if set(obj) != expected:
+        raise SignedDocumentError(Rejection.MALFORMED, "body fields")
+    device = _ident(obj, "device")
+    issuer = _ident(obj, "issuer")
+    issued_at = _time(obj, "issued_at")
+    if kind is DocumentKind.DESIRED:
+        version: int = _field(obj, "version", int)
+        if not 1 <= version <= MAX_VERSION:
+            raise SignedDocumentError(Rejection.MALFORMED, "field version")
+        reason: str = _field(obj, "reason", str)
+        if len(reason) > MAX_REASON_CHARS or not reason.isprintable():
+            raise SignedDocumentError(Rejection.MALFORMED, "field reason")
+        raw_sanctions = _field(obj, "sanctions", list)
+        names: list[str] = []
+        for item in raw_sanctions:
+            if not isinstance(item, str):
+                raise SignedDocumentError(Rejection.MALFORMED, "field sanctions")
+            names.append(item)
+        if names != sorted(set(names)):
+            raise SignedDocumentError(Rejection.MALFORMED, "sanctions must be sorted and unique")
+        try:
+            sanctions = tuple(Sanction(n) for n in names)
+        except ValueError:
+            raise SignedDocumentError(Rejection.MALFORMED, "field sanctions") from None
+        return DesiredState(
+            device=device,
+            version=version,
+            state=_enum(obj, "state", KioskState),
+            reason=reason,
+            sanctions=sanctions,
+            issued_at=issued_at,
+            issuer=issuer,
+        )
+    nonce: str = _field(obj, "nonce", str)
+    if not _NONCE.match(nonce):
+        raise SignedDocumentError(Rejection.MALFORMED, "field nonce")
+    expires_at = _time(obj, "expires_at")
+    if expires_at <= issued_at:
+        raise SignedDocumentError(Rejection.MALFORMED, "expires_at must be after issued_at")
+    return Command(
+        device=device,
+        nonce=nonce,
+        command=_enum(obj, "command", CommandName),
+        issued_at=issued_at,
+        expires_at=expires_at,
+        issuer=issuer,
+    )

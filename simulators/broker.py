@@ -1,0 +1,292 @@
+"""A real mosquitto for tests and the simulation: TLS, client certificates, the fleet's ACL.
+
+Two TLS listeners on loopback, each with its own CA and ACL (`per_listener_settings true`):
+
+- the device listener (`.port`): trusts only the device CA (and its CRL); the certificate's CN
+  is the username (`use_identity_as_username`) and the client id (`use_username_as_clientid`,
+  so no device can take over another's session); ACL `pattern readwrite kiosk/v1/%u/#`.
+- the admin listener (`.admin_port`): trusts only the admin CA; an admin may read every kiosk
+  topic, write `desired` and `cmd/<id>`, and use `fleet/v1/<its name>/#` for itself.
+
+A device certificate whose CN looks like an admin's gains nothing: it cannot reach the admin
+listener. Persistence (retained messages, persistent sessions) lives in the run directory and
+survives `restart()` (a clean stop saves it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from simulators.pki import Issued, Pki
+
+_log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 10.0
+ADMIN_CN = "fleet-admin"
+
+
+class BrokerError(Exception):
+    """mosquitto could not be started."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerEndpoint:
+    """Where and how a client reaches one listener."""
+
+    host: str
+    port: int
+    ca_file: Path  # the server CA, to check the broker's certificate
+
+
+def device_acl() -> str:
+    """The ACL of the device listener."""
+    return "# kiosks: each only under its own tree\npattern readwrite kiosk/v1/%u/#\n"
+
+
+def admin_acl(admins: tuple[str, ...]) -> str:
+    """The ACL of the admin listener for the given admin certificate names."""
+    lines = ["# Dukcapil admins (admin CA only on this listener)"]
+    for name in admins:
+        lines += [
+            f"user {name}",
+            "topic read kiosk/v1/+/state",
+            "topic read kiosk/v1/+/health",
+            "topic read kiosk/v1/+/usage",
+            "topic read kiosk/v1/+/reported",
+            "topic readwrite kiosk/v1/+/desired",
+            "topic write kiosk/v1/+/cmd/+",
+            "topic read kiosk/v1/+/cmd/+/ack",
+        ]
+    lines.append("pattern readwrite fleet/v1/%u/#")
+    return "\n".join(lines) + "\n"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on `host` right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class MosquittoBroker:
+    """mosquitto in `run_dir`: start()/stop()/restart(), or use it as a context manager."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        pki: Pki,
+        *,
+        admins: tuple[str, ...] = (ADMIN_CN,),
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        admin_port: int | None = None,
+        autosave_interval: int = 60,
+        log_debug: bool = False,
+        executable: str | None = None,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.pki = pki
+        self.admins = admins
+        self.host = host
+        self.port = port or free_port(host)
+        self.admin_port = admin_port or free_port(host)
+        self._autosave = autosave_interval
+        self._log_debug = log_debug
+        self._exe = executable or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self._proc: subprocess.Popen[str] | None = None
+        self._server: Issued | None = None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    # --- files ----------------------------------------------------------------------------
+
+    @property
+    def config_path(self) -> Path:
+        """mosquitto.conf."""
+        return self.run_dir / "mosquitto.conf"
+
+    @property
+    def persistence_path(self) -> Path:
+        """The persistence database (retained messages, sessions, queued messages)."""
+        return self.run_dir / "mosquitto.db"
+
+    @property
+    def log_path(self) -> Path:
+        """mosquitto's log file."""
+        return self.run_dir / "mosquitto.log"
+
+    @property
+    def device_endpoint(self) -> BrokerEndpoint:
+        """The device listener."""
+        return BrokerEndpoint(self.host, self.port, self.pki.server_ca.cert)
+
+    @property
+    def admin_endpoint(self) -> BrokerEndpoint:
+        """The admin listener."""
+        return BrokerEndpoint(self.host, self.admin_port, self.pki.server_ca.cert)
+
+    def issue_admin(self, name: str = ADMIN_CN) -> Issued:
+        """An admin certificate the admin listener accepts (the name must be in `admins`)."""
+        if name not in self.admins:
+            raise ValueError(f"{name} is not an admin of this broker")
+        return self.pki.issue_admin(name)
+
+    def write_config(self) -> Path:
+        """Write mosquitto.conf, the two ACL files and the server certificate."""
+        if self._server is None:
+            self._server = self.pki.issue_server("mqtt-broker", (self.host, "localhost"))
+        (self.run_dir / "acl-devices").write_text(device_acl())
+        (self.run_dir / "acl-admins").write_text(admin_acl(self.admins))
+        lines = [
+            "# written by simulators/broker.py",
+            "per_listener_settings true",
+            "persistence true",
+            f"persistence_location {self.run_dir}/",
+            f"persistence_file {self.persistence_path.name}",
+            f"autosave_interval {self._autosave}",
+            f"log_dest file {self.log_path}",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            *(["log_type debug"] if self._log_debug else []),
+            "connection_messages true",
+            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+            "max_packet_size 65536",
+            "max_keepalive 300",
+            "persistent_client_expiration 2d",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")  # mosquitto would drop to a user that cannot read run_dir
+        lines += [
+            "",
+            f"listener {self.port} {self.host}",
+            "protocol mqtt",
+            f"certfile {self._server.cert}",
+            f"keyfile {self._server.key}",
+            f"cafile {self.pki.device_ca.cert}",
+            f"crlfile {self.pki.device_crl}",
+            "require_certificate true",
+            "use_identity_as_username true",
+            "use_username_as_clientid true",
+            "tls_version tlsv1.2",
+            "allow_anonymous false",
+            f"acl_file {self.run_dir / 'acl-devices'}",
+            "",
+            f"listener {self.admin_port} {self.host}",
+            "protocol mqtt",
+            f"certfile {self._server.cert}",
+            f"keyfile {self._server.key}",
+            f"cafile {self.pki.admin_ca.cert}",
+            "require_certificate true",
+            "use_identity_as_username true",
+            "tls_version tlsv1.2",
+            "allow_anonymous false",
+            f"acl_file {self.run_dir / 'acl-admins'}",
+        ]
+        self.config_path.write_text("\n".join(lines) + "\n")
+        return self.config_path
+
+    # --- lifetime -------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True while the mosquitto process runs."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while running."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    def start(self) -> None:
+        """Start mosquitto; return once it logs that it runs (its listeners are open by then)."""
+        if self.running:
+            return
+        self.write_config()
+        proc = subprocess.Popen(
+            [self._exe, "-c", str(self.config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self._proc = proc
+        ready = threading.Event()
+        lines: list[str] = []
+
+        def drain() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                if len(lines) < 200:
+                    lines.append(line.rstrip())
+                if " running" in line and "mosquitto version" in line:
+                    ready.set()
+            ready.set()  # the process ended: stop waiting
+
+        threading.Thread(target=drain, name="mosquitto-stderr", daemon=True).start()
+        if not ready.wait(READY_TIMEOUT) or proc.poll() is not None:
+            self._kill()
+            raise BrokerError("mosquitto did not start: " + " | ".join(lines[-5:]))
+        _log.info("mosquitto on %s:%d (kiosks), %d (admins)", self.host, self.port, self.admin_port)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop cleanly (SIGTERM: persistence is saved); SIGKILL if it does not end."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+        if proc.stderr is not None:
+            with contextlib.suppress(OSError, ValueError):
+                proc.stderr.close()
+
+    def kill(self) -> None:
+        """Kill without saving (a crash)."""
+        self._kill()
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+    def restart(self) -> None:
+        """stop() then start() on the same ports with the same persistence."""
+        self.stop()
+        self.start()
+
+    def reload(self) -> None:
+        """SIGHUP: read the ACL files (and the CRL) again."""
+        if self._proc is not None and self.running:
+            self.write_config()
+            self._proc.send_signal(signal.SIGHUP)
+
+    def __enter__(self) -> MosquittoBroker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,451 @@
+"""Fleet scenarios for `kiosk-sim demo`: broker outage, remote deactivation, tamper.
+
+The stack owns the kiosk (agent process, devices, page); these scenarios drive the admin side
+with the real `kiosk-fleet` command and watch MQTT as an admin would. What they need of the
+stack comes in `KioskHooks`; each scenario returns (expected, got), equal when it passed.
+
+Wiring, in the stack:
+
+    setup = FleetSetup.create(run_dir / "fleet", pki, broker, gateway_url=gateway.url)
+    agent_toml += setup.agent_sections(broker, run_dir / "agent" / "state",
+                                       supervisor_port=mcu.port_path)   # MCU optional
+    recorder = MessageRecorder(broker, setup).start()    # every message on kiosk/#
+    ctx = FleetContext(broker, setup, KioskHooks(...))
+    for name, scenario in SCENARIOS:                     # tamper last: it destroys the key
+        expected, got = await scenario(ctx)
+    recorder.stop(); recorder.dump(run_dir / "mqtt-messages.log")   # for the privacy scan
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from protocol.signed import private_pem, public_pem
+from protocol.topics import (
+    Channel,
+    PayloadError,
+    Presence,
+    UsageMessage,
+    parse_reported,
+    parse_state,
+    parse_usage,
+    topic,
+)
+from simulators.broker import ADMIN_CN, MosquittoBroker
+from simulators.pki import Issued, Pki
+
+DEFAULT_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class FleetSetup:
+    """The admin side of a simulation: signing key, admin certificate, fleet.toml."""
+
+    directory: Path
+    admin_cert: Issued
+    signing_key: Path
+    public_key: Path
+    fleet_config: Path
+    ca_file: Path
+
+    @classmethod
+    def create(
+        cls, directory: Path, pki: Pki, broker: MosquittoBroker, gateway_url: str | None = None
+    ) -> FleetSetup:
+        """Make a signing key pair, an admin certificate and fleet.toml in `directory`."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from fleet.config import render_config
+
+        directory.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        signing = directory / "admin-ed25519.pem"
+        signing.write_bytes(private_pem(key))
+        signing.chmod(0o600)
+        public = directory / "admin-ed25519.pub"
+        public.write_bytes(public_pem(key.public_key()))
+        admin = broker.issue_admin(ADMIN_CN)
+        config = directory / "fleet.toml"
+        config.write_text(
+            render_config(
+                signing_key=signing,
+                broker_host=broker.host,
+                broker_port=broker.admin_port,
+                ca_file=pki.server_ca.cert,
+                cert_file=admin.cert,
+                key_file=admin.key,
+                gateway_url=gateway_url,
+            )
+        )
+        return cls(directory, admin, signing, public, config, pki.server_ca.cert)
+
+    def agent_sections(
+        self,
+        broker: MosquittoBroker,
+        state_dir: Path,
+        *,
+        province: str = "31",
+        supervisor_port: str | None = None,
+        health_interval: float = 60.0,
+    ) -> str:
+        """The [mqtt], [admin], [state] (and [supervisor]) sections to append to agent.toml."""
+        text = f"""
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+keepalive = 30
+reconnect_min = 0.2
+reconnect_max = 2.0
+health_interval = {health_interval}
+probe_interval = 10.0
+
+[admin]
+public_keys = [{json.dumps(str(self.public_key))}]
+
+[state]
+dir = {json.dumps(str(state_dir))}
+province = "{province}"
+"""
+        if supervisor_port is not None:
+            text += f"""
+[supervisor]
+port = {json.dumps(supervisor_port)}
+heartbeat_interval = 0.5
+"""
+        return text
+
+    async def fleet(self, *args: str) -> tuple[int, str]:
+        """Run `kiosk-fleet --config fleet.toml ARGS`; (exit code, stdout + stderr)."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "fleet",
+            "--config",
+            str(self.fleet_config),
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        return int(proc.returncode or 0), out.decode(errors="replace").strip()
+
+
+class MessageRecorder:
+    """An admin subscriber on `kiosk/#` that keeps every message (across broker restarts)."""
+
+    def __init__(
+        self,
+        broker: MosquittoBroker,
+        setup: FleetSetup,
+        filters: tuple[str, ...] = ("kiosk/#",),
+        client_id: str | None = None,
+    ) -> None:
+        self.filters = filters
+        self.messages: list[tuple[float, str, bytes, bool]] = []
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(setup.ca_file))
+        ctx.load_cert_chain(str(setup.admin_cert.cert), str(setup.admin_cert.key))
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"recorder-{secrets.token_hex(4)}",
+            protocol=paho.MQTTv5,
+        )
+        self._client.tls_set_context(ctx)
+        self._client.reconnect_delay_set(1, 2)
+        self._client.on_connect = self._connected
+        self._client.on_subscribe = lambda *a: self._subscribed.set()
+        self._client.on_message = self._message
+        self._host, self._port = broker.host, broker.admin_port
+
+    def _connected(self, c: Any, u: Any, flags: Any, rc: Any, props: Any) -> None:
+        c.subscribe([(f, 1) for f in self.filters])
+
+    def _message(self, c: Any, u: Any, msg: paho.MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append((time.time(), msg.topic, bytes(msg.payload), bool(msg.retain)))
+            self._cond.notify_all()
+
+    def start(self, timeout: float = 10.0) -> MessageRecorder:
+        """Connect (persistent session) and wait for the subscription."""
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600
+        self._client.connect(self._host, self._port, 30, clean_start=False, properties=props)
+        self._client.loop_start()
+        if not self._subscribed.wait(timeout):
+            raise TimeoutError("the recorder could not subscribe")
+        return self
+
+    def stop(self) -> None:
+        """Disconnect."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def count(self) -> int:
+        """Messages so far."""
+        with self._cond:
+            return len(self.messages)
+
+    def wait_for(
+        self, match: Callable[[str, bytes], bool], timeout: float, start: int = 0
+    ) -> tuple[str, bytes] | None:
+        """The first message from index `start` on that matches; None on timeout (blocking)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            i = start
+            while True:
+                while i < len(self.messages):
+                    _, name, payload, _ = self.messages[i]
+                    i += 1
+                    if match(name, payload):
+                        return name, payload
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    async def await_for(
+        self, match: Callable[[str, bytes], bool], timeout: float, start: int = 0
+    ) -> tuple[str, bytes] | None:
+        """wait_for from the event loop (in a thread)."""
+        return await asyncio.to_thread(self.wait_for, match, timeout, start)
+
+    def payloads(self) -> bytes:
+        """Every topic and payload, one per line (what the privacy scan reads)."""
+        with self._cond:
+            return b"\n".join(t.encode() + b" " + p for _, t, p, _ in self.messages)
+
+    def dump(self, path: Path) -> Path:
+        """Write payloads() to `path`."""
+        path.write_bytes(self.payloads())
+        return path
+
+
+@dataclass
+class KioskHooks:
+    """What the scenarios need of the stack (all async calls run on the stack's loop)."""
+
+    device_id: str
+    verify: Callable[[], Awaitable[str]]  # one whole verification; the outcome code shown
+    begin_verification: Callable[[], Awaitable[None]]  # card in; returns at the finger screen
+    end_verification: Callable[[], Awaitable[None]]  # card out
+    wait_screen: Callable[[str, float], Awaitable[bool]]  # the page shows a screen in time
+    stop_agent: Callable[[], Awaitable[None]]
+    start_agent: Callable[[], Awaitable[None]]
+    key_file: Path  # the device's private key file
+    open_enclosure: Callable[[], None] | None = None  # McuSim.open_enclosure (or GPIO)
+    expected_outcome: str = "FOUND"  # of `verify` for a kiosk that is active
+
+
+@dataclass
+class FleetContext:
+    """Everything a fleet scenario uses."""
+
+    broker: MosquittoBroker
+    setup: FleetSetup
+    kiosk: KioskHooks
+    timeout: float = DEFAULT_TIMEOUT
+    notes: list[str] = field(default_factory=list)
+
+
+def _is(device: str, channel: Channel) -> Callable[[str, bytes], bool]:
+    wanted = topic(device, channel)
+    return lambda name, _: name == wanted
+
+
+def _reported_version(
+    device: str, predicate: Callable[[Any], bool]
+) -> Callable[[str, bytes], bool]:
+    wanted = topic(device, Channel.REPORTED)
+
+    def match(name: str, payload: bytes) -> bool:
+        if name != wanted:
+            return False
+        try:
+            return predicate(parse_reported(payload))
+        except PayloadError:
+            return False
+
+    return match
+
+
+def _usage_today(
+    messages: list[tuple[float, str, bytes, bool]], device: str
+) -> UsageMessage | None:
+    """The highest-sequence usage report of the latest day seen (a replay changes nothing)."""
+    wanted = topic(device, Channel.USAGE)
+    best: UsageMessage | None = None
+    for _, name, payload, _ in messages:
+        if name != wanted:
+            continue
+        try:
+            usage = parse_usage(payload)
+        except PayloadError:
+            continue
+        if best is None or (usage.day, usage.seq) > (best.day, best.seq):
+            best = usage
+    return best
+
+
+async def broker_down_then_back(ctx: FleetContext) -> tuple[str, str]:
+    """Verifications before, during and after a broker outage: every one counted, once."""
+    k = ctx.kiosk
+    rec = MessageRecorder(
+        ctx.broker, ctx.setup, (topic(k.device_id, Channel.USAGE),), "usage-ledger"
+    )
+    await asyncio.to_thread(rec.start)
+    try:
+        start = rec.count()
+        await k.verify()
+        if await rec.await_for(_is(k.device_id, Channel.USAGE), ctx.timeout, start) is None:
+            return "usage reported", "no usage report"
+        first = _usage_today(rec.messages, k.device_id)
+        baseline = first.total if first else 0
+        await asyncio.to_thread(ctx.broker.stop)
+        during = 3
+        for _ in range(during):
+            await k.verify()
+        await asyncio.to_thread(ctx.broker.start)
+        after = 2
+        for _ in range(after):
+            await k.verify()
+        want = baseline + during + after
+
+        def complete(name: str, payload: bytes) -> bool:
+            best = _usage_today(rec.messages, k.device_id)
+            return best is not None and best.total >= want
+
+        await rec.await_for(complete, ctx.timeout)
+        best = _usage_today(rec.messages, k.device_id)
+        got = best.total if best else 0
+        return f"{want} sessions counted once", f"{got} sessions counted once"
+    finally:
+        await asyncio.to_thread(rec.stop)
+
+
+async def _fleet_state(ctx: FleetContext, verb: str, *extra: str) -> tuple[int, str]:
+    args = [verb, ctx.kiosk.device_id, *extra]
+    if verb == "deactivate" and "--reason" not in extra:
+        args += ["--reason", "demo: PKS sanction"]
+    return await ctx.setup.fleet(*args)
+
+
+async def deactivated_mid_session(ctx: FleetContext) -> tuple[str, str]:
+    """A citizen is at the finger step when the admin deactivates the kiosk."""
+    k = ctx.kiosk
+    await k.begin_verification()
+    code, out = await _fleet_state(ctx, "deactivate")
+    page = await k.wait_screen("deactivated", ctx.timeout)
+    await k.end_verification()
+    gateway = "revoked" if "gateway: revoked" in out else "not told"
+    expected = "exit 0, page deactivated, gateway revoked"
+    shown = "deactivated" if page else "unchanged"
+    return expected, f"exit {code}, page {shown}, gateway {gateway}"
+
+
+async def reactivated(ctx: FleetContext) -> tuple[str, str]:
+    """A later signed version reactivates the kiosk: verifications work again."""
+    k = ctx.kiosk
+    code, out = await _fleet_state(ctx, "reactivate")
+    page = await k.wait_screen("idle", ctx.timeout)
+    outcome = await k.verify() if page else "-"
+    gateway = "reinstated" if "gateway: reinstated" in out else "not told"
+    expected = f"exit 0, page idle, gateway reinstated, {k.expected_outcome}"
+    got = f"exit {code}, page {'idle' if page else 'unchanged'}, gateway {gateway}, {outcome}"
+    return expected, got
+
+
+async def deactivated_while_offline(ctx: FleetContext) -> tuple[str, str]:
+    """The kiosk is off when the admin deactivates it; it applies the document on reconnect."""
+    k = ctx.kiosk
+    rec = MessageRecorder(ctx.broker, ctx.setup, (topic(k.device_id, Channel.REPORTED),))
+    await asyncio.to_thread(rec.start)
+    try:
+        await k.stop_agent()
+        code, out = await _fleet_state(ctx, "deactivate", "--timeout", "1")
+        offline = code == 3 and "offline" in out and "waits for it" in out
+        start = rec.count()
+        await k.start_agent()
+        applied = await rec.await_for(
+            _reported_version(k.device_id, lambda r: r.deactivated), ctx.timeout, start
+        )
+        page = await k.wait_screen("deactivated", ctx.timeout)
+    finally:
+        await asyncio.to_thread(rec.stop)
+    expected = "exit 3 (offline, document retained), applied on reconnect, page deactivated"
+    got = (
+        f"exit {code} ({'offline, document retained' if offline else out[:60]}), "
+        f"{'applied' if applied else 'not applied'} on reconnect, "
+        f"page {'deactivated' if page else 'unchanged'}"
+    )
+    return expected, got
+
+
+async def tamper(ctx: FleetContext) -> tuple[str, str]:
+    """The enclosure is opened: deactivated at once, key destroyed, reported over MQTT.
+    Run it last: the kiosk needs re-provisioning afterwards."""
+    k = ctx.kiosk
+    if k.open_enclosure is None:
+        return "tamper reported", "no enclosure in this stack"
+    rec = MessageRecorder(
+        ctx.broker,
+        ctx.setup,
+        (topic(k.device_id, Channel.REPORTED), topic(k.device_id, Channel.STATE)),
+    )
+    await asyncio.to_thread(rec.start)
+    try:
+        start = rec.count()
+        await asyncio.to_thread(k.open_enclosure)
+        page = await k.wait_screen("deactivated", ctx.timeout)
+        reported = await rec.await_for(
+            _reported_version(k.device_id, lambda r: r.tampered), ctx.timeout, start
+        )
+
+        def offline_tamper(name: str, payload: bytes) -> bool:
+            if name != topic(k.device_id, Channel.STATE):
+                return False
+            with contextlib.suppress(PayloadError):
+                s = parse_state(payload)
+                return s.status is Presence.OFFLINE and s.reason == "tamper"
+            return False
+
+        offline = await rec.await_for(offline_tamper, ctx.timeout, start)
+    finally:
+        await asyncio.to_thread(rec.stop)
+    expected = "page deactivated, key destroyed, reported tampered, offline (tamper)"
+    got = (
+        f"page {'deactivated' if page else 'unchanged'}, "
+        f"key {'kept' if k.key_file.exists() else 'destroyed'}, "
+        f"reported {'tampered' if reported else 'nothing'}, "
+        f"{'offline (tamper)' if offline else 'still online'}"
+    )
+    return expected, got
+
+
+Scenario = Callable[[FleetContext], Awaitable[tuple[str, str]]]
+
+SCENARIOS: list[tuple[str, Scenario]] = [
+    ("broker down then back: no usage lost, none counted twice", broker_down_then_back),
+    ("deactivated mid-session", deactivated_mid_session),
+    ("reactivated", reactivated),
+    ("deactivated while offline, applied on reconnect", deactivated_while_offline),
+    ("reactivated again", reactivated),
+    ("tamper: deactivated, key destroyed, reported", tamper),
+]
+"""In order; tamper last (it destroys the device key)."""

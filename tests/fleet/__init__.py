@@ -1,0 +1,1 @@
+"""kiosk-fleet against a real mosquitto, the real gateway and a running agent."""

@@ -1,0 +1,27 @@
+"""The health report's gateway probe against the real gateway: reachable, with a round trip."""
+
+from __future__ import annotations
+
+from edge_agent.health import GatewayPing
+from edge_agent.tls import client_context
+from gateway.server import RunningGateway
+from simulators.broker import free_port
+from tests.mqtt.fixtures import DEVICE, Certs
+
+
+async def test_gateway_probe(gateway: RunningGateway, certs: Certs) -> None:
+    issued = certs.devices[DEVICE]
+    ctx = client_context(certs.pki.server_ca.cert, issued.cert, issued.key)
+    ping = GatewayPing(gateway.url, ctx)
+    try:
+        reachable, rtt = await ping()
+        assert reachable and rtt is not None and 0 < rtt < 5000
+        again, rtt2 = await ping()  # keep-alive: no new handshake
+        assert again and rtt2 is not None
+    finally:
+        await ping.close()
+    down = GatewayPing(f"https://127.0.0.1:{free_port()}", ctx, timeout=2.0)
+    try:
+        assert await down() == (False, None)
+    finally:
+        await down.close()

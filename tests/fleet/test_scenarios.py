@@ -1,0 +1,121 @@
+"""The fleet scenarios of `kiosk-sim demo`, run here against the agent in-process on fake devices
+(the stack runs them against the agent process on simulated devices): each one passes."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config import AdminConfig, AgentConfig
+from edge_agent.screens import ScreenName
+from gateway.server import RunningGateway
+from hardware.card import CardEvent, CardEventKind
+from simulators.broker import MosquittoBroker
+from simulators.fleet_scenarios import (
+    SCENARIOS,
+    FleetContext,
+    FleetSetup,
+    KioskHooks,
+    MessageRecorder,
+)
+from simulators.gpio import Enclosure, mock_factory
+from simulators.personas import PERSONAS
+from tests.mqtt.fixtures import DEVICE, Certs, Kiosk, agent_config, running_kiosk
+from tests.privacy.scan import scan_bytes
+
+
+class Holder:
+    """The kiosk in-process, restartable, with its enclosure and the admin side."""
+
+    def __init__(self, config: AgentConfig, setup: FleetSetup) -> None:
+        self.config = config
+        self.setup = setup
+        self.factory = mock_factory()
+        self.enclosure = Enclosure(self.factory)
+        self.kiosk: Kiosk | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    async def start(self) -> None:
+        self._stack = contextlib.AsyncExitStack()
+        self.kiosk = await self._stack.enter_async_context(
+            running_kiosk(self.config, tamper_pin_factory=self.factory)
+        )
+        if self.kiosk.agent.uplink is not None:
+            await self.kiosk.ready()
+
+    async def stop(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+        self._stack = None
+        self.kiosk = None
+
+    def now(self) -> Kiosk:
+        assert self.kiosk is not None
+        return self.kiosk
+
+
+@pytest.fixture
+async def holder(
+    tmp_path: Path, certs: Certs, broker: MosquittoBroker, gateway: RunningGateway
+) -> AsyncIterator[Holder]:
+    setup = FleetSetup.create(tmp_path / "fleet", certs.pki, broker, gateway.url)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    config = agent_config(tmp_path / "state", certs, broker)
+    key = Path(shutil.copy(config.gateway.key_file, keys / "device.key"))
+    config = dataclasses.replace(
+        config,
+        gateway=dataclasses.replace(config.gateway, key_file=key),
+        admin=AdminConfig((setup.public_key,)),
+    )
+    h = Holder(config, setup)
+    await h.start()
+    yield h
+    await h.stop()
+
+
+async def test_the_fleet_scenarios(broker: MosquittoBroker, holder: Holder) -> None:
+    recorder = MessageRecorder(broker, holder.setup).start()
+
+    async def verify() -> str:
+        return (await holder.now().verify()).value
+
+    async def begin() -> None:
+        await holder.now().begin()
+
+    async def end() -> None:
+        holder.now().agent.session.on_card_event(CardEvent(CardEventKind.REMOVED, "slot"))
+
+    async def wait_screen(name: str, timeout: float) -> bool:
+        try:
+            await holder.now().screens.expect(ScreenName(name))
+        except AssertionError:
+            return False
+        return True
+
+    hooks = KioskHooks(
+        device_id=DEVICE,
+        verify=verify,
+        begin_verification=begin,
+        end_verification=end,
+        wait_screen=wait_screen,
+        stop_agent=holder.stop,
+        start_agent=holder.start,
+        key_file=holder.config.gateway.key_file,
+        open_enclosure=holder.enclosure.open,
+    )
+    ctx = FleetContext(broker, holder.setup, hooks, timeout=10.0)
+    results = []
+    for name, scenario in SCENARIOS:
+        expected, got = await scenario(ctx)
+        results.append((name, expected, got))
+    recorder.stop()
+    failed = [r for r in results if r[1] != r[2]]
+    assert failed == []
+    needles = {"ayu.nik": PERSONAS["ayu"].nik, "ayu.name": PERSONAS["ayu"].full_name}
+    assert recorder.count() > 10 and scan_bytes(recorder.payloads(), needles) == []

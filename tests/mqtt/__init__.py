@@ -1,0 +1,1 @@
+"""The agent's MQTT side against a real mosquitto: ACL, sessions, telemetry, usage."""

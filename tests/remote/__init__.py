@@ -1,0 +1,1 @@
+"""Signed admin documents and the kiosk's remote state."""

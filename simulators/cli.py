@@ -102,6 +102,7 @@ def _stop_event() -> asyncio.Event:
 
 
 async def _demo(run_dir: Path, *, as_json: bool) -> int:
+    from simulators.fleet_scenarios import MessageRecorder
     from simulators.scenarios import ScenarioResult, format_results, run_scenarios
     from simulators.stack import DEMO_TIMEOUTS, Stack
 
@@ -112,7 +113,14 @@ async def _demo(run_dir: Path, *, as_json: bool) -> int:
     if not as_json:
         print("Starting the simulated kiosk stack...", file=sys.stderr, flush=True)
     async with Stack(run_dir, timeouts=DEMO_TIMEOUTS) as stack:
-        results = await run_scenarios(stack, on_result=show)
+        # an admin subscriber on kiosk/# keeps every message, for the privacy scan
+        assert stack.broker is not None and stack.fleet is not None
+        recorder = await asyncio.to_thread(MessageRecorder(stack.broker, stack.fleet).start)
+        try:
+            results = await run_scenarios(stack, on_result=show)
+        finally:
+            recorder.stop()
+            recorder.dump(run_dir / "mqtt-messages.log")
     failed = [r for r in results if not r.ok]
     if not as_json:
         print(format_results(results))
@@ -126,9 +134,14 @@ async def _up(run_dir: Path, control_port: int) -> int:
     stop = _stop_event()
     print("Starting the simulated kiosk stack...", flush=True)
     async with Stack(run_dir) as stack:
-        runner, port = await start_control(stack.devices, port=control_port)
+        runner, port = await start_control(stack.devices, port=control_port, mcu=stack.mcu)
         try:
+            assert stack.broker is not None and stack.fleet is not None
             print(f"kiosk page (open in a browser): {stack.ui_url}")
+            print(f"MQTT broker (TLS):              127.0.0.1:{stack.broker.port}")
+            print(
+                f"admin tool:                     kiosk-fleet --config {stack.fleet.fleet_config}"
+            )
             print(f"device control API:             http://127.0.0.1:{port}/status")
             print(f"gateway:                        https://127.0.0.1:{stack.gateway_port}")
             print(f"run directory:                  {run_dir}")

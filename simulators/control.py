@@ -9,6 +9,8 @@
     DELETE /finger                                   lift the finger
     POST   /sensor    {"poor_image": true} | {"unresponsive": true|false}
     POST   /enclosure {"open": true|false}
+    POST   /mcu       {"enclosure_open": bool, "light_covered": bool, "heartbeat_cut": bool}
+                      (with `kiosk-sim up`: the supervisor MCU's inputs; any subset of keys)
 
 Errors answer 400 with {"error": "..."}; nothing here carries personal data.
 """
@@ -25,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from simulators.devices import DeviceScriptError, SimulatedDevices
+from simulators.mcu import McuSim
 
 _log = logging.getLogger(__name__)
 
@@ -54,8 +57,8 @@ def _field(body: dict[str, Any], key: str, kind: type, default: Any = ...) -> An
     return value
 
 
-def make_app(devices: SimulatedDevices) -> web.Application:
-    """The control app for one set of simulated devices."""
+def make_app(devices: SimulatedDevices, mcu: McuSim | None = None) -> web.Application:
+    """The control app for one set of simulated devices (and the supervisor MCU, if any)."""
 
     def route(action: Callable[[dict[str, Any]], None]) -> Handler:
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -93,6 +96,19 @@ def make_app(devices: SimulatedDevices) -> web.Application:
         if unresponsive is not None:
             devices.sensor_unresponsive(unresponsive)
 
+    def supervisor(body: dict[str, Any]) -> None:
+        if mcu is None:
+            raise _BadRequest("no supervisor MCU in this simulation (use `kiosk-sim up`)")
+        switches = {
+            "enclosure_open": (mcu.open_enclosure, mcu.close_enclosure),
+            "light_covered": (mcu.cover_light_sensor, mcu.expose_light_sensor),
+            "heartbeat_cut": (mcu.cut_heartbeat, mcu.restore_heartbeat),
+        }
+        for key, (on, off) in switches.items():
+            value = _field(body, key, bool, None)
+            if value is not None:
+                (on if value else off)()
+
     async def status(request: web.Request) -> web.StreamResponse:
         return web.json_response(devices.status())
 
@@ -104,6 +120,7 @@ def make_app(devices: SimulatedDevices) -> web.Application:
     app.router.add_post("/finger", route(finger))
     app.router.add_delete("/finger", route(lambda _: devices.lift_finger()))
     app.router.add_post("/sensor", route(sensor))
+    app.router.add_post("/mcu", route(supervisor))
     app.router.add_post(
         "/enclosure", route(lambda b: devices.set_enclosure(_field(b, "open", bool)))
     )
@@ -111,10 +128,10 @@ def make_app(devices: SimulatedDevices) -> web.Application:
 
 
 async def start_control(
-    devices: SimulatedDevices, host: str = "127.0.0.1", port: int = 0
+    devices: SimulatedDevices, host: str = "127.0.0.1", port: int = 0, mcu: McuSim | None = None
 ) -> tuple[web.AppRunner, int]:
     """Serve the control API on loopback; returns the runner and the bound port."""
-    runner = web.AppRunner(make_app(devices), access_log=None)
+    runner = web.AppRunner(make_app(devices, mcu), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

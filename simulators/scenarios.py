@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +36,14 @@ class PageWatcher:
         self._http = aiohttp.ClientSession()
         self._ws = await self._http.ws_connect(self._url, timeout=aiohttp.ClientWSTimeout(10))
         return self
+
+    async def reconnect(self) -> None:
+        """Open the page again (after the agent restarted)."""
+        assert self._http is not None
+        if self._ws is not None:
+            await self._ws.close()
+        self.screen = {}
+        self._ws = await self._http.ws_connect(self._url, timeout=aiohttp.ClientWSTimeout(10))
 
     async def __aexit__(self, *exc: object) -> None:
         if self._ws is not None:
@@ -250,20 +259,106 @@ async def run_scenario(run: Run, s: Scenario) -> ScenarioResult:
     return ScenarioResult(s.name, s.expected, got, time.perf_counter() - start)
 
 
+def _kiosk_hooks(run: Run) -> Any:
+    """What the fleet scenarios need of this kiosk."""
+    from simulators.fleet_scenarios import KioskHooks
+    from simulators.stack import DEVICE_ID
+
+    stack, dev = run.stack, run.stack.devices
+    assert stack.device is not None and stack.mcu is not None
+
+    async def verify() -> str:
+        return await visit(run, Scenario("fleet", "ayu", "FOUND"))
+
+    async def begin() -> None:
+        await run.page.until(_screen("idle"), run.timeout)
+        await run.devices(dev.lift_finger)
+        await run.devices(dev.insert_card, "ayu", None)
+        await run.page.until(_screen("finger"), run.timeout)
+
+    async def end() -> None:
+        await run.devices(dev.remove_card)
+
+    async def wait_screen(name: str, timeout: float) -> bool:
+        try:
+            await run.page.until(_screen(name), timeout)
+        except ScenarioError:
+            return False
+        return True
+
+    async def stop_agent() -> None:
+        await stack.stop_agent()
+
+    async def start_agent() -> None:
+        await stack.start_agent()
+        await run.page.reconnect()
+
+    return KioskHooks(
+        device_id=DEVICE_ID,
+        verify=verify,
+        begin_verification=begin,
+        end_verification=end,
+        wait_screen=wait_screen,
+        stop_agent=stop_agent,
+        start_agent=start_agent,
+        key_file=stack.device.key,
+        open_enclosure=stack.mcu.open_enclosure,
+    )
+
+
+async def agent_hang(run: Run) -> str:
+    """The agent hangs (SIGSTOP): the MCU misses its heartbeats and power-cycles the kiosk."""
+    stack = run.stack
+    assert stack.agent is not None
+    stack.rebooted.clear()
+    stack.agent.send_signal(signal.SIGSTOP)
+    try:
+        await asyncio.wait_for(stack.rebooted.wait(), 60)
+    except TimeoutError:
+        return "no power cycle within 60 s"
+    await run.page.reconnect()
+    return "power cycled, " + await visit(run, Scenario("after", "ayu", "FOUND"))
+
+
 async def run_scenarios(
     stack: Stack,
     scenarios: tuple[Scenario, ...] = SCENARIOS,
     on_result: Callable[[ScenarioResult], None] | None = None,
+    *,
+    fleet: bool = True,
 ) -> list[ScenarioResult]:
-    """Run every scenario in order against a started stack."""
+    """Run every scenario in order against a started stack, then the fleet and MCU ones."""
+    from simulators.fleet_scenarios import SCENARIOS as FLEET_SCENARIOS
+    from simulators.fleet_scenarios import FleetContext
+
     results = []
+
+    def add(result: ScenarioResult) -> None:
+        if on_result is not None:
+            on_result(result)
+        results.append(result)
+
     async with PageWatcher(stack.ui_url) as page:
         run = Run(stack, page)
         for s in scenarios:
-            result = await run_scenario(run, s)
-            if on_result is not None:
-                on_result(result)
-            results.append(result)
+            add(await run_scenario(run, s))
+        if not fleet:
+            return results
+        start = time.perf_counter()
+        try:
+            got = await agent_hang(run)
+        except Exception as err:  # the table says what went wrong
+            got = f"error: {err}"
+        add(ScenarioResult("agent hang", "power cycled, FOUND", got, time.perf_counter() - start))
+        assert stack.broker is not None and stack.fleet is not None
+        ctx = FleetContext(stack.broker, stack.fleet, _kiosk_hooks(run))
+        for name, scenario in FLEET_SCENARIOS:
+            start = time.perf_counter()
+            try:
+                expected, got = await scenario(ctx)
+            except Exception as err:
+                expected, got = "ok", f"error: {err}"
+            add(ScenarioResult(name, expected, got, time.perf_counter() - start))
     return results
 
 

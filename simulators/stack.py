@@ -26,8 +26,11 @@ import aiohttp
 
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
+from simulators.broker import MosquittoBroker
 from simulators.devices import SimulatedDevices
 from simulators.dukcapil import RunningDukcapilSim, SimUser, start_dukcapil_sim
+from simulators.fleet_scenarios import FleetSetup
+from simulators.mcu import McuSim
 from simulators.pki import Issued, Pki, make_pki
 
 _log = logging.getLogger(__name__)
@@ -80,6 +83,14 @@ class Stack:
         self.gateway_port = 0
         self.ui_port = 0
         self.agent: subprocess.Popen[bytes] | None = None
+        self.broker: MosquittoBroker | None = None
+        self.fleet: FleetSetup | None = None
+        self.mcu: McuSim | None = None
+        self.device: Issued | None = None
+        self.agent_restarts = 0  # by the MCU's power relay
+        self.rebooted = asyncio.Event()  # set when the MCU's power cycle restarted the agent
+        self._agent_wanted = False  # the agent should run (a power cut is then restored)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.agent_ready_seconds = 0.0  # from process start to READY=1, imports included
         self._admin: Issued | None = None
         self._gateway_config: Any = None
@@ -94,17 +105,29 @@ class Stack:
     async def start(self) -> Stack:
         """Bring everything up; on failure, take down what came up."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         try:
-            self.pki = await loop.run_in_executor(None, make_pki, self.run_dir / "pki")
-            device = self.pki.issue_device(DEVICE_ID, INSTITUTION)
-            self._admin = self.pki.issue_admin("admin-sim")
+            self.pki = pki = await loop.run_in_executor(None, make_pki, self.run_dir / "pki")
+            self.device = pki.issue_device(DEVICE_ID, INSTITUTION)
+            self._admin = pki.issue_admin("admin-sim")
             await loop.run_in_executor(None, self.devices.start)
+            self.broker = MosquittoBroker(self.run_dir / "broker", pki)
+            await loop.run_in_executor(None, self.broker.start)
             self.dukcapil = await start_dukcapil_sim(
                 users=[SimUser(UPSTREAM_USER, "sandi-simulasi", INSTITUTION)]
             )
             await self.start_gateway()
-            await self.start_agent(device)
+            self.fleet = FleetSetup.create(
+                self.run_dir / "fleet",
+                pki,
+                self.broker,
+                gateway_url=f"https://127.0.0.1:{self.gateway_port}",
+            )
+            self.mcu = McuSim(
+                self.run_dir / "mcu", on_power_off=self._power_off, on_power_on=self._power_on
+            )
+            await loop.run_in_executor(None, self.mcu.start)
+            await self.start_agent()
         except BaseException:
             await self.stop()
             raise
@@ -113,6 +136,13 @@ class Stack:
     async def stop(self) -> None:
         """Take everything down, agent first; safe to call twice."""
         await self.stop_agent()
+        loop = asyncio.get_running_loop()
+        if self.mcu is not None:
+            await loop.run_in_executor(None, self.mcu.close)
+            self.mcu = None
+        if self.broker is not None:
+            await loop.run_in_executor(None, self.broker.stop)
+            self.broker = None
         await self.stop_gateway()
         if self.dukcapil is not None:
             await self.dukcapil.close()
@@ -233,16 +263,41 @@ port = {self.ui_port}
 [log]
 level = "{self.log_level}"
 """
+        if self.fleet is not None and self.broker is not None:
+            config += self.fleet.agent_sections(
+                self.broker,
+                self.run_dir / "agent" / "state",
+                province="33",
+                supervisor_port=self.mcu.port_path if self.mcu is not None else None,
+            )
         path = self.run_dir / "agent" / "agent.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(config)
         return path
 
-    async def start_agent(self, device: Issued | None = None) -> None:
+    def _power_off(self) -> None:
+        """The MCU cut the Pi's power (MCU thread): the agent process dies with it."""
+        agent = self.agent
+        if agent is not None and agent.poll() is None:
+            _log.warning("supervisor MCU cut the power: killing the kiosk agent")
+            agent.kill()
+
+    def _power_on(self) -> None:
+        """The MCU restored power (MCU thread): the kiosk boots, the agent starts again."""
+        if self._agent_wanted and self._loop is not None:
+            self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._reboot()))
+
+    async def _reboot(self) -> None:
+        self.agent = None
+        await self.start_agent()
+        self.agent_restarts += 1
+        self.rebooted.set()
+
+    async def start_agent(self) -> None:
         """Start `python -m edge_agent` and wait for its READY=1 (sd_notify)."""
-        if device is None:
-            assert self.pki is not None
-            device = self.pki.issue_device(DEVICE_ID, INSTITUTION)
+        device = self.device
+        assert device is not None
+        self._agent_wanted = True
         self.ui_port = self.ui_port or free_port()
         config = self._write_agent_config(device)
         notify_path = self.run_dir / "agent" / "notify.sock"
@@ -292,6 +347,7 @@ level = "{self.log_level}"
 
     async def stop_agent(self, timeout: float = 10.0) -> None:
         """SIGTERM the agent and wait (SIGKILL after `timeout`)."""
+        self._agent_wanted = False
         agent, self.agent = self.agent, None
         if agent is None or agent.poll() is not None:
             return

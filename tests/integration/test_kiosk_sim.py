@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
-import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -71,13 +72,25 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
         env={**os.environ, "TMPDIR": str(temp)},
     )
     rows = [json.loads(line) for line in done.stdout.decode().splitlines()]
-    assert {r["scenario"]: r["got"] for r in rows} == SCENARIOS, done.stderr.decode()[-2000:]
-    assert all(r["ok"] and r["expected"] == r["got"] and r["seconds"] > 0 for r in rows)
+    got = {r["scenario"]: r["got"] for r in rows}
+    assert {k: got.get(k) for k in SCENARIOS} == SCENARIOS, done.stderr.decode()[-2000:]
+    assert [r for r in rows if not r["ok"]] == []
+    assert all(r["expected"] == r["got"] and r["seconds"] > 0 for r in rows)
+    # the supervisor MCU and fleet scenarios
+    assert got["agent hang"] == "power cycled, FOUND"
+    assert {"deactivated mid-session", "deactivated while offline, applied on reconnect"} <= set(
+        got
+    )
+    assert any(name.startswith("tamper") for name in got)
+    assert any(name.startswith("broker down then back") for name in got)
     assert done.returncode == 0
 
-    # Every file the run wrote: agent and gateway logs, SQLite, PKI, pcscd, temp files.
+    # Every file the run wrote: agent and gateway logs, SQLite, PKI, pcscd, mosquitto's
+    # persistence and log, every MQTT message seen on kiosk/#, MCU flash, temp files.
     assert (run_dir / "agent" / "agent.log").stat().st_size > 0
     assert (run_dir / "gateway" / "log" / "access.log").stat().st_size > 0
+    assert (run_dir / "mqtt-messages.log").stat().st_size > 1000
+    assert list((run_dir / "broker").rglob("*.db"))
     written = files_under([run_dir, temp])
     assert len(written) > 10
     needles = {f"{p.key}.nik": p.nik for p in PERSONAS.values()}
@@ -86,16 +99,23 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
     assert scan_bytes(done.stdout + done.stderr, needles) == []
 
 
+_readers: dict[int, queue.Queue[str]] = {}
+
+
 def _read_line_matching(proc: subprocess.Popen[str], pattern: str, timeout: float) -> re.Match[str]:
+    """Wait for a line of the process's stdout that matches (a reader thread per process)."""
     assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    stdout = proc.stdout
+    lines = _readers.get(proc.pid)
+    if lines is None:
+        lines = _readers[proc.pid] = queue.Queue()
+        sink = lines
+        threading.Thread(target=lambda: [sink.put(line) for line in stdout], daemon=True).start()
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
-        if not sel.select(left):
-            break
-        line = proc.stdout.readline()
-        if not line:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
             break
         if m := re.search(pattern, line):
             return m
@@ -170,3 +190,29 @@ def test_control_api_bad_requests(
     status, answer = _call(control, method, path, body)
     assert status == 400
     assert message in answer["error"]
+
+
+def test_up_serves_the_kiosk_page_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*KIOSK_SIM, "up", "--control-port", "0", "--run-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        page = _read_line_matching(proc, r"kiosk page .*(http://127\.0\.0\.1:\d+/)", 60).group(1)
+        control = _read_line_matching(proc, r"control API:\s+(http://127\.0\.0\.1:\d+)/", 10)
+        with urllib.request.urlopen(page, timeout=10) as resp:
+            assert resp.status == 200
+            assert b"<html" in resp.read().lower()
+        status, body = _call(control.group(1), "POST", "/mcu", {"light_covered": True})
+        assert status == 200
+        status, body = _call(control.group(1), "POST", "/mcu", {"heartbeat_cut": "no"})
+        assert (status, body["error"]) == (400, "field 'heartbeat_cut' must be a bool")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -224,6 +224,8 @@ class Agent:
             self._supervisor = open_supervisor(self.config, self.fleet.tamper)
             if self._supervisor is not None:
                 await self._supervisor.start()
+                probes.mcu = self._supervisor.health
+                session.add_observer(self._supervisor)
         except HardwareError as err:
             await self._close_all()
             raise StartupError(f"cannot watch the tamper switch or the MCU: {err}") from err

@@ -46,6 +46,7 @@ class Snapshot:
     cpu_temp_c: float | None = None
     mem_used_pct: float | None = None
     disk_free_pct: float | None = None
+    mcu: tuple[bool, int | None, bool] | None = None  # link up, Pi power cycles, tamper latch
 
 
 def pcsc_probe(card_reader: str, sam_reader: str) -> ReaderProbe:
@@ -206,6 +207,8 @@ class HealthProbes:
         self._disk_path = disk_path
         self._idle = idle
         self._last = Snapshot()
+        # the supervisor MCU's link state, set once its link is open (no I/O: last known)
+        self.mcu: Callable[[], tuple[bool, int | None, bool]] | None = None
 
     async def close(self) -> None:
         """Close what the probes hold open (the gateway probe's HTTP client)."""
@@ -239,6 +242,7 @@ class HealthProbes:
             cpu_temp_c=cpu_temperature(),
             mem_used_pct=memory_used_pct(),
             disk_free_pct=disk_free_pct(self._disk_path),
+            mcu=None if self.mcu is None else self.mcu(),
         )
         return self._last
 

@@ -21,10 +21,12 @@ from typing import Any
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, StartupError
 from edge_agent.health import GatewayPing, HealthProbes, module_probe, pcsc_probe
+from edge_agent.indicators import pattern_for
 from edge_agent.mqtt.client import MqttOptions, tls_context
 from edge_agent.outbox import OutboxCounter, UsageOutbox
 from edge_agent.ports import Clock
 from edge_agent.remote import Enforcer, RemoteControl
+from edge_agent.screens import Screen
 from edge_agent.statefile import RemoteState, StateFile
 from edge_agent.tamper import FileKeyDestroyer, TamperResponder
 from edge_agent.uplink import Uplink
@@ -187,6 +189,7 @@ class SupervisorWatch:
         self._interval = interval
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._pattern: str | None = None
 
     async def start(self) -> None:
         """Start the reader, say HELLO (the MCU re-sends a latched tamper), start heartbeats."""
@@ -201,6 +204,27 @@ class SupervisorWatch:
         self._task = asyncio.get_running_loop().create_task(
             heartbeat_loop(self.link, self._interval, self._stop), name="mcu-heartbeat"
         )
+
+    def health(self) -> tuple[bool, int | None, bool]:
+        """Link up, power cycles of the Pi, tamper latch: as last known, no I/O."""
+        h = self.link.health()
+        return bool(h.link_up), h.reset_count, bool(h.tamper_latched)
+
+    def show(self, screen: Screen) -> None:
+        """ScreenObserver: the MCU's status LEDs follow the session (sent off the loop)."""
+        pattern = pattern_for(screen)
+        if pattern == self._pattern:
+            return
+        self._pattern = pattern
+        asyncio.get_running_loop().run_in_executor(None, self._set_pattern, pattern)
+
+    def _set_pattern(self, pattern: str) -> None:
+        from hardware.supervisor import SupervisorError
+
+        try:
+            self.link.set_pattern(pattern)
+        except SupervisorError as err:
+            _log.info("supervisor MCU did not take the %s pattern: %s", pattern, err)
 
     async def close(self) -> None:
         """Stop heartbeats and the reader; close the port."""

@@ -164,6 +164,9 @@ class Telemetry:
             disk_free_pct=snap.disk_free_pct,
             uptime_s=int(self._clock.monotonic() - self._started),
             agent=self.version,
+            mcu_link_up=None if snap.mcu is None else snap.mcu[0],
+            mcu_resets=None if snap.mcu is None else snap.mcu[1],
+            mcu_tamper_latched=None if snap.mcu is None else snap.mcu[2],
         )
 
     async def _health_loop(self) -> None:

@@ -342,6 +342,10 @@ class HealthMessage:
     disk_free_pct: float | None
     uptime_s: int
     agent: str
+    # the supervisor MCU, on kiosks that have one: link up, Pi power cycles, tamper latch
+    mcu_link_up: bool | None = None
+    mcu_resets: int | None = None
+    mcu_tamper_latched: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The payload object."""
@@ -364,6 +368,17 @@ class HealthMessage:
             "disk_free_pct": None if self.disk_free_pct is None else round(self.disk_free_pct, 1),
             "uptime_s": self.uptime_s,
             "agent": self.agent,
+        } | self._mcu_json()
+
+    def _mcu_json(self) -> dict[str, Any]:
+        if self.mcu_link_up is None:
+            return {}
+        return {
+            "mcu": {
+                "link_up": self.mcu_link_up,
+                "resets": self.mcu_resets,
+                "tamper_latched": bool(self.mcu_tamper_latched),
+            }
         }
 
     def same_condition(self, other: HealthMessage | None) -> bool:
@@ -408,6 +423,14 @@ def parse_health(raw: bytes) -> HealthMessage:
     cert_days = r.raw("cert_days")
     if cert_days is not None:
         cert_days = r.integer("cert_days", -100_000, 100_000)
+    mcu = r.sub("mcu", optional=True)
+    mcu_link_up = mcu_resets = mcu_latched = None
+    if mcu is not None:
+        mcu_link_up = mcu.boolean("link_up")
+        if mcu.raw("resets") is not None:
+            mcu_resets = mcu.integer("resets", 0, 1_000_000_000)
+        mcu_latched = mcu.boolean("tamper_latched")
+        mcu.done()
     msg = HealthMessage(
         seq=r.integer("seq"),
         ts=r.integer("ts"),
@@ -424,6 +447,9 @@ def parse_health(raw: bytes) -> HealthMessage:
         disk_free_pct=_nullable(r, "disk_free_pct", 0.0, 100.0),
         uptime_s=r.integer("uptime_s"),
         agent=r.text("agent", _VERSION_TEXT),
+        mcu_link_up=mcu_link_up,
+        mcu_resets=mcu_resets,
+        mcu_tamper_latched=mcu_latched,
     )
     r.done()
     return msg

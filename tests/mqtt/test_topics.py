@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from protocol.outcomes import Outcome
@@ -88,6 +90,10 @@ def test_round_trips() -> None:
         agent="0.1.0",
     )
     assert parse_health(encode(health.to_json())) == health
+    assert "mcu" not in health.to_json()
+    with_mcu = dataclasses.replace(health, mcu_link_up=True, mcu_resets=2, mcu_tamper_latched=False)
+    assert with_mcu.to_json()["mcu"] == {"link_up": True, "resets": 2, "tamper_latched": False}
+    assert parse_health(encode(with_mcu.to_json())) == with_mcu
     usage = UsageMessage(1, "2026-01-01", 8, {Outcome.NOT_FOUND: 2})
     assert parse_usage(encode(usage.to_json())) == usage
     rep = ReportedMessage(2, False, (), True, 5, RejectedDocument("stale_version", 6, 1))

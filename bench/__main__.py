@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ("card_read", "agent_session", "gateway_relay")
+BENCHES = ("card_read", "agent_session", "gateway_relay", "mqtt_traffic")
 
 
 def main(argv: list[str]) -> int:

@@ -9,8 +9,8 @@ import contextlib
 import logging
 
 from gateway.config import DevicePin, GatewayConfig, Institution
-from gateway.errors import StoreError
 from gateway.peers import Peer
+from gateway.periodic import every
 from gateway.policy import Policy, PolicyError, parse_policy
 from gateway.store.base import Store
 from protocol.messages import ReaderIdentity
@@ -61,15 +61,10 @@ class Registry:
     def start_refresh(self) -> None:
         """With a shared store, pick up other replicas' admin changes periodically."""
         if self._store.shared:
-            self._task = asyncio.create_task(self._refresh(), name="gateway-registry-refresh")
-
-    async def _refresh(self) -> None:
-        while True:
-            await asyncio.sleep(self._refresh_s)
-            try:
-                await self.load()
-            except StoreError as err:
-                log.warning("policy refresh failed, keeping the last known state: %s", err)
+            job = every(
+                self._refresh_s, self.load, "policy refresh failed, keeping the last known state"
+            )
+            self._task = asyncio.create_task(job, name="gateway-registry-refresh")
 
     async def stop(self) -> None:
         """Stop refreshing."""

@@ -72,38 +72,31 @@ class Relay:
 
     async def verify(self, peer: Peer, req: VerificationRequest) -> Answer:
         """Answer one verification request of a device."""
-        started = self._clock.monotonic()
-        timing = [0.0]
-        inst_id = self._admit(peer, req.request_id, req.reader)
-        if isinstance(inst_id, Answer):
-            answer = inst_id
-            inst_id = "-"
-        else:
-            answer = await self._once(peer, "v", req.request_id, req.nik, inst_id, timing, req)
-        self._access.write(
-            VERIFY,
-            peer.name,
-            inst_id,
-            req.request_id,
-            answer.status,
-            answer.outcome,
-            (self._clock.monotonic() - started) * 1000.0,
-            timing[0],
-        )
-        return answer
+        return await self._relay(peer, VERIFY, "v", req, req.reader)
 
     async def send_return(self, peer: Peer, req: ReturnRequest) -> Answer:
         """Relay one data balikan of a device."""
+        return await self._relay(peer, RETURNS, "r", req, None)
+
+    async def _relay(
+        self,
+        peer: Peer,
+        path: str,
+        kind: str,
+        req: VerificationRequest | ReturnRequest,
+        reader: ReaderIdentity | None,
+    ) -> Answer:
+        """Admit, answer once per request id, and write the access-log line."""
         started = self._clock.monotonic()
         timing = [0.0]
-        inst_id = self._admit(peer, req.request_id, None)
+        inst_id = self._admit(peer, req.request_id, reader)
         if isinstance(inst_id, Answer):
             answer = inst_id
             inst_id = "-"
         else:
-            answer = await self._once(peer, "r", req.request_id, req.nik, inst_id, timing, req)
+            answer = await self._once(peer, kind, req.request_id, req.nik, inst_id, timing, req)
         self._access.write(
-            RETURNS,
+            path,
             peer.name,
             inst_id,
             req.request_id,

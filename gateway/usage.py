@@ -9,6 +9,7 @@ import logging
 from collections import Counter
 
 from gateway.errors import StoreError
+from gateway.periodic import every
 from gateway.store.base import Store, UsageKey
 
 log = logging.getLogger(__name__)
@@ -42,15 +43,8 @@ class UsageCounter:
 
     def start(self) -> None:
         """Flush periodically in the background."""
-        self._task = asyncio.create_task(self._run(), name="gateway-usage-flush")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_s)
-            try:
-                await self.flush()
-            except StoreError as err:
-                log.warning("usage flush failed, will retry: %s", err)
+        job = every(self._flush_s, self.flush, "usage flush failed, will retry")
+        self._task = asyncio.create_task(job, name="gateway-usage-flush")
 
     async def stop(self) -> None:
         """Stop the background flush and write what is pending."""

@@ -446,6 +446,6 @@ SCENARIOS: list[tuple[str, Scenario]] = [
     ("reactivated", reactivated),
     ("deactivated while offline, applied on reconnect", deactivated_while_offline),
     ("reactivated again", reactivated),
-    ("tamper: deactivated, key destroyed, reported", tamper),
+    ("MCU tamper: deactivated, key destroyed, reported", tamper),
 ]
 """In order; tamper last (it destroys the device key)."""

@@ -81,7 +81,7 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
     assert {"deactivated mid-session", "deactivated while offline, applied on reconnect"} <= set(
         got
     )
-    assert any(name.startswith("tamper") for name in got)
+    assert any(name.startswith("MCU tamper") for name in got)
     assert any(name.startswith("broker down then back") for name in got)
     assert done.returncode == 0
 

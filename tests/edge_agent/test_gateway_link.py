@@ -12,7 +12,7 @@ import pytest
 from edge_agent.config import GatewayConfig
 from edge_agent.gateway_link import GatewayLink
 from protocol.elements import DataElement
-from protocol.messages import MatchEvidence, ReaderIdentity
+from protocol.messages import MatchEvidence, ReaderIdentity, VerificationResponse
 from protocol.outcomes import Outcome
 from simulators.personas import PERSONAS
 from tests.edge_agent.certs import Pki, make_pki
@@ -55,15 +55,20 @@ async def _link(config: GatewayConfig, device_id: str) -> GatewayLink:
     return link
 
 
+async def _verify_once(pki: Pki, gateway: FakeGateway) -> tuple[VerificationResponse, GatewayLink]:
+    """One verification through a fresh link to the fake gateway (closed afterwards)."""
+    link = await _link(_config(pki, gateway.port), pki.device_id)
+    try:
+        return await link.verify(RID, bytearray(NIK.encode()), MATCH, READER), link
+    finally:
+        await link.close()
+
+
 async def test_found_answer_with_elements_and_client_certificate(
     pki: Pki, gateway: FakeGateway
 ) -> None:
     gateway.answer("FOUND", {"nama_lengkap": PERSONAS["ayu"].full_name, "rt": "003"})
-    link = await _link(_config(pki, gateway.port), pki.device_id)
-    try:
-        answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
-    finally:
-        await link.close()
+    answer, _ = await _verify_once(pki, gateway)
     assert answer.outcome is Outcome.FOUND
     assert answer.request_id == RID
     assert answer.elements[DataElement.FULL_NAME] == PERSONAS["ayu"].full_name
@@ -112,11 +117,7 @@ async def test_one_retry_with_the_same_request_id_after_a_dropped_connection(
 ) -> None:
     gateway.then("drop")
     gateway.answer("NOT_FOUND")
-    link = await _link(_config(pki, gateway.port), pki.device_id)
-    try:
-        answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
-    finally:
-        await link.close()
+    answer, link = await _verify_once(pki, gateway)
     assert answer.outcome is Outcome.NOT_FOUND
     assert [s.body["request_id"] for s in gateway.seen] == [RID, RID]
     assert link.stats.retries == 1
@@ -128,11 +129,7 @@ async def test_two_dropped_connections_are_service_unavailable(
     gateway.then("drop")
     gateway.then("drop")
     gateway.answer("FOUND")
-    link = await _link(_config(pki, gateway.port), pki.device_id)
-    try:
-        answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
-    finally:
-        await link.close()
+    answer, _ = await _verify_once(pki, gateway)
     assert answer.outcome is Outcome.SERVICE_UNAVAILABLE
     assert len(gateway.seen) == 2
 
@@ -156,11 +153,7 @@ async def test_http_error_is_service_unavailable_without_retry(
 
 async def test_device_refused_by_the_gateway_is_deactivated(pki: Pki, gateway: FakeGateway) -> None:
     gateway.then("refuse")
-    link = await _link(_config(pki, gateway.port), pki.device_id)
-    try:
-        answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
-    finally:
-        await link.close()
+    answer, _ = await _verify_once(pki, gateway)
     assert answer.outcome is Outcome.DEVICE_DEACTIVATED
     assert len(gateway.seen) == 1
 
@@ -180,11 +173,7 @@ async def test_malformed_answer_is_service_unavailable(
     pki: Pki, gateway: FakeGateway, raw: bytes
 ) -> None:
     gateway.then("raw", raw)
-    link = await _link(_config(pki, gateway.port), pki.device_id)
-    try:
-        answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
-    finally:
-        await link.close()
+    answer, _ = await _verify_once(pki, gateway)
     assert answer.outcome is Outcome.SERVICE_UNAVAILABLE
     assert answer.elements == {}
 

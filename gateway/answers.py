@@ -11,18 +11,18 @@ import asyncio
 import hashlib
 import secrets
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.clock import Clock
 from protocol.messages import encode_body, error_body
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     """An HTTP answer: status, JSON body, and the outcome code for the access log."""
 
     status: int
-    body: bytes = field(repr=False)
+    body: bytes
     outcome: str
     cacheable: bool = True
 

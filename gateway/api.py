@@ -146,27 +146,31 @@ class DeviceApi:
             return respond(self._bad_input(RETURNS, peer, body))
         return respond(await self._return(peer, body))
 
-    async def lean(self, endpoint: str, peer: Peer | None, raw: bytes) -> Answer:
+    def lean(
+        self, endpoint: str, peer: Peer | None, raw: bytes, reply: Callable[[Answer], None]
+    ) -> None:
         """A device POST read by the lean path (JSON type and size already checked)."""
         try:
             device = self._device(peer, endpoint)
             if isinstance(device, Answer):
-                return device
+                reply(device)
+                return
             try:
                 body = decode_json(raw)
+                req = parse_verification(body) if endpoint == VERIFY else parse_return_request(body)
             except MessageError as err:
                 answer = error_answer(400, "BAD_REQUEST", str(err), err.field)
-                return self._bad_input(endpoint, device, answer)
-            if endpoint == VERIFY:
-                return await self._verify(device, body)
-            return await self._return(device, body)
+                reply(self._bad_input(endpoint, device, answer))
+                return
         except Exception:
             log.error(
                 "unexpected error in %s:\n%s",
                 endpoint,
                 SafeFormatter().formatException(sys.exc_info()),
             )
-            return error_answer(500, "INTERNAL", "internal error")
+            reply(error_answer(500, "INTERNAL", "internal error"))
+            return
+        self._relay.start(device, req, reply)
 
     async def health(self, request: web.Request) -> web.StreamResponse:
         """GET /v1/health: any client with a device or admin certificate."""

@@ -91,6 +91,36 @@ def read_request(buf: bytes) -> LeanRequest | Verdict:
     return LeanRequest(_ENDPOINTS[m.group(1)], buf[head_end:size], size)
 
 
+class RequestReader:
+    """`read_request` that remembers the heads it accepted (a kiosk sends the same head each time).
+
+    The verdict on a head depends on the head's bytes alone, so a known head is not parsed again.
+    """
+
+    __slots__ = ("_known", "_size")
+
+    def __init__(self, size: int = 1024) -> None:
+        self._known: dict[bytes, tuple[str, int]] = {}  # head → endpoint, body length
+        self._size = size
+
+    def read(self, buf: bytes) -> LeanRequest | Verdict:
+        """The same answer as `read_request(buf)`."""
+        end = buf.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4) + 4
+        known = self._known.get(buf[:end]) if end >= 4 else None
+        if known is None:
+            got = read_request(buf)
+            if type(got) is LeanRequest:
+                if len(self._known) >= self._size:
+                    self._known.clear()
+                self._known[buf[: got.size - len(got.body)]] = (got.endpoint, len(got.body))
+            return got
+        endpoint, length = known
+        size = end + length
+        if len(buf) < size:
+            return Verdict.MORE
+        return LeanRequest(endpoint, buf[end:size], size)
+
+
 def _single(fields: bytes, name: bytes) -> bytes | None:
     """The value of the one header line `name` (lowercase, CRLF first), None if not just one."""
     at = fields.find(name)

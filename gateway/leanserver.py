@@ -2,7 +2,9 @@
 
 Every TLS connection starts on `DeviceConnection`. The two device POSTs in their plain form
 (see gateway.leanhttp) are answered here: one request at a time, keep-alive, each answer written
-with one `transport.write`. At the first request that is anything else (health, admin, a wrong
+with one `transport.write`. A request is handed to the handler with a callback for its answer,
+which may come at once (a refusal) or later (from the upstream's data callback); no task is
+made per request. At the first request that is anything else (health, admin, a wrong
 method or path, a malformed or unusual request), the connection is handed, with the bytes not
 yet consumed, to the aiohttp server, which serves it from then on with its usual behaviour.
 """
@@ -11,17 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import cast
 
 from gateway.answers import Answer
-from gateway.leanhttp import AnswerWriter, LeanRequest, Verdict, read_request
+from gateway.leanhttp import AnswerWriter, LeanRequest, RequestReader, Verdict
 from gateway.peers import Peer, PeerIdentifier
 
 log = logging.getLogger(__name__)
 KEEPALIVE_S = 3630.0  # aiohttp's default keep-alive timeout, so both paths close idle alike
 _MAX_PENDING = 64 * 1024  # bytes buffered while a request is answered before reading pauses
-LeanHandler = Callable[[str, Peer | None, bytes], Awaitable[Answer]]
+Reply = Callable[[Answer], None]
+LeanHandler = Callable[[str, Peer | None, bytes, Reply], None]
 
 
 class LeanListener:
@@ -39,6 +42,7 @@ class LeanListener:
         self.fallback = fallback
         self.keepalive_s = keepalive_s
         self.writer = AnswerWriter()
+        self.reader = RequestReader()
         self.connections: set[DeviceConnection] = set()
 
     def __call__(self) -> DeviceConnection:
@@ -49,9 +53,9 @@ class LeanListener:
         """Close idle connections now, busy ones once answered (aborted after `timeout_s`)."""
         busy = []
         for conn in list(self.connections):
-            task = conn.close_when_idle()
-            if task is not None:
-                busy.append(task)
+            answered = conn.close_when_idle()
+            if answered is not None:
+                busy.append(answered)
         if busy:
             await asyncio.wait(busy, timeout=timeout_s)
         for conn in list(self.connections):
@@ -62,14 +66,16 @@ class DeviceConnection(asyncio.Protocol):
     """One client connection while it is served on the lean path."""
 
     __slots__ = (
+        "_answered",
         "_buf",
+        "_busy",
         "_closing",
+        "_in_next",
         "_last",
         "_listener",
         "_loop",
         "_paused",
         "_peer",
-        "_task",
         "_timer",
         "_transport",
     )
@@ -80,7 +86,9 @@ class DeviceConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buf = b""
         self._peer: Peer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._busy = False  # a request is being answered
+        self._in_next = False  # inside `_next`, which reads the next request itself
+        self._answered: asyncio.Future[None] | None = None  # made for a close that waits
         self._timer: asyncio.TimerHandle | None = None
         self._last = 0.0
         self._paused = False
@@ -97,7 +105,7 @@ class DeviceConnection(asyncio.Protocol):
         if self._transport is None:
             return
         buf = self._buf + data if self._buf else data
-        if self._task is not None:
+        if self._busy:
             self._buf = buf
             if len(buf) > _MAX_PENDING and not self._paused:
                 self._paused = True
@@ -112,14 +120,17 @@ class DeviceConnection(asyncio.Protocol):
         self._transport = None
         self._forget()
 
-    def close_when_idle(self) -> asyncio.Task[None] | None:
+    def close_when_idle(self) -> asyncio.Future[None] | None:
         """Close now if no request is being answered, else after the answer (shutdown)."""
         self._closing = True
-        if self._task is None:
+        if not self._busy:
             if self._transport is not None:
                 self._transport.close()
             self._forget()
-        return self._task
+            return None
+        if self._answered is None:
+            self._answered = self._loop.create_future()
+        return self._answered
 
     def abort(self) -> None:
         """Drop the connection at once."""
@@ -128,29 +139,32 @@ class DeviceConnection(asyncio.Protocol):
         self._forget()
 
     def _next(self, buf: bytes) -> None:
-        got = read_request(buf)
-        if type(got) is LeanRequest:
+        """Start the requests in `buf`, one at a time (pipelined ones answered at once too)."""
+        while True:
+            got = self._listener.reader.read(buf)
+            if type(got) is not LeanRequest:
+                if got is Verdict.MORE:
+                    self._buf = buf
+                else:
+                    self._hand_over(buf)
+                return
             self._buf = buf[got.size :]
-            self._task = self._loop.create_task(self._answer(got))
-        elif got is Verdict.MORE:
-            self._buf = buf
-        else:
-            self._hand_over(buf)
+            self._busy = True
+            self._in_next = True
+            try:
+                self._listener.handler(got.endpoint, self._peer, got.body, self._answer)
+            finally:
+                self._in_next = False
+            if self._busy or not self._buf or self._transport is None or self._closing:
+                return
+            buf = self._buf
 
-    async def _answer(self, req: LeanRequest) -> None:
-        listener = self._listener
-        try:
-            answer = await listener.handler(req.endpoint, self._peer, req.body)
-        except Exception as err:  # the handler answers every error itself: this is a bug
-            log.error("lean handler failed: %s", type(err).__name__)
-            self.abort()
-            return
-        finally:
-            self._task = None
+    def _answer(self, answer: Answer) -> None:
+        self._busy = False
         transport = self._transport
         if transport is None:
             return
-        transport.write(listener.writer.answer(answer.status, answer.body))
+        transport.write(self._listener.writer.answer(answer.status, answer.body))
         self._last = self._loop.time()
         if self._closing:
             transport.close()
@@ -159,7 +173,7 @@ class DeviceConnection(asyncio.Protocol):
         if self._paused:
             self._paused = False
             transport.resume_reading()
-        if self._buf:
+        if self._buf and not self._in_next:
             self._next(self._buf)
 
     def _hand_over(self, buf: bytes) -> None:
@@ -183,16 +197,18 @@ class DeviceConnection(asyncio.Protocol):
         if transport is None:
             return
         due = self._last + self._listener.keepalive_s
-        if self._task is None and self._loop.time() >= due:
+        if not self._busy and self._loop.time() >= due:
             transport.close()
             self._forget()
             return
-        if self._task is not None:
+        if self._busy:
             due = self._loop.time() + self._listener.keepalive_s
         self._timer = self._loop.call_at(due, self._idle_check)
 
     def _forget(self) -> None:
         self._listener.connections.discard(self)
+        if self._answered is not None and not self._answered.done():
+            self._answered.set_result(None)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

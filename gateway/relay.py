@@ -4,23 +4,41 @@ Order of checks for a verification: device (revoked, CRL, network cut, reader de
 reader/SAM pinning) → replay of a known request id → institution active → user ID usable →
 NIK format → anti-scraping → quota → upstream → element filter. Only decided answers are
 counted (once per request id) and replayed; an upstream failure is neither.
+
+The pipeline of one request is a generator that yields what it needs from outside: a coroutine
+(a store call, a duplicate's answer), run as a task, or a `Start` (the upstream look-up), called
+with the callback that resumes it. `Relay.start` drives it. A verification of a logged-in
+institution so needs no task and no future: the upstream's answer resumes it straight from the
+connection's data callback. `verify` and `send_return` are the awaitable forms.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import sys
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from functools import partial
+from typing import Any, cast
 
 from gateway.accesslog import AccessLog
 from gateway.answers import Answer, AnswerCache, error_answer
 from gateway.antiscrape import AntiScrape
 from gateway.clock import Clock, local_day
 from gateway.errors import StoreError, UpstreamError
-from gateway.logs import SECURITY
+from gateway.logs import SECURITY, SafeFormatter
 from gateway.peers import Peer
 from gateway.registry import Registry
+from gateway.resume import Done, Start, run_then, wait_done
 from gateway.store.base import Store
-from gateway.upstream.base import PARAMETER_CHECKS, Upstream, UpstreamAccount
+from gateway.upstream.base import (
+    PARAMETER_CHECKS,
+    ReturnAnswer,
+    Upstream,
+    UpstreamAccount,
+    UpstreamAnswer,
+)
 from gateway.usage import UsageCounter
 from gateway.wire import valid_nik, verification_body
 from protocol.messages import (
@@ -35,9 +53,11 @@ from protocol.outcomes import Outcome
 log = logging.getLogger(__name__)
 VERIFY = "/v1/verifications"
 RETURNS = "/v1/returns"
+Need = Coroutine[Any, Any, object] | Start
+Pipeline = Generator[Need, object, Answer]
 
 
-def filter_elements(record: dict[str, str], permitted: frozenset[str]) -> dict[str, str]:
+def filter_elements(record: Mapping[str, str], permitted: frozenset[str]) -> dict[str, str]:
     """Only the elements the institution's PKS lists, whatever the upstream sent."""
     return {name: value for name, value in record.items() if name in permitted}
 
@@ -70,33 +90,56 @@ class Relay:
         self._access = access
         self.upstream_ok = True
 
+    def start(
+        self,
+        peer: Peer,
+        req: VerificationRequest | ReturnRequest,
+        reply: Callable[[Answer], None],
+    ) -> None:
+        """Answer one request of a device; `reply` gets the answer, now or later."""
+        self._drive(self._request(peer, req), cast(Done, reply), None)
+
     async def verify(self, peer: Peer, req: VerificationRequest) -> Answer:
         """Answer one verification request of a device."""
-        return await self._relay(peer, VERIFY, "v", req, req.reader)
+        return cast(Answer, await wait_done(partial(self.start, peer, req)))
 
     async def send_return(self, peer: Peer, req: ReturnRequest) -> Answer:
         """Relay one data balikan of a device."""
-        return await self._relay(peer, RETURNS, "r", req, None)
+        return cast(Answer, await wait_done(partial(self.start, peer, req)))
 
-    async def _relay(
-        self,
-        peer: Peer,
-        path: str,
-        kind: str,
-        req: VerificationRequest | ReturnRequest,
-        reader: ReaderIdentity | None,
-    ) -> Answer:
+    def _drive(self, pipeline: Pipeline, reply: Done, sent: object) -> None:
+        """Resume the pipeline with `sent` (an exception is thrown in) up to its next need."""
+        try:
+            need = pipeline.throw(sent) if isinstance(sent, BaseException) else pipeline.send(sent)
+        except StopIteration as end:
+            reply(end.value)
+            return
+        except asyncio.CancelledError:  # a task it waited for was cancelled: shutting down
+            reply(error_answer(503, Outcome.SERVICE_UNAVAILABLE.value, "the gateway is stopping"))
+            return
+        except Exception:
+            log.error("unexpected error:\n%s", SafeFormatter().formatException(sys.exc_info()))
+            reply(error_answer(500, "INTERNAL", "internal error"))
+            return
+        resume = partial(self._drive, pipeline, reply)
+        if callable(need):
+            need(resume)
+        else:
+            run_then(need, resume)
+
+    def _request(self, peer: Peer, req: VerificationRequest | ReturnRequest) -> Pipeline:
         """Admit, answer once per request id, and write the access-log line."""
         started = self._clock.monotonic()
         timing = [0.0]
+        reader = req.reader if isinstance(req, VerificationRequest) else None
         inst_id = self._admit(peer, req.request_id, reader)
         if isinstance(inst_id, Answer):
             answer = inst_id
             inst_id = "-"
         else:
-            answer = await self._once(peer, kind, req.request_id, req.nik, inst_id, timing, req)
+            answer = yield from self._once(peer, inst_id, timing, req)
         self._access.write(
-            path,
+            RETURNS if reader is None else VERIFY,
             peer.name,
             inst_id,
             req.request_id,
@@ -130,18 +173,16 @@ class Relay:
             )
         return inst_id
 
-    async def _once(
+    def _once(
         self,
         peer: Peer,
-        kind: str,
-        request_id: str,
-        nik: str,
         inst_id: str,
         timing: list[float],
         req: VerificationRequest | ReturnRequest,
-    ) -> Answer:
-        key = (peer.name, kind + request_id)
-        fingerprint = self._cache.fingerprint(nik)
+    ) -> Pipeline:
+        verification = isinstance(req, VerificationRequest)
+        key = (peer.name, ("v" if verification else "r") + req.request_id)
+        fingerprint = self._cache.fingerprint(req.nik)
         seen = self._cache.get(key)
         if seen is not None:
             if not hmac.compare_digest(seen.fingerprint, fingerprint):
@@ -149,21 +190,23 @@ class Relay:
                     "request_id_reused device=%s institution=%s request_id=%s",
                     peer.name,
                     inst_id,
-                    request_id,
+                    req.request_id,
                 )
                 return error_answer(
                     409, "CONFLICT", "this request id was used for another request", "request_id"
                 )
-            return await self._cache.replay(seen)
+            if seen.answer is not None:
+                return seen.answer
+            return cast(Answer, (yield self._cache.replay(seen)))
         self._cache.start(key, fingerprint)
         try:
             counted = True
             if self._store.shared:
-                counted = await self._claim(f"{peer.name}:{kind}{request_id}")
+                counted = cast(bool, (yield self._claim(f"{key[0]}:{key[1]}")))
             if isinstance(req, VerificationRequest):
-                answer = await self._decide(peer, inst_id, req, counted, timing)
+                answer = yield from self._decide(peer, inst_id, req, counted, timing)
             else:
-                answer = await self._relay_return(inst_id, req, counted, timing)
+                answer = yield from self._relay_return(inst_id, req, counted, timing)
         except BaseException as err:
             self._cache.fail(key, err)
             raise
@@ -177,14 +220,14 @@ class Relay:
             log.warning("request claim failed, counting the request: %s", err)
             return True
 
-    async def _decide(
+    def _decide(
         self,
         peer: Peer,
         inst_id: str,
         req: VerificationRequest,
         counted: bool,
         timing: list[float],
-    ) -> Answer:
+    ) -> Pipeline:
         policy = self._registry.policies[inst_id]
         day = local_day(self._clock.time(), self._registry.institutions[inst_id].province)
         elements: dict[str, str] = {}
@@ -208,7 +251,7 @@ class Relay:
         limit = policy.daily_limit()
         if outcome is None and counted and limit is not None:
             try:
-                took = limit > 0 and await self._store.take_quota(inst_id, day, limit)
+                took = limit > 0 and bool((yield self._store.take_quota(inst_id, day, limit)))
             except StoreError as err:
                 log.error("quota store failure institution=%s: %s", inst_id, err)
                 return error_answer(
@@ -218,16 +261,17 @@ class Relay:
                 outcome = Outcome.QUOTA_EXHAUSTED
         if outcome is None:
             t0 = self._clock.monotonic()
+            look_up = partial(self._upstream.start_verify, self._accounts[inst_id], req.nik)
             try:
-                answer = await self._upstream.verify(self._accounts[inst_id], req.nik)
+                answer = cast(UpstreamAnswer, (yield look_up))
             except UpstreamError as err:
                 timing[0] = (self._clock.monotonic() - t0) * 1000.0
-                return await self._unavailable(inst_id, day, took, err, req.request_id)
+                return (yield from self._unavailable(inst_id, day, took, err, req.request_id))
             timing[0] = (self._clock.monotonic() - t0) * 1000.0
             self.upstream_ok = True
             outcome = answer.outcome
             if outcome in PARAMETER_CHECKS and took:
-                await self._give_back(inst_id, day)
+                yield self._give_back(inst_id, day)
             if outcome.info.data_returned:
                 elements = filter_elements(answer.record, policy.element_names)
         if counted:
@@ -240,22 +284,22 @@ class Relay:
         except StoreError as err:
             log.warning("could not give back a quota unit: %s", err)
 
-    async def _unavailable(
+    def _unavailable(
         self, inst_id: str, day: str, took: bool, err: UpstreamError, request_id: str
-    ) -> Answer:
+    ) -> Pipeline:
         self.upstream_ok = False
         log.warning(
             "upstream failure kind=%s institution=%s request_id=%s", err.kind, inst_id, request_id
         )
         if took:
-            await self._give_back(inst_id, day)
+            yield self._give_back(inst_id, day)
         return error_answer(
             503, Outcome.SERVICE_UNAVAILABLE.value, "the population database did not answer"
         )
 
-    async def _relay_return(
+    def _relay_return(
         self, inst_id: str, req: ReturnRequest, counted: bool, timing: list[float]
-    ) -> Answer:
+    ) -> Pipeline:
         policy = self._registry.policies[inst_id]
         day = local_day(self._clock.time(), self._registry.institutions[inst_id].province)
         if not policy.active:
@@ -264,13 +308,15 @@ class Relay:
             reason = Outcome.USER_INACTIVE.value
         else:
             t0 = self._clock.monotonic()
+            account = self._accounts[inst_id]
             try:
-                result = await self._upstream.send_return(
-                    self._accounts[inst_id], req.nik, req.return_number
+                result = cast(
+                    ReturnAnswer | Outcome,
+                    (yield self._upstream.send_return(account, req.nik, req.return_number)),
                 )
             except UpstreamError as err:
                 timing[0] = (self._clock.monotonic() - t0) * 1000.0
-                return await self._unavailable(inst_id, day, False, err, req.request_id)
+                return (yield from self._unavailable(inst_id, day, False, err, req.request_id))
             timing[0] = (self._clock.monotonic() - t0) * 1000.0
             self.upstream_ok = True
             if isinstance(result, Outcome):

@@ -4,9 +4,12 @@ deployment; adapters translate it to these few calls and these answers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from types import MappingProxyType
+from typing import NamedTuple, Protocol
 
+from gateway.resume import Done
 from protocol.outcomes import Outcome
 
 # Outcomes an upstream may answer (the Juknis table).
@@ -34,12 +37,11 @@ class UpstreamAccount:
         return f"UpstreamAccount({self.institution!r}, user_id={self.user_id!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamAnswer:
+class UpstreamAnswer(NamedTuple):
     """One answer of the upstream. Holds personal data: never log or persist it."""
 
     outcome: Outcome
-    record: dict[str, str] = field(default_factory=dict)  # data element wire name → value
+    record: Mapping[str, str] = MappingProxyType({})  # data element wire name → value
 
     def __repr__(self) -> str:
         return f"UpstreamAnswer({self.outcome.value}, record=<{len(self.record)} elements>)"
@@ -62,6 +64,10 @@ class Upstream(Protocol):
 
     async def verify(self, account: UpstreamAccount, nik: str) -> UpstreamAnswer:
         """Look one NIK up with the institution's account."""
+        ...
+
+    def start_verify(self, account: UpstreamAccount, nik: str, done: Done) -> None:
+        """`verify` in callback form: `done` gets the UpstreamAnswer or the UpstreamError."""
         ...
 
     async def send_return(

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import cast
 
 from gateway.errors import UpstreamError
+from gateway.resume import Done, run_then
 from gateway.upstream.answers import (
     TokenRefused,
     parse_login_answer,
@@ -30,12 +32,38 @@ class DukcapilHttpUpstream:
         self._auth: dict[str, bytes] = {}
         self._logins: dict[str, asyncio.Future[bytes | Outcome]] = {}
 
-    async def verify(self, account: UpstreamAccount, nik: str) -> UpstreamAnswer:
-        """Look one NIK up."""
-        if len(nik) != 16 or not nik.isascii() or not nik.isdigit():
-            raise ValueError("a NIK is 16 ASCII digits")
-        body = b'{"nik":"%s"}' % nik.encode()
-        for _ in range(2):
+    def start_verify(self, account: UpstreamAccount, nik: str, done: Done) -> None:
+        """Look one NIK up; `done` gets an UpstreamAnswer or an UpstreamError.
+
+        While the institution's token is valid this takes no task (see HttpPool.start).
+        """
+        body = _nik_body(nik)
+        auth = self._auth.get(account.user_id)
+        if auth is None:
+            run_then(self.verify(account, nik), done)
+            return
+
+        def answered(result: object) -> None:
+            if isinstance(result, BaseException):
+                done(result)
+                return
+            try:
+                answer = parse_verify_answer(*cast(tuple[int, bytes], result))
+            except UpstreamError as err:
+                done(err)
+                return
+            if isinstance(answer, TokenRefused):
+                self._forget(account, auth)
+                run_then(self.verify(account, nik, tries=1), done)
+                return
+            done(answer)
+
+        self._pool.start(self._nik_head, auth, body, answered)
+
+    async def verify(self, account: UpstreamAccount, nik: str, tries: int = 2) -> UpstreamAnswer:
+        """Look one NIK up, logging in first when there is no valid token."""
+        body = _nik_body(nik)
+        for _ in range(tries):
             auth = self._auth.get(account.user_id) or await self._authorization(account)
             if isinstance(auth, Outcome):
                 return UpstreamAnswer(auth)
@@ -107,3 +135,9 @@ class DukcapilHttpUpstream:
         auth = b"Authorization: Bearer %s\r\n" % answer.encode()
         self._auth[account.user_id] = auth
         return auth
+
+
+def _nik_body(nik: str) -> bytes:
+    if len(nik) != 16 or not nik.isascii() or not nik.isdigit():
+        raise ValueError("a NIK is 16 ASCII digits")
+    return b'{"nik":"%s"}' % nik.encode()

@@ -1,6 +1,9 @@
 """Pooled keep-alive HTTP/1.1 connections to the upstream: one request per connection at a time,
 a fixed cap on connections, a deadline per request, one retry when a reused connection turns out
 to have been closed by the server before it answered.
+
+Deadlines are checked by one timer per pool while requests are in flight (every tenth of the
+timeout, at most every 100 ms), not by a timer per request.
 """
 
 from __future__ import annotations
@@ -8,20 +11,25 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from functools import partial
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from gateway.errors import UpstreamError
+from gateway.resume import Done, run_then, wait_done
 from gateway.upstream.http11 import HttpParseError, ResponseParser, build_request, request_head
 
 
 class _Connection(asyncio.Protocol):
     """One upstream connection, driving a ResponseParser per request."""
 
+    __slots__ = ("closed", "deadline", "done", "parser", "transport")
+
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.parser: ResponseParser | None = None
-        self.waiter: asyncio.Future[ResponseParser] | None = None
+        self.done: Done | None = None  # given the finished parser or an UpstreamError
+        self.deadline = 0.0
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -35,11 +43,11 @@ class _Connection(asyncio.Protocol):
         try:
             parser.feed(data)
         except HttpParseError as err:
-            self._fail(UpstreamError("garbage", str(err)))
             self.abort()
+            self.finish(UpstreamError("garbage", str(err)))
             return
         if parser.done:
-            self._resolve(parser)
+            self.finish(parser)
 
     def eof_received(self) -> bool:
         return False
@@ -53,17 +61,17 @@ class _Connection(asyncio.Protocol):
             parser.feed_eof()
         except HttpParseError:
             kind = "garbage" if parser.started else "connection"
-            self._fail(UpstreamError(kind, "connection closed before the answer"))
+            self.finish(UpstreamError(kind, "connection closed before the answer"))
             return
-        self._resolve(parser)
+        self.finish(parser)
 
-    def send(self, data: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future[ResponseParser]:
-        """Write one request; the future resolves with the complete response."""
+    def send(self, data: bytes, deadline: float, done: Done) -> None:
+        """Write one request; `done` gets the complete response or an UpstreamError."""
         assert self.transport is not None
         self.parser = ResponseParser()
-        self.waiter = loop.create_future()
+        self.done = done
+        self.deadline = deadline
         self.transport.write(data)
-        return self.waiter
 
     def abort(self) -> None:
         """Drop the connection at once."""
@@ -71,15 +79,11 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def _resolve(self, parser: ResponseParser) -> None:
-        waiter, self.waiter, self.parser = self.waiter, None, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(parser)
-
-    def _fail(self, err: UpstreamError) -> None:
-        waiter, self.waiter, self.parser = self.waiter, None, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(err)
+    def finish(self, result: ResponseParser | UpstreamError) -> None:
+        """End the request in flight (if any) with its result."""
+        done, self.done, self.parser = self.done, None, None
+        if done is not None:
+            done(result)
 
 
 class HttpPool:
@@ -110,47 +114,81 @@ class HttpPool:
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy: set[_Connection] = set()  # requests in flight, checked by `_tick`
+        self._ticker: asyncio.TimerHandle | None = None
+        self._tick_s = min(0.1, timeout_s / 10)
 
     def head(self, method: str, path: str) -> bytes:
         """The prebuilt request head for a path under the upstream's base path."""
         return request_head(method, self.base_path + path, self._host_header)
 
-    async def request(self, head: bytes, extra_headers: bytes, body: bytes) -> tuple[int, bytes]:
-        """Send one request and return (status, body); UpstreamError on any failure."""
+    def start(self, head: bytes, extra_headers: bytes, body: bytes, done: Done) -> None:
+        """Send one request; `done` gets (status, body) or an UpstreamError.
+
+        On an idle connection this takes no task: `done` is called from the connection's data
+        callback. Without one, a task waits for a free slot or opens a connection.
+        """
         if self._closed:
-            raise UpstreamError("connection", "pool closed")
+            done(UpstreamError("connection", "pool closed"))
+            return
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         data = build_request(head, extra_headers, body)
-        for attempt in (0, 1):
-            conn = self._idle_connection()
-            if conn is not None:
-                reused = True
-            else:
-                conn, reused = await self._acquire(loop, deadline)
-            waiter = conn.send(data, loop)
-            timer = loop.call_at(deadline, _expire, waiter)
-            try:
-                parser = await waiter
-            except UpstreamError as err:
+        conn = self._idle_connection()
+        if conn is None:
+            run_then(self._fresh(data, deadline, True), done)
+        else:
+            self._send(conn, data, deadline, True, done)
+
+    async def request(self, head: bytes, extra_headers: bytes, body: bytes) -> tuple[int, bytes]:
+        """Send one request and return (status, body); UpstreamError on any failure."""
+        result = await wait_done(partial(self.start, head, extra_headers, body))
+        return cast(tuple[int, bytes], result)
+
+    def _send(
+        self, conn: _Connection, data: bytes, deadline: float, may_retry: bool, done: Done
+    ) -> None:
+        def finished(result: object) -> None:
+            self._busy.discard(conn)
+            if isinstance(result, UpstreamError):
                 conn.abort()
                 self._release(conn)
-                if reused and attempt == 0 and err.kind == "connection":
-                    continue  # the server had closed this idle connection: try a fresh one
-                raise
-            except BaseException:
-                conn.abort()
-                self._release(conn)
-                raise
-            finally:
-                timer.cancel()
+                if may_retry and result.kind == "connection" and not self._closed:
+                    # The server had closed this idle connection: try a fresh one, once.
+                    run_then(self._fresh(data, deadline, False), done)
+                else:
+                    done(result)
+                return
+            parser = cast(ResponseParser, result)
             if not parser.keep_alive:
                 conn.abort()
             self._release(conn)
-            return parser.status, parser.body
-        raise AssertionError("unreachable")  # pragma: no cover
+            done((parser.status, parser.body))
+
+        self._busy.add(conn)
+        if self._ticker is None:
+            assert self._loop is not None
+            self._ticker = self._loop.call_later(self._tick_s, self._tick)
+        conn.send(data, deadline, finished)
+
+    async def _fresh(self, data: bytes, deadline: float, may_retry: bool) -> tuple[int, bytes]:
+        """Send on a connection handed over by another request or newly opened."""
+        assert self._loop is not None
+        conn, reused = await self._acquire(self._loop, deadline)
+        start = partial(self._send, conn, data, deadline, may_retry and reused)
+        return cast(tuple[int, bytes], await wait_done(start))
+
+    def _tick(self) -> None:
+        """Fail the requests past their deadline; runs while any request is in flight."""
+        self._ticker = None
+        assert self._loop is not None
+        now = self._loop.time()
+        for conn in [c for c in self._busy if c.deadline <= now]:
+            conn.finish(UpstreamError("timeout"))
+        if self._busy:
+            self._ticker = self._loop.call_later(self._tick_s, self._tick)
 
     def _idle_connection(self) -> _Connection | None:
         while self._idle:
@@ -208,7 +246,9 @@ class HttpPool:
         return conn
 
     def _release(self, conn: _Connection) -> None:
-        if conn.closed or self._closed:
+        if self._closed:
+            conn.abort()
+        if conn.closed:
             self._open -= 1
             self._wake_one()
             return

@@ -17,6 +17,7 @@ from gateway.leanhttp import (
     MAX_HEADERS,
     AnswerWriter,
     LeanRequest,
+    RequestReader,
     Verdict,
     http_date,
     read_request,
@@ -181,8 +182,24 @@ def test_fuzz_reader_equals_the_model(
     line: bytes, headers: list[bytes], body: bytes, cut: int
 ) -> None:
     raw = request(*headers, line=line, body=body)
-    for buf in (raw, raw[:cut]):
+    remembering = RequestReader(size=4)
+    for buf in (raw, raw[:cut], raw, raw + raw, raw[:cut]):
         assert read_request(buf) == _model(buf)
+        assert remembering.read(buf) == _model(buf)
+
+
+def test_remembered_heads() -> None:
+    reader = RequestReader(size=2)
+    head = LEAN[: -len(BODY)]
+    assert reader.read(LEAN) == LeanRequest("/v1/verifications", BODY, len(LEAN))
+    # The same head again: the body length comes from the remembered head.
+    assert reader.read(head + BODY[:3]) is Verdict.MORE
+    assert reader.read(LEAN + LEAN[:5]) == LeanRequest("/v1/verifications", BODY, len(LEAN))
+    other = request(JSON, b"Content-Length: 2", body=b"{}")
+    for raw in NOT_LEAN:
+        assert reader.read(raw) is Verdict.HAND_OVER
+    assert reader.read(other) == read_request(other)
+    assert reader.read(LEAN) == read_request(LEAN)
 
 
 @pytest.mark.fuzz

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -23,6 +24,10 @@ log = logging.getLogger("gateway")
 async def serve(config: GatewayConfig) -> None:
     """Run until SIGTERM or SIGINT; SIGHUP reloads the device CRL."""
     running = await start_gateway(config)
+    # What startup made (config, TLS, aiohttp's app) lives as long as the process: leave it out
+    # of every garbage collection from now on.
+    gc.collect()
+    gc.freeze()
     print(f"kiosk-gateway listening on {config.server.host}:{running.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 VERIFY = "/v1/verifications"
 RETURNS = "/v1/returns"
 Need = Coroutine[Any, Any, object] | Start
+_DATA_RETURNED = frozenset(o for o in Outcome if o.info.data_returned)
 Pipeline = Generator[Need, object, Answer]
 
 
@@ -270,13 +271,14 @@ class Relay:
             timing[0] = (self._clock.monotonic() - t0) * 1000.0
             self.upstream_ok = True
             outcome = answer.outcome
-            if outcome in PARAMETER_CHECKS and took:
+            if took and outcome in PARAMETER_CHECKS:
                 yield self._give_back(inst_id, day)
-            if outcome.info.data_returned:
+            if outcome in _DATA_RETURNED:
                 elements = filter_elements(answer.record, policy.element_names)
+        code = outcome.value
         if counted:
-            self._usage.add(inst_id, day, outcome.value)
-        return Answer(200, verification_body(req.request_id, outcome, elements), outcome.value)
+            self._usage.add(inst_id, day, code)
+        return Answer(200, verification_body(req.request_id, outcome, elements), code)
 
     async def _give_back(self, inst_id: str, day: str) -> None:
         try:

@@ -51,6 +51,11 @@ class Outcome(Enum):
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     PATTERN_BLOCKED = "PATTERN_BLOCKED"
 
+    # Members are singletons compared by identity: hash them by identity too, in C (Enum's own
+    # __hash__ is Python code, and outcomes are looked up in sets and dicts on the gateway's
+    # hot path).
+    __hash__ = object.__hash__
+
     @property
     def info(self) -> OutcomeInfo:
         """Texts and flags of this outcome."""

@@ -176,6 +176,14 @@ class DeviceApi:
         """GET /v1/health: any client with a device or admin certificate."""
         if peer_of(request, self._peers) is None:
             return respond(error_answer(403, "FORBIDDEN", "a client certificate is required"))
+        return respond(await self.health_answer())
+
+    async def probe(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/health on the probe listener (plain HTTP, no client certificate)."""
+        return respond(await self.health_answer())
+
+    async def health_answer(self) -> Answer:
+        """The gateway's state: store reachable, upstream answering. No ids, no counts."""
         store_ok = True
         try:
             await self._store.ping()
@@ -186,7 +194,7 @@ class DeviceApi:
             "store": "ok" if store_ok else "down",
             "upstream": "ok" if self._relay.upstream_ok else "failing",
         }
-        return respond(Answer(200 if store_ok else 503, encode_body(body), "HEALTH", False))
+        return Answer(200 if store_ok else 503, encode_body(body), "HEALTH", False)
 
 
 def add_fallback(app: web.Application, known: dict[str, str]) -> None:

@@ -30,6 +30,9 @@ class ServerConfig:
     port: int = 8443
     backlog: int = 1024
     idempotency_ttl_s: float = 300.0
+    # A plain-HTTP listener with GET /v1/health alone, for load balancer probes; off when None.
+    probe_host: str = "127.0.0.1"
+    probe_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,8 @@ def _server(t: _Table) -> ServerConfig:
         port=t.get_int("port", d.port, 0, 65535),
         backlog=t.get_int("backlog", d.backlog, 1, 65535),
         idempotency_ttl_s=t.get_float("idempotency_ttl_s", d.idempotency_ttl_s, 1.0, 86400.0),
+        probe_host=t.get_str("probe_host", d.probe_host),
+        probe_port=t.get_int("probe_port", 0, 0, 65535) if t.has("probe_port") else None,
     )
     t.done()
     return out

@@ -56,6 +56,8 @@ class RunningGateway:
     _lean: LeanListener
     _upstream: Upstream
     _access: AccessLog
+    _probe: QuietAppRunner | None = None
+    probe_port: int | None = None  # the plain-HTTP health listener's port, when configured
     _closed: bool = False
 
     @property
@@ -76,6 +78,8 @@ class RunningGateway:
         if self._closed:
             return
         self._closed = True
+        if self._probe is not None:
+            await self._probe.cleanup()
         self._server.close()
         await self._lean.close(SHUTDOWN_S)
         await self._runner.cleanup()
@@ -175,6 +179,12 @@ async def start_gateway(
             backlog=config.server.backlog,
         )
         port = int(server.sockets[0].getsockname()[1])
+        undo.push_async_callback(_close_server, server)
+        probe, probe_port = None, None
+        if config.server.probe_port is not None:
+            probe, probe_port = await _start_probe(
+                device_api, config.server.probe_host, config.server.probe_port
+            )
         undo.pop_all()
     log.info("gateway listening on %s:%d (%s store)", config.server.host, port, config.store.kind)
     return RunningGateway(
@@ -191,4 +201,27 @@ async def start_gateway(
         lean,
         upstream,
         access,
+        probe,
+        probe_port,
     )
+
+
+async def _start_probe(api: DeviceApi, host: str, port: int) -> tuple[QuietAppRunner, int]:
+    """The plain-HTTP listener for load balancer probes: GET /v1/health and nothing else."""
+    app = web.Application(client_max_size=1024)
+    app.router.add_get(HEALTH, api.probe)
+    add_fallback(app, {HEALTH: "GET"})
+    runner = QuietAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_S)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    assert runner.server is not None
+    return runner, int(runner.addresses[0][1])
+
+
+async def _close_server(server: asyncio.AbstractServer) -> None:
+    server.close()

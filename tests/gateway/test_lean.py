@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import ssl
 
 import pytest
@@ -329,6 +330,25 @@ async def test_pipelined_and_split_requests(gw: RunningGateway, kiosk_ctx: ssl.S
         await conn.send(raw[i : i + 7])
     status, _, body = await conn.answer()
     assert (status, json.loads(body)["request_id"]) == (200, ids[0])  # replayed
+    await conn.close()
+
+
+async def test_many_pipelined_requests_answered_at_once(
+    gw: RunningGateway, kiosk_ctx: ssl.SSLContext
+) -> None:
+    # Replays are answered within the read that brought them: hundreds in one buffer must be
+    # answered in order, without recursion, and a fresh request among them still goes upstream.
+    conn = await Conn.open(gw, kiosk_ctx)
+    first, fresh = new_request_id(), new_request_id()
+    await conn.send(verification(first))
+    assert (await conn.answer())[0] == 200
+    ids = [first] * 300 + [fresh] + [first] * 300
+    await conn.send(b"".join(verification(rid) for rid in ids))
+    got = b""
+    while got.count(b'"outcome"') < len(ids):
+        got += await asyncio.wait_for(conn.reader.read(65536), 5)
+    assert got.count(b"HTTP/1.1 200 OK\r\n") == len(ids)
+    assert re.findall(rb'"request_id":"([0-9a-f]{32})"', got) == [rid.encode() for rid in ids]
     await conn.close()
 
 

@@ -219,7 +219,6 @@ async def _start_probe(api: DeviceApi, host: str, port: int) -> tuple[QuietAppRu
     except OSError:
         await runner.cleanup()
         raise
-    assert runner.server is not None
     return runner, int(runner.addresses[0][1])
 
 

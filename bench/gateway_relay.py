@@ -220,6 +220,16 @@ http {{
     return path
 
 
+# The end of a reference relay's main(): serve `verify` on the port over mTLS, forever.
+_SERVE = """
+    app = web.Application()
+    app.router.add_post("/v1/verifications", verify)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", int(port), ssl_context=tls(cert, key, ca)).start()
+    await asyncio.Event().wait()
+"""
+
 _TLS_SETUP = """
 def tls(cert, key, ca):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -249,13 +259,9 @@ async def main():
                          "Content-Type": "application/json"}) as resp:
             data = await resp.read()
         return web.Response(body=data, content_type="application/json")
-    app = web.Application()
-    app.router.add_post("/v1/verifications", verify)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", int(port), ssl_context=tls(cert, key, ca)).start()
-    await asyncio.Event().wait()
-
+"""
+    + _SERVE
+    + """
 asyncio.run(main())
 """
 )
@@ -278,13 +284,9 @@ async def main():
     async def verify(request):
         status, data = await pool.request(head, auth, await request.read())
         return web.Response(body=data, content_type="application/json")
-    app = web.Application()
-    app.router.add_post("/v1/verifications", verify)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", int(port), ssl_context=tls(cert, key, ca)).start()
-    await asyncio.Event().wait()
-
+"""
+    + _SERVE
+    + """
 uvloop.run(main())
 """
 )

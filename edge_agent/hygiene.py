@@ -8,7 +8,6 @@ sd_notify speaks the datagram protocol of $NOTIFY_SOCKET directly (no systemd li
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -19,6 +18,7 @@ import socket
 from collections.abc import Mapping
 
 from edge_agent.ports import Clock
+from edge_agent.tasks import cancel_and_wait
 
 _log = logging.getLogger(__name__)
 
@@ -155,8 +155,5 @@ class Notifier:
     async def stopping(self) -> None:
         """Tell systemd the agent is stopping; end the pings."""
         sd_notify("STOPPING=1", self._env)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

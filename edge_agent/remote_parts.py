@@ -29,6 +29,7 @@ from edge_agent.remote import Enforcer, RemoteControl
 from edge_agent.screens import Screen
 from edge_agent.statefile import RemoteState, StateFile
 from edge_agent.tamper import FileKeyDestroyer, TamperResponder
+from edge_agent.tasks import cancel_and_wait
 from edge_agent.uplink import Uplink
 from protocol.signed import keyring, load_public_key
 
@@ -230,10 +231,7 @@ class SupervisorWatch:
         """Stop heartbeats and the reader; close the port."""
         if self._stop is not None:
             self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await asyncio.to_thread(self.link.close)
         with contextlib.suppress(OSError):
             self._port.close()

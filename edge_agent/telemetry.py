@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -23,6 +22,7 @@ from edge_agent.mqtt.errors import MqttError
 from edge_agent.outbox import UsageOutbox
 from edge_agent.ports import Clock
 from edge_agent.statefile import RemoteState
+from edge_agent.tasks import cancel_and_wait
 from protocol.topics import (
     Channel,
     HealthMessage,
@@ -119,11 +119,8 @@ class Telemetry:
 
     async def stop(self) -> None:
         """Stop the health loop and any usage flush."""
-        tasks: list[asyncio.Task[object]] = [t for t in (self._health_task, self._flush_task) if t]
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._health_task)
+        await cancel_and_wait(self._flush_task)
         self._health_task = self._flush_task = None
         await self._probes.close()
 

@@ -8,12 +8,13 @@ nginx's `access_log ... buffer=`. Without a file they go to the `gateway.access`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
 from pathlib import Path
 from typing import TextIO
+
+from gateway.periodic import cancel_and_wait
 
 ACCESS = logging.getLogger("gateway.access")
 _FLUSH_BYTES = 64 * 1024
@@ -99,11 +100,8 @@ class AccessLog:
 
     async def close(self) -> None:
         """Flush and close."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self.flush()
         if self._file is not None:
             self._file.close()

@@ -5,12 +5,11 @@ persisted in the store), revoked devices, the device CRL, device pinning.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from gateway.config import DevicePin, GatewayConfig, Institution
 from gateway.peers import Peer
-from gateway.periodic import every
+from gateway.periodic import cancel_and_wait, every
 from gateway.policy import Policy, PolicyError, parse_policy
 from gateway.store.base import Store
 from protocol.messages import ReaderIdentity
@@ -68,11 +67,8 @@ class Registry:
 
     async def stop(self) -> None:
         """Stop refreshing."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def institution_of(self, peer: Peer) -> str | None:
         """The institution a device belongs to: its certificate's O, unless pinned otherwise."""

@@ -4,12 +4,11 @@ store every few seconds (and on shutdown)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 
 from gateway.errors import StoreError
-from gateway.periodic import every
+from gateway.periodic import cancel_and_wait, every
 from gateway.store.base import Store, UsageKey
 
 log = logging.getLogger(__name__)
@@ -48,11 +47,8 @@ class UsageCounter:
 
     async def stop(self) -> None:
         """Stop the background flush and write what is pending."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         try:
             await self.flush()
         except StoreError as err:

@@ -45,6 +45,7 @@ from edge_agent.mqtt.errors import (
     MqttRefused,
     MqttTimeout,
 )
+from edge_agent.tasks import cancel_and_wait
 
 _log = logging.getLogger(__name__)
 
@@ -205,11 +206,8 @@ class MqttClient:
     async def stop(self, final: Sequence[tuple[str, bytes, int, bool]] = ()) -> None:
         """Publish `final` (topic, payload, qos, retain), DISCONNECT cleanly (no Last Will)."""
         self._stopping = True
-        for task in (self._supervisor, self._on_connect_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._supervisor)
+        await cancel_and_wait(self._on_connect_task)
         self._supervisor = self._on_connect_task = None
         conn = self._conn
         if conn is not None and self.connected:
@@ -225,11 +223,8 @@ class MqttClient:
         if self._connected is not None and self._disconnected is not None:
             self._connected.clear()
             self._disconnected.set()
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
-            self._dispatcher = None
+        await cancel_and_wait(self._dispatcher)
+        self._dispatcher = None
 
     async def drop_connection(self) -> None:
         """Close the socket without DISCONNECT (the broker publishes the Last Will); reconnects."""

@@ -9,7 +9,6 @@ screen ends. The page sends back two commands: switch finger and cancel.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 from aiohttp import WSMsgType, web
 
 from edge_agent.screens import Screen, ScreenName
+from edge_agent.tasks import cancel_and_wait
 from hardware.card import Finger
 from protocol.outcomes import Lang
 
@@ -178,9 +178,7 @@ class UiServer:
                     self._command(msg.data)
         finally:
             self._clients.discard(queue)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            await cancel_and_wait(writer)
         return ws
 
     def _command(self, text: str) -> None:

@@ -175,7 +175,10 @@ class DukcapilSim:
             return None
         return self.users.get(session.user_id)
 
-    async def _nik(self, request: web.Request) -> web.StreamResponse:
+    async def _signed_in(
+        self, request: web.Request, fields: tuple[str, ...]
+    ) -> tuple[SimUser, dict[str, Any]] | web.StreamResponse:
+        """The user of the request's token and its body with string `fields`, or the answer."""
         faulty = await self._fault_response(request)
         if faulty is not None:
             return faulty
@@ -183,8 +186,15 @@ class DukcapilSim:
         if user is None:
             return web.json_response({"code": "TOKEN_INVALID"}, status=401)
         body = await self._body(request)
-        if body is None or not isinstance(body.get("nik"), str):
+        if body is None or not all(isinstance(body.get(k), str) for k in fields):
             return _bad_request()
+        return user, body
+
+    async def _nik(self, request: web.Request) -> web.StreamResponse:
+        got = await self._signed_in(request, ("nik",))
+        if isinstance(got, web.StreamResponse):
+            return got
+        user, body = got
         self.stats.queries += 1
         outcome, record = self._query(user, body["nik"])
         self.stats.outcomes[outcome.value] += 1
@@ -205,15 +215,10 @@ class DukcapilSim:
         return self.population.lookup(nik)
 
     async def _return(self, request: web.Request) -> web.StreamResponse:
-        faulty = await self._fault_response(request)
-        if faulty is not None:
-            return faulty
-        user = self._session_user(request)
-        if user is None:
-            return web.json_response({"code": "TOKEN_INVALID"}, status=401)
-        body = await self._body(request)
-        if body is None or not all(isinstance(body.get(k), str) for k in ("nik", "return_number")):
-            return _bad_request()
+        got = await self._signed_in(request, ("nik", "return_number"))
+        if isinstance(got, web.StreamResponse):
+            return got
+        user, body = got
         self.stats.returns += 1
         if body["nik"] not in self._looked_up.get(user.user_id, set()):
             return web.json_response(

@@ -22,6 +22,15 @@ wire for one verification on an established connection.
 CPU per request is measured twice, because it depends on the load: at each server's own peak
 (the throughput run, where a faster server also batches more work per wake-up) and at the same
 offered load for every server (`--rate` requests per second, paced over the same connections).
+
+Every request carries a different NIK, as kiosk traffic does: the gateway keeps anti-scraping
+state per NIK prefix in memory, and one NIK sent again and again would hide what that costs. The
+NIKs are valid, of real region codes (the personas'), with random birth dates and serials; the
+simulator runs with `--generated-population`, so each is FOUND with a full synthetic record. They
+come in a seeded random order that uses each 12-digit prefix (region + birth date) once per
+470,400 requests, so the gateway's anti-scraping refuses none (it refuses a prefix seen with 5
+serials within 10 minutes); every server gets the same sequence. The run fails unless every
+answer of the simulator and of the gateway is FOUND.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ import asyncio
 import contextlib
 import json
 import os
+import random
+import re
 import shutil
 import signal
 import socket
@@ -41,21 +52,25 @@ import sys
 import tempfile
 import time
 import urllib.request
+from array import array
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
 import uvloop
 
 from gateway.upstream.http11 import ResponseParser
-from simulators.personas import persona
+from simulators.personas import PERSONAS
 from simulators.pki import Pki, make_pki
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 USER, PASSWORD, INSTITUTION = "BENCH-USER", "bench-password", "bench-inst"
-NIK = persona("ayu").nik
+# Region codes (province + regency + district) of the personas: real ones the gateway accepts.
+REGIONS = sorted({p.nik[:6] for p in PERSONAS.values()})
+NIK_SEED = 1945
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ELEMENTS = [
     "no_kk",
@@ -305,6 +320,29 @@ def login_token(upstream_port: int) -> str:
 # ---------------------------------------------------------------- load generator
 
 
+def nik_stream(seed: int = NIK_SEED) -> Iterator[str]:
+    """Valid NIKs in a seeded random order: each 12-digit prefix once per pass, random serials.
+
+    A prefix is a region of REGIONS, a birth day 01-28 (plus 40 for women), a month and a
+    two-digit year. Drawing prefixes without replacement keeps the gateway's anti-scraping
+    quiet (drawn with replacement, 150,000 requests get a few refused as prefix sweeps); persona
+    NIKs are skipped, so the generated population answers every NIK FOUND.
+    """
+    rng = random.Random(seed)
+    personas = {p.nik for p in PERSONAS.values()}
+    prefixes = array("l", range(len(REGIONS) * 56 * 12 * 100))
+    while True:
+        rng.shuffle(prefixes)
+        for prefix in prefixes:
+            rest, year = divmod(prefix, 100)
+            rest, month = divmod(rest, 12)
+            region, day = divmod(rest, 56)
+            day = day + 1 if day < 28 else day - 28 + 41
+            nik = f"{REGIONS[region]}{day:02d}{month + 1:02d}{year:02d}{rng.randint(1, 9999):04d}"
+            if nik not in personas:
+                yield nik
+
+
 @dataclass
 class Target:
     name: str
@@ -312,17 +350,19 @@ class Target:
     tls: ssl.SSLContext | None
     path: str
     extra_headers: bytes = b""
+    # Every server gets the same NIKs in the same order, from its own stream.
+    niks: Iterator[str] = field(default_factory=nik_stream, repr=False)
 
 
 _ids = iter(range(1, 1 << 62))
 
 
 def request_bytes(target: Target) -> bytes:
-    """One verification request with a fresh request id (no replay from the gateway's cache)."""
+    """One verification request: the target's next NIK, a fresh request id (no cached replay)."""
     body = json.dumps(
         {
             "request_id": f"{next(_ids):032x}",
-            "nik": NIK,
+            "nik": next(target.niks),
             "match": {"finger": "right_index", "score": 180, "tries": 1},
             "reader": {"reader_id": "RDR-0001", "sam_id": "SAM-0001"},
         },
@@ -560,6 +600,7 @@ class Result:
     paced_cpu_us: float = 0.0  # at the same offered load for every server
     paced_rps: float = 0.0
     wire: WireBytes | None = None
+    outcomes: Counter[str] | None = None  # of the gateway's answers, from its access log
 
 
 async def measure_once(
@@ -628,7 +669,7 @@ def run(args: argparse.Namespace, tmp: Path, nginx: str) -> list[Result]:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     up = free_port()
     with contextlib.ExitStack() as stack:
-        sim_args = [PY, "-m", "simulators.dukcapil", "--port", str(up)]
+        sim_args = [PY, "-m", "simulators.dukcapil", "--port", str(up), "--generated-population"]
         sim = stack.enter_context(
             process([*sim_args, "--user", f"{USER}:{PASSWORD}:{INSTITUTION}"], tmp / "sim.log")
         )
@@ -668,7 +709,29 @@ def run(args: argparse.Namespace, tmp: Path, nginx: str) -> list[Result]:
         for (target, _), result in zip(servers, results, strict=True):
             if target.name in ("kiosk-gateway", "nginx (mTLS proxy)"):
                 result.wire = measure_wire(target)
+        sim_answers = upstream_outcomes(up)
+    # The processes have stopped: the gateway has flushed its access log.
+    gw_answers = access_log_outcomes(tmp / "gateway-logs" / "access.log")
+    if set(sim_answers) != {"FOUND"} or set(gw_answers) != {"FOUND"}:
+        raise RuntimeError(f"answers not FOUND: upstream {sim_answers}, gateway {gw_answers}")
+    results[[t.name for t, _ in servers].index("kiosk-gateway")].outcomes = gw_answers
     return results
+
+
+def upstream_outcomes(upstream_port: int) -> Counter[str]:
+    """Outcome counts of the simulator's NIK queries (from every server and the direct runs)."""
+    url = f"http://127.0.0.1:{upstream_port}/_control/stats"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return Counter(json.loads(resp.read())["outcomes"])
+
+
+def access_log_outcomes(path: Path) -> Counter[str]:
+    """Outcome counts of the gateway's access log."""
+    with open(path) as f:
+        return Counter(m.group(1) for m in map(_OUTCOME.search, f) if m)
+
+
+_OUTCOME = re.compile(r" outcome=(\S+)")
 
 
 def report(results: list[Result], args: argparse.Namespace) -> None:
@@ -715,6 +778,9 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         )
     assert gw.wire is not None
     print(f"\nGateway, one verification both ways: {sum(gw.wire.steady)} bytes (target < 1300)")
+    assert gw.outcomes is not None
+    found = gw.outcomes["FOUND"]
+    print(f"Gateway answers: {found} FOUND (all), each request a different NIK")
 
 
 if __name__ == "__main__":

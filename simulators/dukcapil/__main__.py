@@ -10,7 +10,7 @@ import sys
 import uvloop
 
 from simulators.dukcapil.app import start_dukcapil_sim
-from simulators.dukcapil.population import SimUser
+from simulators.dukcapil.population import Population, SimUser
 
 
 def _user(text: str) -> SimUser:
@@ -23,7 +23,8 @@ def _user(text: str) -> SimUser:
 async def _serve(args: argparse.Namespace) -> None:
     for user in args.user:
         user.daily_quota = args.quota
-    running = await start_dukcapil_sim(args.host, args.port, users=args.user)
+    population = Population.from_personas(generated=args.generated_population)
+    running = await start_dukcapil_sim(args.host, args.port, users=args.user, population=population)
     print(f"dukcapil-sim listening on {running.url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -40,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--user", type=_user, action="append", default=[], required=True)
     parser.add_argument("--quota", type=int, default=None, help="daily quota of each user")
+    parser.add_argument(
+        "--generated-population",
+        action="store_true",
+        help="answer FOUND with a generated record for any valid NIK that is not a persona"
+        " (load tests)",
+    )
     args = parser.parse_args(argv)
     uvloop.run(_serve(args))
     return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -10,13 +12,19 @@ import pytest
 from gateway.upstream.base import ReturnAnswer, UpstreamAccount
 from gateway.upstream.dukcapil import DukcapilHttpUpstream
 from gateway.upstream.pool import HttpPool
+from protocol.errors import NikFormatError
 from protocol.outcomes import Outcome
-from simulators.dukcapil import RunningDukcapilSim, SimUser, start_dukcapil_sim
+from simulators.dukcapil import Population, RunningDukcapilSim, SimUser, start_dukcapil_sim
 from simulators.dukcapil.faults import Fault, FaultKind
+from simulators.dukcapil.population import generated_record, record_of
 from simulators.personas import PERSONAS, RecordStatus, persona
 from tests.gateway.conftest import FakeClock
 
 ACCOUNT = UpstreamAccount("inst", "USER-1", "pw-1")
+# Valid NIKs of no persona: a woman born 7 November 1993, a man born 2 March 1961.
+STRANGER_F = "3313064711930042"
+STRANGER_M = "6171050203610517"
+RECORD_KEYS = set(record_of(persona("ayu")))
 
 
 @pytest.fixture
@@ -32,8 +40,33 @@ def adapter(sim: RunningDukcapilSim) -> DukcapilHttpUpstream:
     return DukcapilHttpUpstream(HttpPool(sim.url, connections=2, timeout_s=2.0))
 
 
-async def test_every_persona_outcome_through_the_adapter() -> None:
-    sim = await start_dukcapil_sim(users=[SimUser("USER-1", "pw-1", "inst")])
+@pytest.fixture
+async def generated() -> AsyncIterator[RunningDukcapilSim]:
+    running = await start_dukcapil_sim(
+        users=[SimUser("USER-1", "pw-1", "inst")],
+        population=Population.from_personas(generated=True),
+    )
+    yield running
+    await running.close()
+
+
+async def raw_lookup(sim: RunningDukcapilSim, nik: str) -> dict[str, Any]:
+    """The simulator's JSON answer for one NIK, record extras included (the adapter drops them)."""
+    async with aiohttp.ClientSession() as http:
+        login = {"user_id": "USER-1", "password": "pw-1"}
+        async with http.post(sim.url + "/api/v1/login", json=login) as r:
+            token = (await r.json())["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        async with http.post(sim.url + "/api/v1/nik", json={"nik": nik}, headers=headers) as r:
+            assert r.status == 200
+            answer: dict[str, Any] = await r.json()
+    return answer
+
+
+@pytest.mark.parametrize("generated_population", [False, True])
+async def test_every_persona_outcome_through_the_adapter(generated_population: bool) -> None:
+    population = Population.from_personas(generated=generated_population)
+    sim = await start_dukcapil_sim(users=[SimUser("USER-1", "pw-1", "inst")], population=population)
     up = adapter(sim)
     expected = {
         RecordStatus.ACTIVE: Outcome.FOUND,
@@ -48,10 +81,86 @@ async def test_every_persona_outcome_through_the_adapter() -> None:
             want = Outcome.INVALID_NIK_FORMAT if p.key == "joko" else expected[p.status]
             assert answer.outcome is want, p.key
             assert bool(answer.record) == want.info.data_returned
+            if answer.record:
+                assert answer.record["nama_lengkap"] == p.full_name
         assert sim.stats.logins == 1
     finally:
         await up.close()
         await sim.close()
+
+
+async def test_default_population_does_not_know_strangers(
+    clocked: tuple[RunningDukcapilSim, FakeClock],
+) -> None:
+    sim, _ = clocked
+    answer = await raw_lookup(sim, STRANGER_F)
+    assert answer["code"] == Outcome.NOT_FOUND.value
+    assert "data" not in answer
+
+
+async def test_generated_population_finds_strangers(generated: RunningDukcapilSim) -> None:
+    answer = await raw_lookup(generated, STRANGER_F)
+    assert answer["code"] == Outcome.FOUND.value
+    record = answer["data"]
+    assert set(record) == RECORD_KEYS
+    assert record["nik"] == STRANGER_F
+    assert record["tanggal_lahir"] == "07-11-1993"
+    assert record["jenis_kelamin"] == "PEREMPUAN"
+    assert record["kode_kecamatan"] == "331306"
+    assert record["nama_provinsi"] == "JAWA TENGAH"
+    assert len(record["no_kk"]) == 16
+    assert record["no_kk"].isdigit() and record["no_kk"][:6] == "331306"
+    assert await raw_lookup(generated, STRANGER_F) == answer  # the same record every time
+    up = adapter(generated)
+    try:
+        male = await up.verify(ACCOUNT, STRANGER_M)
+    finally:
+        await up.close()
+    assert male.outcome is Outcome.FOUND
+    assert male.record["tanggal_lahir"] == "02-03-1961"
+    assert male.record["jenis_kelamin"] == "LAKI-LAKI"
+
+
+async def test_generated_population_keeps_persona_answers(generated: RunningDukcapilSim) -> None:
+    deceased, absent = persona("darmo"), persona("intan")
+    answer = await raw_lookup(generated, deceased.nik)
+    assert answer["code"] == Outcome.FOUND_DECEASED.value
+    assert answer["data"] == record_of(deceased)
+    assert await raw_lookup(generated, absent.nik) == {
+        "code": Outcome.NOT_FOUND.value,
+        "message": Outcome.NOT_FOUND.info.text_id,
+    }
+    assert (await raw_lookup(generated, persona("joko").nik))["code"] == (
+        Outcome.INVALID_NIK_FORMAT.value
+    )
+
+
+def test_generated_records() -> None:
+    niks = [
+        f"{region}{day + plus:02d}{month:02d}{year:02d}{serial:04d}"
+        for region in ("330401", "121802", "617105")
+        for day in (1, 15, 28)
+        for plus in (0, 40)
+        for month in (2, 12)
+        for year in (0, 57, 99)
+        for serial in (1, 4321, 9999)
+    ]
+    today = dt.date.today()
+    for nik in niks:
+        record = generated_record(nik)
+        assert set(record) == RECORD_KEYS
+        assert record == generated_record(nik)
+        assert 10 <= len(record["nama_lengkap"]) <= 25
+        born = dt.datetime.strptime(record["tanggal_lahir"], "%d-%m-%Y").date()
+        assert born <= dt.date(today.year, 12, 31)
+        assert born.strftime("%d%m%y") == f"{int(nik[6:8]) % 40:02d}{nik[8:12]}"
+        assert record["jenis_kelamin"] == ("PEREMPUAN" if int(nik[6:8]) > 40 else "LAKI-LAKI")
+    assert len({generated_record(nik)["nama_lengkap"] for nik in niks}) > 20
+    with pytest.raises(NikFormatError):
+        generated_record("3313064711930000")
+    population = Population.from_personas(generated=True)
+    assert population.lookup("3313064711930000") == (Outcome.NOT_FOUND, {})
+    assert repr(population) == f"Population(<{len(PERSONAS)} records>, generated)"
 
 
 async def test_login_failure_and_user_states(clocked: tuple[RunningDukcapilSim, FakeClock]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections import deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -32,15 +32,28 @@ class Answer(NamedTuple):
 
 @dataclass(slots=True)
 class CachedRequest:
-    """A request id seen before: its NIK fingerprint and, once decided, its answer."""
+    """A request id being answered: its NIK fingerprint and, once decided, its answer."""
 
     fingerprint: bytes
     answer: Answer | None = None
     waiter: asyncio.Future[Answer] | None = None  # made only when a duplicate has to wait
 
 
+class KeptAnswer(NamedTuple):
+    """A decided request id, kept for replay until `expires`."""
+
+    expires: float
+    fingerprint: bytes
+    answer: Answer
+
+
 class AnswerCache:
-    """Replays the answer of a request id; concurrent duplicates wait for the first."""
+    """Replays the answer of a request id; concurrent duplicates wait for the first.
+
+    Requests being answered sit in a small dict; decided ones in an insertion-ordered dict, which
+    with one TTL for all is also their expiry order. A kept answer is one tuple, since every
+    verification adds one for the whole TTL.
+    """
 
     def __init__(
         self, ttl_s: float, clock: Clock, key: bytes | None = None, max_entries: int = 100_000
@@ -49,19 +62,19 @@ class AnswerCache:
         self._max = max_entries
         self._clock = clock
         self._key = key if key is not None else secrets.token_bytes(32)
-        self._entries: dict[tuple[str, str], CachedRequest] = {}
-        self._expiry: deque[tuple[float, tuple[str, str]]] = deque()
+        self._pending: dict[tuple[str, str], CachedRequest] = {}
+        self._kept: OrderedDict[tuple[str, str], KeptAnswer] = OrderedDict()
 
     def fingerprint(self, text: str) -> bytes:
         """A keyed MAC of a request's personal part (kept instead of the part itself)."""
         return hashlib.blake2s(text.encode(), key=self._key).digest()
 
-    def get(self, key: tuple[str, str]) -> CachedRequest | None:
+    def get(self, key: tuple[str, str]) -> KeptAnswer | CachedRequest | None:
         """A request seen before (answered, or still being answered)."""
-        return self._entries.get(key)
+        return self._kept.get(key) or self._pending.get(key)
 
     async def replay(self, seen: CachedRequest) -> Answer:
-        """The answer of a request seen before, waiting for it if it is still being made."""
+        """The answer of a request still being answered when it was seen, once it is made."""
         if seen.answer is not None:
             return seen.answer
         if seen.waiter is None:
@@ -71,25 +84,24 @@ class AnswerCache:
     def start(self, key: tuple[str, str], fingerprint: bytes) -> None:
         """Register a request being answered now."""
         self._sweep()
-        self._entries[key] = CachedRequest(fingerprint)
+        self._pending[key] = CachedRequest(fingerprint)
 
     def finish(self, key: tuple[str, str], answer: Answer) -> None:
         """Publish the answer; keep it for the TTL if it may be replayed."""
-        entry = self._entries.get(key)
+        entry = self._pending.pop(key, None)
         if entry is None:
             return
+        entry.answer = answer
         waiter = entry.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(answer)
         if answer.cacheable:
-            entry.answer = answer
-            self._expiry.append((self._clock.monotonic() + self._ttl, key))
-        else:
-            del self._entries[key]
+            expires = self._clock.monotonic() + self._ttl
+            self._kept[key] = KeptAnswer(expires, entry.fingerprint, answer)
 
     def fail(self, key: tuple[str, str], err: BaseException) -> None:
         """The request failed unexpectedly: waiters get the error, nothing is kept."""
-        entry = self._entries.pop(key, None)
+        entry = self._pending.pop(key, None)
         waiter = None if entry is None else entry.waiter
         if waiter is not None and not waiter.done():
             if isinstance(err, asyncio.CancelledError):
@@ -99,16 +111,15 @@ class AnswerCache:
                 waiter.exception()
 
     def _sweep(self) -> None:
+        kept = self._kept
+        if not kept:
+            return
         now = self._clock.monotonic()
-        expiry = self._expiry
-        while expiry and (expiry[0][0] <= now or len(self._entries) > self._max):
-            _, key = expiry.popleft()
-            entry = self._entries.get(key)
-            if entry is not None and entry.answer is not None:
-                del self._entries[key]
+        while kept and (len(kept) > self._max or next(iter(kept.values())).expires <= now):
+            kept.popitem(last=False)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._kept) + len(self._pending)
 
 
 def error_answer(status: int, code: str, message: str, field_name: str | None = None) -> Answer:

@@ -21,39 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections import deque
-from dataclasses import dataclass, field
+from array import array
+from collections import OrderedDict, deque
+from collections.abc import Sequence
 
 from gateway.clock import Clock
 from gateway.config import AntiScrapeConfig
 
 _MAX_ENTRIES = 64
-
-
-@dataclass(slots=True)
-class _Bucket:
-    values: deque[tuple[float, int]] = field(default_factory=deque)
-    counts: dict[int, int] = field(default_factory=dict)
-    touched: float = 0.0
-
-    def push(self, value: int, now: float) -> None:
-        self.values.append((now, value))
-        self.counts[value] = self.counts.get(value, 0) + 1
-        if len(self.values) > _MAX_ENTRIES:
-            self._drop()
-
-    def expire(self, edge: float) -> None:
-        values = self.values
-        while values and values[0][0] <= edge:
-            self._drop()
-
-    def _drop(self) -> None:
-        _, old = self.values.popleft()
-        left = self.counts[old] - 1
-        if left:
-            self.counts[old] = left
-        else:
-            del self.counts[old]
 
 
 class AntiScrape:
@@ -63,8 +38,11 @@ class AntiScrape:
         self._cfg = cfg
         self._clock = clock
         self._key = key if key is not None else secrets.token_bytes(32)
-        self._buckets: dict[bytes, _Bucket] = {}
-        self._expiry: deque[tuple[float, bytes]] = deque()
+        # MAC → bucket, least recently touched first. A bucket is one flat array of floats:
+        # [touched, time₁, value₁, time₂, value₂, …], oldest entry first. One untracked object
+        # per bucket, not a handful of containers: a look-up of a new NIK makes two buckets,
+        # which live for the whole window.
+        self._buckets: OrderedDict[bytes, array[float]] = OrderedDict()
         self._bursts: dict[str, deque[float]] = {}
 
     def check(self, institution: str, device: str, nik: str) -> str | None:
@@ -72,15 +50,13 @@ class AntiScrape:
         now = self._clock.monotonic()
         self._sweep(now)
         cfg = self._cfg
-        serial = int(nik[12:16])
-        prefix = self._bucket(b"p", institution, nik[:12], now)
-        prefix_rule = self._prefix_rule(prefix, serial, now)
+        serials = self._record(b"p", institution, nik[:12], int(nik[12:16]), now)
+        rule = self._prefix_rule(serials[2::2]) if len(serials) > 3 else None
         day = int(nik[6:8])
         day = day - 40 if day > 40 else day
-        dates = self._bucket(b"d", institution, nik[:6] + nik[8:16], now)
-        dates.push(day, now)
-        rule = prefix_rule
-        if rule is None and cfg.pattern_run and _progression(dates.values, cfg.pattern_run):
+        days = self._record(b"d", institution, nik[:6] + nik[8:16], day, now)
+        run = cfg.pattern_run
+        if rule is None and run and len(days) > 2 * run and _progression(days[2::2], run):
             rule = "pattern"
         burst = cfg.burst_limit > 0 and self._burst(f"i:{institution}", cfg.burst_limit, now)
         device_burst = cfg.device_burst_limit > 0 and self._burst(
@@ -92,32 +68,43 @@ class AntiScrape:
             rule = "device_burst"
         return rule
 
-    def _prefix_rule(self, bucket: _Bucket, serial: int, now: float) -> str | None:
+    def _prefix_rule(self, serials: array[float]) -> str | None:
         cfg = self._cfg
-        bucket.push(serial, now)
-        seen = bucket.counts
+        seen = set(serials)
         if len(seen) == 1:
             return None
-        if cfg.sequential_run and _run_length(seen, serial) >= cfg.sequential_run:
+        if cfg.sequential_run and _run_length(seen, serials[-1]) >= cfg.sequential_run:
             return "sequential"
-        if cfg.pattern_run and _progression(bucket.values, cfg.pattern_run):
+        if cfg.pattern_run and _progression(serials, cfg.pattern_run):
             return "pattern"
         if cfg.prefix_limit and len(seen) >= cfg.prefix_limit:
             return "prefix_sweep"
         return None
 
-    def _bucket(self, kind: bytes, institution: str, part: str, now: float) -> _Bucket:
+    def _record(
+        self, kind: bytes, institution: str, part: str, value: int, now: float
+    ) -> array[float]:
+        """Add (now, value) to the bucket of `part`, dropping entries older than the window."""
         key = hashlib.blake2s(
             kind + institution.encode() + b"\x00" + part.encode(), key=self._key
         ).digest()
-        bucket = self._buckets.get(key)
-        window = self._cfg.window_s
+        buckets = self._buckets
+        bucket = buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket()
-            self._expiry.append((now + window, key))
-        else:
-            bucket.expire(now - window)
-        bucket.touched = now
+            bucket = buckets[key] = array("d", (now, now, value))
+            return bucket
+        buckets.move_to_end(key)
+        edge = now - self._cfg.window_s
+        end = len(bucket)
+        first = 1
+        while first < end and bucket[first] <= edge:
+            first += 2
+        first = max(first, end - 2 * (_MAX_ENTRIES - 1))
+        if first > 1:
+            del bucket[1:first]
+        bucket[0] = now
+        bucket.append(now)
+        bucket.append(value)
         return bucket
 
     def _burst(self, key: str, limit: int, now: float) -> bool:
@@ -135,17 +122,13 @@ class AntiScrape:
         return len(times) > limit
 
     def _sweep(self, now: float) -> None:
-        expiry = self._expiry
-        window = self._cfg.window_s
-        while expiry and expiry[0][0] <= now:
-            _, key = expiry.popleft()
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                continue
-            if bucket.touched <= now - window:
-                del self._buckets[key]
-            else:
-                expiry.append((bucket.touched + window, key))
+        buckets = self._buckets
+        edge = now - self._cfg.window_s
+        while buckets:
+            key = next(iter(buckets))
+            if buckets[key][0] > edge:
+                break
+            del buckets[key]
         if len(self._bursts) > 10_000:
             edge = now - self._cfg.burst_window_s
             self._bursts = {k: t for k, t in self._bursts.items() if t and t[-1] > edge}
@@ -154,7 +137,7 @@ class AntiScrape:
         return len(self._buckets)
 
 
-def _run_length(seen: dict[int, int], value: int) -> int:
+def _run_length(seen: set[float], value: float) -> int:
     """Length of the run of consecutive integers in `seen` that contains `value`."""
     low = value
     while low - 1 in seen:
@@ -162,14 +145,14 @@ def _run_length(seen: dict[int, int], value: int) -> int:
     high = value
     while high + 1 in seen:
         high += 1
-    return high - low + 1
+    return int(high - low) + 1
 
 
-def _progression(values: deque[tuple[float, int]], run: int) -> bool:
+def _progression(values: Sequence[float], run: int) -> bool:
     """The last `run` values, in arrival order, step by the same nonzero amount."""
     if len(values) < run:
         return False
-    step = values[-1][1] - values[-2][1]
+    step = values[-1] - values[-2]
     if step == 0:
         return False
-    return all(values[-i][1] - values[-i - 1][1] == step for i in range(2, run))
+    return all(values[-i] - values[-i - 1] == step for i in range(2, run))

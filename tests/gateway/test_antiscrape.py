@@ -131,3 +131,12 @@ async def test_blocked_look_ups_use_no_quota(
         "GET", "/admin/v1/institutions/perpus-a/quota"
     )
     assert body["used"] == 2
+
+
+def test_a_bucket_keeps_the_latest_64_look_ups() -> None:
+    scrape, clock = detector(pattern_run=0, sequential_run=0, prefix_limit=0)
+    for serial in range(1, 200, 2):
+        clock.advance(1)
+        assert scrape.check("inst", "dev", nik(serial)) is None
+    sizes = sorted(len(bucket) for bucket in scrape._buckets.values())
+    assert sizes[-1] == 1 + 2 * 64  # the prefix bucket: touched time, then 64 (time, serial)

@@ -39,7 +39,7 @@ class AntiScrape:
         self._clock = clock
         self._key = key if key is not None else secrets.token_bytes(32)
         # MAC → bucket, least recently touched first. A bucket is one flat array of floats:
-        # [touched, time₁, value₁, time₂, value₂, …], oldest entry first. One untracked object
+        # [time₁, value₁, time₂, value₂, …], oldest entry first. One untracked object
         # per bucket, not a handful of containers: a look-up of a new NIK makes two buckets,
         # which live for the whole window.
         self._buckets: OrderedDict[bytes, array[float]] = OrderedDict()
@@ -51,12 +51,12 @@ class AntiScrape:
         self._sweep(now)
         cfg = self._cfg
         serials = self._record(b"p", institution, nik[:12], int(nik[12:16]), now)
-        rule = self._prefix_rule(serials[2::2]) if len(serials) > 3 else None
+        rule = self._prefix_rule(serials[1::2]) if len(serials) > 2 else None
         day = int(nik[6:8])
         day = day - 40 if day > 40 else day
         days = self._record(b"d", institution, nik[:6] + nik[8:16], day, now)
         run = cfg.pattern_run
-        if rule is None and run and len(days) > 2 * run and _progression(days[2::2], run):
+        if rule is None and run and len(days) >= 2 * run and _progression(days[1::2], run):
             rule = "pattern"
         burst = cfg.burst_limit > 0 and self._burst(f"i:{institution}", cfg.burst_limit, now)
         device_burst = cfg.device_burst_limit > 0 and self._burst(
@@ -91,18 +91,17 @@ class AntiScrape:
         buckets = self._buckets
         bucket = buckets.get(key)
         if bucket is None:
-            bucket = buckets[key] = array("d", (now, now, value))
+            bucket = buckets[key] = array("d", (now, value))
             return bucket
         buckets.move_to_end(key)
         edge = now - self._cfg.window_s
         end = len(bucket)
-        first = 1
+        first = 0
         while first < end and bucket[first] <= edge:
             first += 2
         first = max(first, end - 2 * (_MAX_ENTRIES - 1))
-        if first > 1:
-            del bucket[1:first]
-        bucket[0] = now
+        if first:
+            del bucket[:first]
         bucket.append(now)
         bucket.append(value)
         return bucket
@@ -126,7 +125,7 @@ class AntiScrape:
         edge = now - self._cfg.window_s
         while buckets:
             key = next(iter(buckets))
-            if buckets[key][0] > edge:
+            if buckets[key][-2] > edge:  # its last look-up
                 break
             del buckets[key]
         if len(self._bursts) > 10_000:

@@ -39,20 +39,19 @@ class CachedRequest:
     waiter: asyncio.Future[Answer] | None = None  # made only when a duplicate has to wait
 
 
-class KeptAnswer(NamedTuple):
-    """A decided request id, kept for replay until `expires`."""
-
-    expires: float
-    fingerprint: bytes
-    answer: Answer
+# A decided request id, kept for replay: (expires, fingerprint, status, body, outcome). A plain
+# tuple of immutable values, because the garbage collector stops tracking such a tuple once it
+# has seen it; a NamedTuple (or an Answer inside) would stay tracked for life, and every full
+# collection would walk all the kept answers.
+_Kept = tuple[float, bytes, int, bytes, str]
 
 
 class AnswerCache:
     """Replays the answer of a request id; concurrent duplicates wait for the first.
 
     Requests being answered sit in a small dict; decided ones in an insertion-ordered dict, which
-    with one TTL for all is also their expiry order. A kept answer is one tuple, since every
-    verification adds one for the whole TTL.
+    with one TTL for all is also their expiry order. A kept answer is one untracked tuple, since
+    every verification adds one for the whole TTL.
     """
 
     def __init__(
@@ -63,15 +62,19 @@ class AnswerCache:
         self._clock = clock
         self._key = key if key is not None else secrets.token_bytes(32)
         self._pending: dict[tuple[str, str], CachedRequest] = {}
-        self._kept: OrderedDict[tuple[str, str], KeptAnswer] = OrderedDict()
+        self._kept: OrderedDict[tuple[str, str], _Kept] = OrderedDict()
 
     def fingerprint(self, text: str) -> bytes:
         """A keyed MAC of a request's personal part (kept instead of the part itself)."""
         return hashlib.blake2s(text.encode(), key=self._key).digest()
 
-    def get(self, key: tuple[str, str]) -> KeptAnswer | CachedRequest | None:
+    def get(self, key: tuple[str, str]) -> CachedRequest | None:
         """A request seen before (answered, or still being answered)."""
-        return self._kept.get(key) or self._pending.get(key)
+        kept = self._kept.get(key)
+        if kept is None:
+            return self._pending.get(key)
+        _, fingerprint, status, body, outcome = kept
+        return CachedRequest(fingerprint, Answer(status, body, outcome))
 
     async def replay(self, seen: CachedRequest) -> Answer:
         """The answer of a request still being answered when it was seen, once it is made."""
@@ -97,7 +100,13 @@ class AnswerCache:
             waiter.set_result(answer)
         if answer.cacheable:
             expires = self._clock.monotonic() + self._ttl
-            self._kept[key] = KeptAnswer(expires, entry.fingerprint, answer)
+            self._kept[key] = (
+                expires,
+                entry.fingerprint,
+                answer.status,
+                answer.body,
+                answer.outcome,
+            )
 
     def fail(self, key: tuple[str, str], err: BaseException) -> None:
         """The request failed unexpectedly: waiters get the error, nothing is kept."""
@@ -115,7 +124,7 @@ class AnswerCache:
         if not kept:
             return
         now = self._clock.monotonic()
-        while kept and (len(kept) > self._max or next(iter(kept.values())).expires <= now):
+        while kept and (len(kept) > self._max or next(iter(kept.values()))[0] <= now):
             kept.popitem(last=False)
 
     def __len__(self) -> int:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from array import array
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 
@@ -38,11 +37,12 @@ class AntiScrape:
         self._cfg = cfg
         self._clock = clock
         self._key = key if key is not None else secrets.token_bytes(32)
-        # MAC → bucket, least recently touched first. A bucket is one flat array of floats:
-        # [time₁, value₁, time₂, value₂, …], oldest entry first. One untracked object
-        # per bucket, not a handful of containers: a look-up of a new NIK makes two buckets,
-        # which live for the whole window.
-        self._buckets: OrderedDict[bytes, array[float]] = OrderedDict()
+        # MAC → bucket, least recently touched first. A bucket is one flat tuple of numbers:
+        # (time₁, value₁, time₂, value₂, …), oldest entry first, replaced on each look-up. A
+        # tuple of numbers is the one container the garbage collector stops tracking once it has
+        # seen it, so the buckets (two per new NIK, each living the whole window) cost the
+        # collector nothing after that.
+        self._buckets: OrderedDict[bytes, tuple[float, ...]] = OrderedDict()
         self._bursts: dict[str, deque[float]] = {}
 
     def check(self, institution: str, device: str, nik: str) -> str | None:
@@ -68,7 +68,7 @@ class AntiScrape:
             rule = "device_burst"
         return rule
 
-    def _prefix_rule(self, serials: array[float]) -> str | None:
+    def _prefix_rule(self, serials: tuple[float, ...]) -> str | None:
         cfg = self._cfg
         seen = set(serials)
         if len(seen) == 1:
@@ -83,27 +83,23 @@ class AntiScrape:
 
     def _record(
         self, kind: bytes, institution: str, part: str, value: int, now: float
-    ) -> array[float]:
+    ) -> tuple[float, ...]:
         """Add (now, value) to the bucket of `part`, dropping entries older than the window."""
         key = hashlib.blake2s(
             kind + institution.encode() + b"\x00" + part.encode(), key=self._key
         ).digest()
         buckets = self._buckets
-        bucket = buckets.get(key)
+        bucket = buckets.pop(key, None)
         if bucket is None:
-            bucket = buckets[key] = array("d", (now, value))
+            bucket = buckets[key] = (now, value)
             return bucket
-        buckets.move_to_end(key)
         edge = now - self._cfg.window_s
         end = len(bucket)
         first = 0
         while first < end and bucket[first] <= edge:
             first += 2
         first = max(first, end - 2 * (_MAX_ENTRIES - 1))
-        if first:
-            del bucket[:first]
-        bucket.append(now)
-        bucket.append(value)
+        bucket = buckets[key] = (*bucket[first:], now, value)
         return bucket
 
     def _burst(self, key: str, limit: int, now: float) -> bool:

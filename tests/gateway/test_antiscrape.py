@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -140,3 +141,12 @@ def test_a_bucket_keeps_the_latest_64_look_ups() -> None:
         assert scrape.check("inst", "dev", nik(serial)) is None
     sizes = sorted(len(bucket) for bucket in scrape._buckets.values())
     assert sizes[-1] == 2 * 64  # the prefix bucket: 64 (time, serial) pairs
+
+
+def test_buckets_cost_the_garbage_collector_nothing_once_seen() -> None:
+    scrape, clock = detector()
+    for serial in (11, 40, 97):
+        clock.advance(1)
+        scrape.check("inst", "dev", nik(serial))
+    gc.collect()
+    assert scrape._buckets and not any(gc.is_tracked(b) for b in scrape._buckets.values())

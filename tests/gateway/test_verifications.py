@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -198,6 +199,18 @@ async def test_reader_and_sam_pinning(
     kiosk.reader = ("RDR-OTHER", "SAM-A1")
     status, body = await kiosk.verify(persona("ayu").nik)
     assert (status, body["error"]["code"]) == (403, "DEVICE_DEACTIVATED")
+
+
+def test_kept_answers_cost_the_garbage_collector_nothing_once_seen() -> None:
+    cache = AnswerCache(ttl_s=10, clock=FakeClock(0.0))
+    for i in range(3):
+        key = ("dev", f"r{i}")
+        cache.start(key, cache.fingerprint("x"))
+        cache.finish(key, Answer(200, b"{}", "FOUND"))
+    gc.collect()
+    assert not any(gc.is_tracked(kept) for kept in cache._kept.values())
+    seen = cache.get(("dev", "r1"))
+    assert seen is not None and seen.answer == Answer(200, b"{}", "FOUND")
 
 
 async def test_answer_cache_expires_and_is_bounded() -> None:

@@ -1,7 +1,7 @@
 """Gateway relay vs nginx as an mTLS reverse proxy, in front of the same upstream, same machine.
 
     .venv/bin/python -m bench.gateway_relay [--seconds 4] [--connections 16] [--repeat 3]
-                                            [--rate 3000]
+                                            [--rate 1500,3000]
 
 Starts the Dukcapil simulator as its own process, then these servers side by side (each its
 own process, measured one at a time, rounds interleaved, medians reported):
@@ -19,9 +19,10 @@ upstream directly (one connection, sequential), server CPU per request (utime + 
 /proc, every thread of the server's processes) and its ratio to nginx's, and the TLS bytes on the
 wire for one verification on an established connection.
 
-CPU per request is measured twice, because it depends on the load: at each server's own peak
-(the throughput run, where a faster server also batches more work per wake-up) and at the same
-offered load for every server (`--rate` requests per second, paced over the same connections).
+CPU per request depends on the load, so it is measured at each server's own peak (the
+throughput run, where a faster server also batches more work per wake-up) and at the same offered
+loads for every server (`--rate`, requests per second paced over the same connections; several
+rates, comma-separated). A server that cannot keep up with a rate is marked.
 
 Every request carries a different NIK, as kiosk traffic does: the gateway keeps anti-scraping
 state per NIK prefix in memory, and one NIK sent again and again would hide what that costs. The
@@ -597,8 +598,8 @@ class Result:
     cpu_us: float  # at the server's peak
     p50_ms: float
     p99_ms: float
-    paced_cpu_us: float = 0.0  # at the same offered load for every server
-    paced_rps: float = 0.0
+    # offered rate → (CPU us per request, requests/s achieved), the same rates for every server
+    paced: dict[float, tuple[float, float]] = field(default_factory=dict)
     wire: WireBytes | None = None
     outcomes: Counter[str] | None = None  # of the gateway's answers, from its access log
 
@@ -616,12 +617,12 @@ async def measure_once(
     result = Result(
         target.name, count / elapsed, cpu / count * 1e6, pct(lat, 50) * 1e3, pct(lat, 99) * 1e3
     )
-    if watched:
+    for rate in args.rate if watched else ():
         cpu0 = cpu_seconds(watched)
         t0 = time.monotonic()
-        count = await paced(target, args.connections, args.seconds, args.rate)
-        result.paced_rps = count / (time.monotonic() - t0)
-        result.paced_cpu_us = (cpu_seconds(watched) - cpu0) / count * 1e6
+        count = await paced(target, args.connections, args.seconds, rate)
+        rps = count / (time.monotonic() - t0)
+        result.paced[rate] = ((cpu_seconds(watched) - cpu0) / count * 1e6, rps)
     return result
 
 
@@ -632,8 +633,13 @@ def median_of(results: list[Result]) -> Result:
         statistics.median(r.cpu_us for r in results),
         statistics.median(r.p50_ms for r in results),
         statistics.median(r.p99_ms for r in results),
-        statistics.median(r.paced_cpu_us for r in results),
-        statistics.median(r.paced_rps for r in results),
+        paced={
+            rate: (
+                statistics.median(r.paced[rate][0] for r in results),
+                statistics.median(r.paced[rate][1] for r in results),
+            )
+            for rate in results[0].paced
+        },
     )
 
 
@@ -644,7 +650,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-n", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="rounds (medians are reported)")
     parser.add_argument(
-        "--rate", type=float, default=3000.0, help="offered load of the paced run (requests/s)"
+        "--rate",
+        type=rates,
+        default=[1500.0, 3000.0],
+        help="offered loads of the paced runs, requests/s, comma-separated (default 1500,3000)",
     )
     parser.add_argument("--no-reference", action="store_true", help="skip the aiohttp relays")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -661,6 +670,17 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     report(results, args)
     return 0
+
+
+def rates(text: str) -> list[float]:
+    """`--rate`: positive request rates, comma-separated."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"not a list of positive rates: {text!r}")
+    return values
 
 
 def run(args: argparse.Namespace, tmp: Path, nginx: str) -> list[Result]:
@@ -743,25 +763,35 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         f" {args.seconds:.0f} s, {args.connections} connections;"
         f" latency: {args.latency_n} sequential requests"
     )
-    rate = f"@{args.rate:.0f}/s"
+    paced_head = "".join(f" {f'@{rate:.0f}/s':>8} {'vs nginx':>8}" for rate in args.rate)
     print(
         f"\n{'':30} {'req/s':>7} {'p50 +ms':>8} {'p99 +ms':>8}   CPU us/req: {'peak':>6}"
-        f" {'vs nginx':>8} {rate:>8} {'vs nginx':>8}"
+        f" {'vs nginx':>8}{paced_head}"
     )
     print(f"{base.name:30} {base.rps:7.0f} {base.p50_ms:7.3f}* {base.p99_ms:7.3f}*")
+    short: list[str] = []
     for r in results[1:]:
-        short = "" if r.paced_rps >= 0.95 * args.rate else f" (only {r.paced_rps:.0f}/s)"
+        paced_cols = ""
+        for rate in args.rate:
+            cpu_us, rps = r.paced[rate]
+            mark = " " if rps >= 0.95 * rate else "!"
+            paced_cols += f" {cpu_us:8.1f} {cpu_us / nginx.paced[rate][0]:7.2f}x{mark}"
+            if mark != " ":
+                short.append(f"{r.name} served only {rps:.0f} of {rate:.0f} requests/s")
         print(
             f"{r.name:30} {r.rps:7.0f} {r.p50_ms - base.p50_ms:8.3f} {r.p99_ms - base.p99_ms:8.3f}"
-            f"   {'':11}{r.cpu_us:6.1f} {r.cpu_us / nginx.cpu_us:7.2f}x"
-            f" {r.paced_cpu_us:8.1f} {r.paced_cpu_us / nginx.paced_cpu_us:7.2f}x{short}"
+            f"   {'':11}{r.cpu_us:6.1f} {r.cpu_us / nginx.cpu_us:7.2f}x{paced_cols}"
         )
     print("(* absolute latency of the direct upstream; other rows: latency added over it)")
+    for line in short:
+        print(f"(! {line})")
     gw = by_name["kiosk-gateway"]
+    same_load = ", ".join(
+        f"{gw.paced[rate][0] / nginx.paced[rate][0]:.2f}x at {rate:.0f}" for rate in args.rate
+    )
     print(
         f"\nCPU per request, gateway / nginx (target 2.5x): {gw.cpu_us / nginx.cpu_us:.2f}x at"
-        f" each one's peak, {gw.paced_cpu_us / nginx.paced_cpu_us:.2f}x at {args.rate:.0f}"
-        " requests/s each"
+        f" each one's peak; at the same offered load: {same_load} requests/s each"
     )
     print("\nBytes on the wire (TLS records), client→server + server→client:")
     for r in (gw, nginx):

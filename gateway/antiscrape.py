@@ -38,10 +38,9 @@ class AntiScrape:
         self._clock = clock
         self._key = key if key is not None else secrets.token_bytes(32)
         # MAC → bucket, least recently touched first. A bucket is one flat tuple of numbers:
-        # (time₁, value₁, time₂, value₂, …), oldest entry first, replaced on each look-up. A
-        # tuple of numbers is the one container the garbage collector stops tracking once it has
-        # seen it, so the buckets (two per new NIK, each living the whole window) cost the
-        # collector nothing after that.
+        # (time₁, value₁, time₂, value₂, …), oldest entry first, replaced on each look-up. The
+        # garbage collector stops tracking a tuple of numbers once it has seen it, so the buckets
+        # (two per new NIK, each living the whole window) cost it nothing after that.
         self._buckets: OrderedDict[bytes, tuple[float, ...]] = OrderedDict()
         self._bursts: dict[str, deque[float]] = {}
 

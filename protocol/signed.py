@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from protocol.errors import ProtocolError
+from protocol.strictjson import canonical_dumps, strict_loads
 
 SCHEMA_VERSION = 1
 ALGORITHM = "Ed25519"
@@ -227,7 +227,7 @@ def keyring(*public_keys: Ed25519PublicKey) -> dict[str, Ed25519PublicKey]:
 
 def canonical_json(obj: Mapping[str, Any]) -> bytes:
     """Sorted keys, no whitespace, ASCII only: the bytes that are signed."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return canonical_dumps(obj)
 
 
 def _b64(data: bytes) -> str:
@@ -300,33 +300,10 @@ def verify_document(raw: bytes, keys: Mapping[str, Ed25519PublicKey]) -> SignedD
     return SignedDocument(body, kid, hashlib.sha256(data).hexdigest())
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError("non-finite number")
-
-
-def _reject_float(text: str) -> Any:
-    raise ValueError("float")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError("duplicate key")
-        out[key] = value
-    return out
-
-
 def _strict_json(data: bytes, what: str) -> Any:
     try:
-        text = data.decode("utf-8")
-        return json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_reject_constant,
-            parse_float=_reject_float,
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        return strict_loads(data, floats=False)
+    except (ValueError, RecursionError):
         raise SignedDocumentError(Rejection.MALFORMED, f"{what} is not strict JSON") from None
 
 

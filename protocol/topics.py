@@ -19,7 +19,6 @@ states, identifiers of devices, and times.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 
 from protocol.errors import ProtocolError
 from protocol.outcomes import Outcome
+from protocol.strictjson import canonical_dumps, strict_loads
 
 PREFIX = "kiosk/v1"
 SCHEMA_VERSION = 1
@@ -147,20 +147,7 @@ def parse_topic(text: str) -> TopicRef:
 
 def encode(obj: Mapping[str, Any]) -> bytes:
     """Compact JSON with sorted keys (what goes on the wire)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError("duplicate key")
-        out[key] = value
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError("non-finite number")
+    return canonical_dumps(obj)
 
 
 def decode(raw: bytes) -> dict[str, Any]:
@@ -170,12 +157,8 @@ def decode(raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise PayloadError("payload", "too large")
     try:
-        obj = json.loads(
-            bytes(raw).decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_reject_constant,
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        obj = strict_loads(bytes(raw))
+    except (ValueError, RecursionError):
         raise PayloadError("payload", "is not a JSON object") from None
     if not isinstance(obj, dict):
         raise PayloadError("payload", "is not a JSON object")

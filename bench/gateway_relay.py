@@ -22,7 +22,8 @@ wire for one verification on an established connection.
 CPU per request depends on the load, so it is measured at each server's own peak (the
 throughput run, where a faster server also batches more work per wake-up) and at the same offered
 loads for every server (`--rate`, requests per second paced over the same connections; several
-rates, comma-separated). A server that cannot keep up with a rate is marked.
+rates, comma-separated). A server that cannot keep up with a rate is marked. Both are sampled
+over established, warm keep-alive connections: handshakes are not counted.
 
 Every request carries a different NIK, as kiosk traffic does: the gateway keeps anti-scraping
 state per NIK prefix in memory, and one NIK sent again and again would hide what that costs. The
@@ -415,11 +416,22 @@ async def _connect(target: Target) -> _Conn:
     return conn
 
 
-async def throughput(target: Target, connections: int, seconds: float) -> int:
-    """Requests completed by `connections` keep-alive connections in `seconds`."""
+async def open_connections(target: Target, connections: int) -> list[_Conn]:
+    """Keep-alive connections, each handshaken and warmed by one request."""
     conns = [await _connect(target) for _ in range(connections)]
     for c in conns:
         await c.call(request_bytes(target))
+    return conns
+
+
+def close_all(conns: list[_Conn]) -> None:
+    for c in conns:
+        if c.transport is not None:
+            c.transport.close()
+
+
+async def throughput(target: Target, conns: list[_Conn], seconds: float) -> int:
+    """Requests completed over open connections in `seconds`, one in flight on each."""
     stop = time.monotonic() + seconds
     count = 0
 
@@ -430,20 +442,14 @@ async def throughput(target: Target, connections: int, seconds: float) -> int:
             count += 1
 
     await asyncio.gather(*(worker(c) for c in conns))
-    for c in conns:
-        assert c.transport is not None
-        c.transport.close()
     return count
 
 
-async def paced(target: Target, connections: int, seconds: float, rate: float) -> int:
-    """Requests completed at `rate` per second, spread evenly over `connections`."""
-    conns = [await _connect(target) for _ in range(connections)]
-    for c in conns:
-        await c.call(request_bytes(target))
+async def paced(target: Target, conns: list[_Conn], seconds: float, rate: float) -> int:
+    """Requests completed at `rate` per second, spread evenly over open connections."""
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.01
-    interval = connections / rate
+    interval = len(conns) / rate
     count = 0
 
     async def worker(i: int, conn: _Conn) -> None:
@@ -458,9 +464,6 @@ async def paced(target: Target, connections: int, seconds: float, rate: float) -
             due += interval
 
     await asyncio.gather(*(worker(i, c) for i, c in enumerate(conns)))
-    for c in conns:
-        assert c.transport is not None
-        c.transport.close()
     return count
 
 
@@ -607,22 +610,28 @@ class Result:
 async def measure_once(
     target: Target, pids: Callable[[], list[int]] | None, args: argparse.Namespace
 ) -> Result:
+    """One round; CPU and time are sampled over established, warm connections only (no
+    handshake is counted as a request's cost)."""
     lat = await latencies(target, args.latency_n)
     watched = pids() if pids else []
-    cpu0 = cpu_seconds(watched)
-    t0 = time.monotonic()
-    count = await throughput(target, args.connections, args.seconds)
-    elapsed = time.monotonic() - t0
-    cpu = cpu_seconds(watched) - cpu0
-    result = Result(
-        target.name, count / elapsed, cpu / count * 1e6, pct(lat, 50) * 1e3, pct(lat, 99) * 1e3
-    )
-    for rate in args.rate if watched else ():
+    conns = await open_connections(target, args.connections)
+    try:
         cpu0 = cpu_seconds(watched)
         t0 = time.monotonic()
-        count = await paced(target, args.connections, args.seconds, rate)
-        rps = count / (time.monotonic() - t0)
-        result.paced[rate] = ((cpu_seconds(watched) - cpu0) / count * 1e6, rps)
+        count = await throughput(target, conns, args.seconds)
+        elapsed = time.monotonic() - t0
+        cpu = cpu_seconds(watched) - cpu0
+        result = Result(
+            target.name, count / elapsed, cpu / count * 1e6, pct(lat, 50) * 1e3, pct(lat, 99) * 1e3
+        )
+        for rate in args.rate if watched else ():
+            cpu0 = cpu_seconds(watched)
+            t0 = time.monotonic()
+            count = await paced(target, conns, args.seconds, rate)
+            rps = count / (time.monotonic() - t0)
+            result.paced[rate] = ((cpu_seconds(watched) - cpu0) / count * 1e6, rps)
+    finally:
+        close_all(conns)
     return result
 
 

@@ -56,7 +56,7 @@ import time
 import urllib.request
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -607,6 +607,14 @@ class Result:
     outcomes: Counter[str] | None = None  # of the gateway's answers, from its access log
 
 
+async def sampled(watched: list[int], run: Awaitable[int]) -> tuple[int, float, float]:
+    """The requests `run` completes, its seconds, and the CPU seconds of `watched` meanwhile."""
+    cpu0 = cpu_seconds(watched)
+    t0 = time.monotonic()
+    count = await run
+    return count, time.monotonic() - t0, cpu_seconds(watched) - cpu0
+
+
 async def measure_once(
     target: Target, pids: Callable[[], list[int]] | None, args: argparse.Namespace
 ) -> Result:
@@ -616,20 +624,14 @@ async def measure_once(
     watched = pids() if pids else []
     conns = await open_connections(target, args.connections)
     try:
-        cpu0 = cpu_seconds(watched)
-        t0 = time.monotonic()
-        count = await throughput(target, conns, args.seconds)
-        elapsed = time.monotonic() - t0
-        cpu = cpu_seconds(watched) - cpu0
+        count, elapsed, cpu = await sampled(watched, throughput(target, conns, args.seconds))
         result = Result(
             target.name, count / elapsed, cpu / count * 1e6, pct(lat, 50) * 1e3, pct(lat, 99) * 1e3
         )
         for rate in args.rate if watched else ():
-            cpu0 = cpu_seconds(watched)
-            t0 = time.monotonic()
-            count = await paced(target, conns, args.seconds, rate)
-            rps = count / (time.monotonic() - t0)
-            result.paced[rate] = ((cpu_seconds(watched) - cpu0) / count * 1e6, rps)
+            run = paced(target, conns, args.seconds, rate)
+            count, elapsed, cpu = await sampled(watched, run)
+            result.paced[rate] = (cpu / count * 1e6, count / elapsed)
     finally:
         close_all(conns)
     return result

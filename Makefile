@@ -1,13 +1,17 @@
 # Two commands matter: `make demo` and `make test`. Each sets itself up (Debian packages,
 # .venv with the project installed editable) and is safe to run again.
-PYTHON ?= python3
+# The virtual environment is made with the operating system's own python3 (Debian's and
+# Raspberry Pi OS's, built with PGO and LTO: the interpreter a kiosk or gateway runs), or with the
+# first python3 on the PATH where there is none. An environment made with another interpreter is
+# made again.
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_APT := $(VENV)/.stamp-apt
 STAMP_VENV := $(VENV)/.stamp-venv
 HYPOTHESIS_PROFILE ?= ci
 
-.PHONY: demo test setup lint unit fuzz bench clean
+.PHONY: demo test setup lint unit fuzz bench clean FORCE
 
 demo: setup
 	$(VENV)/bin/kiosk-sim demo
@@ -21,11 +25,21 @@ $(STAMP_APT): scripts/install-debian-packages.sh
 	scripts/install-debian-packages.sh
 	mkdir -p $(VENV) && touch $@
 
-$(STAMP_VENV): $(STAMP_APT) pyproject.toml
+$(STAMP_VENV): $(STAMP_APT) pyproject.toml $(VENV)/.base-python
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
+
+# Which interpreter the environment is made with; when that changes, it is made again.
+REAL_PYTHON := -c 'import os, sys; print(os.path.realpath(sys.executable))'
+$(VENV)/.base-python: FORCE | $(STAMP_APT)
+	@want=$$($(PYTHON) $(REAL_PYTHON)); \
+	if [ -x $(PY) ] && [ "$$($(PY) $(REAL_PYTHON))" != "$$want" ]; then \
+		echo "$(VENV) was made with another interpreter: making it again with $$want"; \
+		$(PYTHON) -m venv --clear $(VENV) && touch $(STAMP_APT); \
+	fi; \
+	[ "$$(cat $@ 2>/dev/null)" = "$$want" ] || echo "$$want" > $@
 
 # The MCU firmware is type-checked against the published MicroPython RP2040 stubs, kept in
 # their own folder (they shadow parts of the standard library).

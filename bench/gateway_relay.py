@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import json
 import os
+import platform
 import random
 import re
 import shutil
@@ -774,6 +775,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         f" {args.seconds:.0f} s, {args.connections} connections;"
         f" latency: {args.latency_n} sequential requests"
     )
+    print(f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})")
     paced_head = "".join(f" {f'@{rate:.0f}/s':>8} {'vs nginx':>8}" for rate in args.rate)
     print(
         f"\n{'':30} {'req/s':>7} {'p50 +ms':>8} {'p99 +ms':>8}   CPU us/req: {'peak':>6}"

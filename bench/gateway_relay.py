@@ -19,11 +19,16 @@ upstream directly (one connection, sequential), server CPU per request (utime + 
 /proc, every thread of the server's processes) and its ratio to nginx's, and the TLS bytes on the
 wire for one verification on an established connection.
 
-CPU per request depends on the load, so it is measured at each server's own peak (the
-throughput run, where a faster server also batches more work per wake-up) and at the same offered
-loads for every server (`--rate`, requests per second paced over the same connections; several
-rates, comma-separated). A server that cannot keep up with a rate is marked. Both are sampled
-over established, warm keep-alive connections: handshakes are not counted.
+CPU per request depends on the load, so servers are compared at the same offered loads
+(`--rate`, requests per second paced over the same connections; several rates, comma-separated),
+the highest of them near the gateway's own peak (`--near-peak`, 90% of it by default, found in a
+run before the rounds). A server that cannot keep up with a rate is marked. The target (2.5x
+nginx's CPU per request, and under 1,300 bytes on the wire for one verification) is judged there,
+and the exit status says whether it was met. CPU per request at each server's own peak (the
+throughput run) is printed too, but is not a like-for-like comparison: on a machine whose cores
+the load generator and the simulator share, the faster server runs at a higher load, where it
+also does more work per wake-up. Everything is sampled over established, warm keep-alive
+connections: handshakes are not counted.
 
 Every request carries a different NIK, as kiosk traffic does: the gateway keeps anti-scraping
 state per NIK prefix in memory, and one NIK sent again and again would hide what that costs. The
@@ -75,6 +80,8 @@ USER, PASSWORD, INSTITUTION = "BENCH-USER", "bench-password", "bench-inst"
 REGIONS = sorted({p.nik[:6] for p in PERSONAS.values()})
 NIK_SEED = 1945
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+CPU_TARGET = 2.5  # the gateway's CPU per request, at most this many times nginx's
+WIRE_TARGET = 1300  # bytes of one verification on an established connection, both ways
 ELEMENTS = [
     "no_kk",
     "nik",
@@ -638,6 +645,16 @@ async def measure_once(
     return result
 
 
+async def peak_rate(target: Target, args: argparse.Namespace) -> float:
+    """Requests per second of one throughput run, over warm connections."""
+    conns = await open_connections(target, args.connections)
+    try:
+        count, elapsed, _ = await sampled([], throughput(target, conns, args.seconds))
+    finally:
+        close_all(conns)
+    return count / elapsed
+
+
 def median_of(results: list[Result]) -> Result:
     return Result(
         results[0].name,
@@ -667,6 +684,13 @@ def main(argv: list[str] | None = None) -> int:
         default=[1500.0, 3000.0],
         help="offered loads of the paced runs, requests/s, comma-separated (default 1500,3000)",
     )
+    parser.add_argument(
+        "--near-peak",
+        type=fraction,
+        default=0.9,
+        help="also pace every server at this fraction of the gateway's peak, found in a run"
+        " before the rounds (default 0.9; 0: no such rate)",
+    )
     parser.add_argument("--no-reference", action="store_true", help="skip the aiohttp relays")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = parser.parse_args(argv)
@@ -680,8 +704,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    report(results, args)
-    return 0
+    return 0 if report(results, args) else 1
+
+
+def fraction(text: str) -> float:
+    """`--near-peak`: a fraction from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"not a fraction from 0 to 1: {text!r}")
+    return value
 
 
 def rates(text: str) -> list[float]:
@@ -733,6 +767,11 @@ def run(args: argparse.Namespace, tmp: Path, nginx: str) -> list[Result]:
                 port = free_port()
                 upstream = f"http://127.0.0.1:{up}"
                 start(name, [PY, "-c", script, str(port), upstream, *tls_args], port)
+        if args.near_peak:
+            # The gateway's own peak, so that one equal load for every server is near it.
+            gateway = next(t for t, _ in servers if t.name == "kiosk-gateway")
+            peak = uvloop.run(peak_rate(gateway, args))
+            args.rate = [*args.rate, round(args.near_peak * peak, -2)]
         rounds: dict[str, list[Result]] = {t.name: [] for t, _ in servers}
         for _ in range(args.repeat):
             for target, pids in servers:
@@ -766,7 +805,13 @@ def access_log_outcomes(path: Path) -> Counter[str]:
 _OUTCOME = re.compile(r" outcome=(\S+)")
 
 
-def report(results: list[Result], args: argparse.Namespace) -> None:
+def kept_up(result: Result, rate: float) -> bool:
+    """The server served (nearly) all of an offered load."""
+    return result.paced[rate][1] >= 0.95 * rate
+
+
+def report(results: list[Result], args: argparse.Namespace) -> bool:
+    """Print the figures; True if the gateway met its targets."""
     base, by_name = results[0], {r.name: r for r in results}
     nginx = by_name["nginx (mTLS proxy)"]
     load = os.getloadavg()
@@ -787,7 +832,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         paced_cols = ""
         for rate in args.rate:
             cpu_us, rps = r.paced[rate]
-            mark = " " if rps >= 0.95 * rate else "!"
+            mark = " " if kept_up(r, rate) else "!"
             paced_cols += f" {cpu_us:8.1f} {cpu_us / nginx.paced[rate][0]:7.2f}x{mark}"
             if mark != " ":
                 short.append(f"{r.name} served only {rps:.0f} of {rate:.0f} requests/s")
@@ -796,15 +841,26 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             f"   {'':11}{r.cpu_us:6.1f} {r.cpu_us / nginx.cpu_us:7.2f}x{paced_cols}"
         )
     print("(* absolute latency of the direct upstream; other rows: latency added over it)")
+    if args.near_peak:
+        print(
+            f"(@{args.rate[-1]:.0f}/s: {args.near_peak:.0%} of the gateway's peak in a run"
+            " before the rounds)"
+        )
     for line in short:
         print(f"(! {line})")
     gw = by_name["kiosk-gateway"]
-    same_load = ", ".join(
-        f"{gw.paced[rate][0] / nginx.paced[rate][0]:.2f}x at {rate:.0f}" for rate in args.rate
+    ratios = {rate: gw.paced[rate][0] / nginx.paced[rate][0] for rate in args.rate}
+    same_load = ", ".join(f"{ratio:.2f}x at {rate:.0f}" for rate, ratio in ratios.items())
+    cpu_ok = max(ratios.values()) <= CPU_TARGET and all(
+        kept_up(r, rate) for r in (gw, nginx) for rate in args.rate
     )
     print(
-        f"\nCPU per request, gateway / nginx (target 2.5x): {gw.cpu_us / nginx.cpu_us:.2f}x at"
-        f" each one's peak; at the same offered load: {same_load} requests/s each"
+        f"\nCPU per request, gateway / nginx, at the same offered load (target {CPU_TARGET}x):"
+        f" {same_load} requests/s: {'OK' if cpu_ok else 'OVER TARGET'}"
+    )
+    print(
+        f"At each one's own peak (gateway {gw.rps:.0f}/s, nginx {nginx.rps:.0f}/s; not like for"
+        f" like): {gw.cpu_us / nginx.cpu_us:.2f}x"
     )
     print("\nBytes on the wire (TLS records), client→server + server→client:")
     for r in (gw, nginx):
@@ -820,10 +876,15 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             f"({w.resumed_handshake} bytes)"
         )
     assert gw.wire is not None
-    print(f"\nGateway, one verification both ways: {sum(gw.wire.steady)} bytes (target < 1300)")
+    wire_ok = sum(gw.wire.steady) < WIRE_TARGET
+    print(
+        f"\nGateway, one verification both ways: {sum(gw.wire.steady)} bytes"
+        f" (target < {WIRE_TARGET}): {'OK' if wire_ok else 'OVER TARGET'}"
+    )
     assert gw.outcomes is not None
     found = gw.outcomes["FOUND"]
     print(f"Gateway answers: {found} FOUND (all), each request a different NIK")
+    return cpu_ok and wire_ok
 
 
 if __name__ == "__main__":

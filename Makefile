@@ -1,9 +1,9 @@
 # Two commands matter: `make demo` and `make test`. Each sets itself up (Debian packages,
 # .venv with the project installed editable) and is safe to run again.
-# The virtual environment is made with the operating system's own python3 (Debian's and
-# Raspberry Pi OS's, built with PGO and LTO: the interpreter a kiosk or gateway runs), or with the
-# first python3 on the PATH where there is none. An environment made with another interpreter is
-# made again.
+# The virtual environment is made with the operating system's own python3 (Debian's or Raspberry
+# Pi OS's: the interpreter a kiosk or gateway runs, built with PGO and LTO on amd64 and arm64), or
+# with the first python3 on the PATH where there is none. An environment made with another
+# interpreter is made again.
 PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 VENV := .venv
 PY := $(VENV)/bin/python

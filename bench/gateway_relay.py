@@ -771,7 +771,8 @@ def run(args: argparse.Namespace, tmp: Path, nginx: str) -> list[Result]:
             # The gateway's own peak, so that one equal load for every server is near it.
             gateway = next(t for t, _ in servers if t.name == "kiosk-gateway")
             peak = uvloop.run(peak_rate(gateway, args))
-            args.rate = [*args.rate, round(args.near_peak * peak, -2)]
+            args.near_rate = max(100.0, round(args.near_peak * peak, -2))
+            args.rate = sorted({*args.rate, args.near_rate})
         rounds: dict[str, list[Result]] = {t.name: [] for t, _ in servers}
         for _ in range(args.repeat):
             for target, pids in servers:
@@ -843,7 +844,7 @@ def report(results: list[Result], args: argparse.Namespace) -> bool:
     print("(* absolute latency of the direct upstream; other rows: latency added over it)")
     if args.near_peak:
         print(
-            f"(@{args.rate[-1]:.0f}/s: {args.near_peak:.0%} of the gateway's peak in a run"
+            f"(@{args.near_rate:.0f}/s: {args.near_peak:.0%} of the gateway's peak in a run"
             " before the rounds)"
         )
     for line in short:

@@ -18,8 +18,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from simulators.scenarios import PageWatcher, Run, Scenario, visit
-from simulators.stack import DEMO_TIMEOUTS, Stack
+from kiosk_sim.scenarios import PageWatcher, Run, Scenario, visit
+from kiosk_sim.stack import DEMO_TIMEOUTS, Stack
 
 OWN_TARGET_MS = 25.0
 RSS_TARGET_MB = 60.0

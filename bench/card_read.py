@@ -5,7 +5,7 @@
 Starts a private pcscd, puts a virtual KTP-el card and SAM in its two vpcd readers (the virtual
 devices run in this process), then times (1) GET CHALLENGE round trips through pyscard, pcscd
 and vpcd, and (2) complete reads (SELECT, mutual authentication with the SAM, protected reads
-of the identity file and both templates) through hardware.pcsc.PcscCardReader.
+of the identity file and both templates) through hardware.card.pcsc.PcscCardReader.
 Targets: APDU round trip median under 1 ms, whole read median under 50 ms.
 """
 
@@ -56,7 +56,7 @@ def _apdu_round_trips(reader_name: str, count: int) -> list[float]:
 
 
 def _reads(reader: object, count: int) -> list[float]:
-    from hardware.pcsc import PcscCardReader
+    from hardware.card.pcsc import PcscCardReader
 
     assert isinstance(reader, PcscCardReader)
     reader.read().wipe()  # warm up
@@ -86,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reads", type=int, default=50, help="whole card reads")
     args = parser.parse_args(argv)
 
-    from hardware.pcsc import PcscCardReader
+    from hardware.card.pcsc import PcscCardReader
+    from kiosk_sim.pcscd import PcscdError, PcscdProcess
     from simulators.ktpel_card import VirtualSam, card_for
-    from simulators.pcscd import PcscdError, PcscdProcess
     from simulators.vpcd import VirtualSlot
 
     with tempfile.TemporaryDirectory(prefix="bench-pcscd-") as tmp:

@@ -70,8 +70,8 @@ from typing import cast
 import uvloop
 
 from gateway.upstream.http11 import ResponseParser
+from kiosk_sim.pki import Pki, make_pki
 from simulators.personas import PERSONAS
-from simulators.pki import Pki, make_pki
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable

@@ -31,7 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.app import Agent
 from edge_agent.config import (
     AdminConfig,
     AgentConfig,
@@ -42,17 +41,18 @@ from edge_agent.config import (
     StateConfig,
     UiConfig,
 )
-from edge_agent.uplink import Uplink
+from edge_agent.uplink.connection import Uplink
+from edge_agent.wiring.app import Agent
 from fleet.actions import Fleet
 from fleet.config import load_config
 from gateway.config import parse_config as gateway_config
 from gateway.server import start_gateway
-from hardware.card import CardContents, CardEvent
+from hardware.card.reader import CardContents, CardEvent
+from kiosk_sim.broker import MosquittoBroker, free_port
+from kiosk_sim.fleet_scenarios import FleetSetup
+from kiosk_sim.pki import make_pki
 from protocol.messages import MatchEvidence, ReaderIdentity, VerificationResponse
 from protocol.outcomes import Outcome
-from simulators.broker import MosquittoBroker, free_port
-from simulators.fleet_scenarios import FleetSetup
-from simulators.pki import make_pki
 
 DEVICE = "KIOSK-BENCH-1"
 KEEPALIVE = 60

@@ -7,10 +7,10 @@ import asyncio
 import logging
 import sys
 
-from edge_agent.app import harden_process, run_agent
 from edge_agent.config import AgentConfig, check_files, load_config
 from edge_agent.errors import AgentError, ConfigError
 from edge_agent.hygiene import install_log_filter
+from edge_agent.wiring.app import harden_process, run_agent
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 1

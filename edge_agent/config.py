@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from edge_agent.errors import ConfigError
-from hardware.card import Finger
+from hardware.card.reader import Finger
 from protocol.outcomes import Lang
 
 _IDENT = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -58,7 +58,7 @@ class IndicatorsConfig:
 
     enabled: bool = False
     pin_factory: str = "lgpio"  # gpiozero pin factory: lgpio on a Pi, mock in a simulation
-    green: int = 22  # BCM numbers (hardware.indicators.DEFAULT_PINS)
+    green: int = 22  # BCM numbers (hardware.gpio.DEFAULT_PINS)
     amber: int = 23
     red: int = 24
     buzzer: int = 25

@@ -17,7 +17,7 @@ import resource
 import socket
 from collections.abc import Mapping
 
-from edge_agent.ports import Clock
+from edge_agent.devices import Clock
 from edge_agent.tasks import cancel_and_wait
 
 _log = logging.getLogger(__name__)

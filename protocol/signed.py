@@ -15,7 +15,7 @@ refuses a body that is not byte for byte canonical.
 Body of a desired state: v, kind="desired", device, version, state (active | deactivated),
 reason, sanctions, issued_at, issuer. Body of a command: v, kind="command", device, nonce,
 command, issued_at, expires_at, issuer. Whether a document applies (device, version, expiry,
-nonce) is the receiver's decision: see edge_agent.remote.
+nonce) is the receiver's decision: see edge_agent.uplink.remote_control.
 """
 
 from __future__ import annotations

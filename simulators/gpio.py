@@ -13,7 +13,7 @@ from typing import Any
 
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from hardware.indicators import DEFAULT_PINS, PinMap, PinSpec
+from hardware.gpio import DEFAULT_PINS, PinMap, PinSpec
 
 
 class SimPin(MockPin):  # type: ignore[misc]  # gpiozero ships no type information

@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar
 
-from hardware import ktpel, tlv
-from hardware.apdu import SW, CommandApdu, ResponseApdu
-from hardware.card import Finger, IdentityField
-from hardware.errors import CardNotAuthenticError, CardRemovedError, MalformedCardDataError
-from hardware.ktpel_crypto import (
+from hardware.card import ktpel, tlv
+from hardware.card.apdu import SW, CommandApdu, ResponseApdu
+from hardware.card.ktpel_crypto import (
     CRYPTOGRAM_SIZE,
     NONCE_SIZE,
     SEED_SIZE,
@@ -31,6 +29,8 @@ from hardware.ktpel_crypto import (
     make_cryptogram,
     open_cryptogram,
 )
+from hardware.card.reader import Finger, IdentityField
+from hardware.errors import CardNotAuthenticError, CardRemovedError, MalformedCardDataError
 from protocol.nik import Sex
 from simulators.personas import Persona, persona
 from simulators.vpcd import CardVanished, VirtualCard

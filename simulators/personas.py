@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from enum import Enum
 
-from hardware.card import Finger
+from hardware.card.reader import Finger
 from protocol.nik import Sex
 
 TEMPLATE_SIZE = 512  # bytes of one fingerprint template, as the fingerprint module stores it

@@ -262,7 +262,7 @@ class VirtualSlot:
         except OSError as err:
             raise SlotError(
                 f"nothing accepts virtual cards on {self.host}:{self.port}: is pcscd "
-                "running with the vpcd driver (simulators.pcscd.PcscdProcess)?"
+                "running with the vpcd driver (kiosk_sim.pcscd.PcscdProcess)?"
             ) from err
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(None)

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
-from edge_agent.screens import Screen, ScreenName
+from edge_agent.session.screens import Screen, ScreenName
 from edge_agent.tasks import cancel_and_wait
-from hardware.card import Finger
+from hardware.card.reader import Finger
 from protocol.outcomes import Lang
 
 _log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ _MAX_QUEUE = 16
 
 
 class UiControl(Protocol):
-    """What the page may ask of the session (edge_agent.session.Session has it)."""
+    """What the page may ask of the session (edge_agent.session.verification.Session has it)."""
 
     def select_finger(self, finger: Finger) -> bool:
         """The citizen chose the other finger."""

@@ -1,8 +1,8 @@
 """The supervisor MCU (RP2040 beside the Pi): frame codec, message payloads and the driver.
 
 `frame` and `messages` are pure codecs (the firmware has its own twin, checked against the same
-golden vectors); `link` is the driver on an injected serial port; `heartbeat` the agent's
-asyncio heartbeat; `port` opens the UART with pyserial.
+golden vectors); `link` is the driver on an injected serial port; `port` opens the UART with
+pyserial.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from hardware.supervisor.errors import (
     SupervisorTimeoutError,
     TamperClearRefusedError,
 )
-from hardware.supervisor.heartbeat import heartbeat_loop
 from hardware.supervisor.link import SerialPort, SupervisorHealth, SupervisorLink
 from hardware.supervisor.messages import (
     DroppedFrames,
@@ -47,6 +46,5 @@ __all__ = [
     "TamperClearRefusedError",
     "TamperReport",
     "clear_payload",
-    "heartbeat_loop",
     "open_port",
 ]

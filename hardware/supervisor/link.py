@@ -198,7 +198,7 @@ class SupervisorLink:
     def set_pattern(self, pattern: McuPattern | Enum | str) -> None:
         """Show an LED pattern: idle, busy, success, failure, deactivated or tamper.
 
-        Accepts McuPattern, its name, or any Enum with such a value (hardware.indicators.Pattern).
+        Accepts McuPattern, its name, or any Enum with such a value (hardware.gpio.Pattern).
         """
         value = pattern.value if isinstance(pattern, Enum) else pattern
         try:

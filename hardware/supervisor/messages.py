@@ -24,7 +24,7 @@ _U32_MAX = 0xFFFF_FFFF
 
 
 class McuPattern(Enum):
-    """LED patterns of the MCU; values are the names hardware.indicators.Pattern uses too."""
+    """LED patterns of the MCU; values are the names hardware.gpio.Pattern uses too."""
 
     IDLE = "idle"
     BUSY = "busy"

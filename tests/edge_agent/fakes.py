@@ -9,8 +9,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from edge_agent.screens import Screen, ScreenName
-from hardware.card import CardContents, CardEvent, Finger, IdentityField
+from edge_agent.session.screens import Screen, ScreenName
+from hardware.card.reader import CardContents, CardEvent, Finger, IdentityField
 from hardware.errors import NoCardError
 from hardware.fingerprint.errors import FingerTimeoutError
 from hardware.fingerprint.packet import MatchResult

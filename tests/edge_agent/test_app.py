@@ -13,7 +13,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from edge_agent.app import Agent, run_agent
 from edge_agent.cli import main
 from edge_agent.config import (
     AgentConfig,
@@ -26,9 +25,10 @@ from edge_agent.config import (
 )
 from edge_agent.errors import StartupError
 from edge_agent.hygiene import install_log_filter
-from edge_agent.screens import ScreenName
-from edge_agent.session import SessionReport
-from hardware.card import CardEvent, CardEventKind
+from edge_agent.session.screens import ScreenName
+from edge_agent.session.verification import SessionReport
+from edge_agent.wiring.app import Agent, run_agent
+from hardware.card.reader import CardEvent, CardEventKind
 from hardware.fingerprint.packet import MatchResult
 from protocol.outcomes import Outcome
 from simulators.personas import PERSONAS

@@ -10,7 +10,7 @@ import pytest
 
 from edge_agent.config import check_files, load_config, parse_config
 from edge_agent.errors import ConfigError
-from hardware.card import Finger
+from hardware.card.reader import Finger
 from protocol.outcomes import Lang
 from tests.edge_agent.certs import make_pki
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from edge_agent.config import parse_config
 from edge_agent.errors import ConfigError
-from edge_agent.gateway_link import _error_code, _parse_answer, _Unavailable
+from edge_agent.session.gateway_link import _error_code, _parse_answer, _Unavailable
 from edge_agent.ui.server import UiServer
 
 RID = "0123456789abcdef0123456789abcdef"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.config import GatewayConfig
-from edge_agent.gateway_link import GatewayLink
+from edge_agent.session.gateway_link import GatewayLink
 from protocol.elements import DataElement
 from protocol.messages import MatchEvidence, ReaderIdentity, VerificationResponse
 from protocol.outcomes import Outcome

@@ -11,9 +11,9 @@ import pytest
 
 from edge_agent.config import TimeoutsConfig
 from edge_agent.hygiene import NikMaskFilter
-from edge_agent.screens import Screen, ScreenName, TryProblem
-from edge_agent.session import Session, SessionReport, SessionState
-from hardware.card import CardContents, CardEvent, CardEventKind, Finger, IdentityField
+from edge_agent.session.screens import Screen, ScreenName, TryProblem
+from edge_agent.session.verification import Session, SessionReport, SessionState
+from hardware.card.reader import CardContents, CardEvent, CardEventKind, Finger, IdentityField
 from hardware.errors import (
     CardNotAuthenticError,
     CardRemovedError,

@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from edge_agent.screens import Screen, ScreenName, TryProblem
+from edge_agent.session.screens import Screen, ScreenName, TryProblem
 from edge_agent.ui.server import UiServer
-from hardware.card import Finger
+from hardware.card.reader import Finger
 from protocol.elements import DataElement
 from protocol.outcomes import Lang, Outcome
 from simulators.personas import PERSONAS

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from edge_agent.screens import ScreenName
+from edge_agent.session.screens import ScreenName
 from fleet.cli import main
 from fleet.config import parse_config, render_config
 from fleet.errors import EXIT_REJECTED, EXIT_TIMEOUT, EXIT_USAGE, FleetError
 from gateway.server import RunningGateway
+from kiosk_sim.broker import MosquittoBroker
 from protocol.signed import private_pem
-from simulators.broker import MosquittoBroker
 from tests.mqtt.fixtures import DEVICE, OTHER_DEVICE, Certs, agent_config, running_kiosk
 from tests.remote.keys import ADMIN, OTHER
 

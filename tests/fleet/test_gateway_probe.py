@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from edge_agent.health import GatewayPing
 from edge_agent.tls import client_context
+from edge_agent.uplink.health import GatewayPing
 from gateway.server import RunningGateway
-from simulators.broker import free_port
+from kiosk_sim.broker import free_port
 from tests.mqtt.fixtures import DEVICE, Certs
 
 

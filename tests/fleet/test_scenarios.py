@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from edge_agent.config import AdminConfig, AgentConfig
-from edge_agent.screens import ScreenName
+from edge_agent.session.screens import ScreenName
 from gateway.server import RunningGateway
-from hardware.card import CardEvent, CardEventKind
-from simulators.broker import MosquittoBroker
-from simulators.fleet_scenarios import (
+from hardware.card.reader import CardEvent, CardEventKind
+from kiosk_sim.broker import MosquittoBroker
+from kiosk_sim.fleet_scenarios import (
     SCENARIOS,
     FleetContext,
     FleetSetup,

@@ -25,8 +25,8 @@ import uvloop
 from gateway.clock import Clock
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
+from kiosk_sim.pki import Issued, Pki, make_pki
 from simulators.dukcapil import RunningDukcapilSim, SimUser, start_dukcapil_sim
-from simulators.pki import Issued, Pki, make_pki
 
 # Institutions of the tests: A (WIB, before PoC, 6 elements), B (WITA, PoC approved, 9
 # elements), C (WIT, PoC approved).

@@ -8,7 +8,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from simulators.pki import load_pki, make_pki
+from kiosk_sim.pki import load_pki, make_pki
 
 
 def test_make_issue_revoke_reload(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import pytest
 import uvloop
 
 from gateway.server import RunningGateway
+from kiosk_sim.pki import Issued
 from simulators.personas import persona
-from simulators.pki import Issued
 from tests.gateway.conftest import Certs, MakeClient, MakeGateway
 
 AYU = persona("ayu").nik

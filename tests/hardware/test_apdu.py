@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hardware.apdu import (
+from hardware.card.apdu import (
     SW,
     CommandApdu,
     ResponseApdu,

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hardware import ktpel, tlv
-from hardware.apdu import CommandApdu, ResponseApdu, exchange
-from hardware.card import Finger, IdentityField
+from hardware.card import ktpel, tlv
+from hardware.card.apdu import CommandApdu, ResponseApdu, exchange
+from hardware.card.ktpel import KtpelProfile
+from hardware.card.ktpel_crypto import SecureChannel, SessionKeys
+from hardware.card.reader import Finger, IdentityField
 from hardware.errors import CardError, MalformedCardDataError
-from hardware.ktpel import KtpelProfile
-from hardware.ktpel_crypto import SecureChannel, SessionKeys
 from simulators.ktpel_card import (
     DirectTransport,
     VirtualSam,

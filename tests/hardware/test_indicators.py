@@ -9,7 +9,7 @@ import pytest
 from gpiozero import Device
 
 from hardware.errors import GpioError
-from hardware.indicators import (
+from hardware.gpio import (
     DEFAULT_PINS,
     LOOKS,
     Blink,

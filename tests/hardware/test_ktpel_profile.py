@@ -7,19 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hardware import ktpel, tlv
-from hardware.apdu import CommandApdu
-from hardware.card import CardContents, Finger, IdentityField
-from hardware.errors import (
-    CardError,
-    CardNotAuthenticError,
-    CardRemovedError,
-    MalformedCardDataError,
-    SamMissingError,
-    SamNotAuthorisedError,
-)
-from hardware.ktpel import CardProfile, KtpelProfile
-from hardware.ktpel_crypto import (
+from hardware.card import ktpel, tlv
+from hardware.card.apdu import CommandApdu
+from hardware.card.ktpel import CardProfile, KtpelProfile
+from hardware.card.ktpel_crypto import (
     AuthKeys,
     SecureChannel,
     SessionKeys,
@@ -29,6 +20,15 @@ from hardware.ktpel_crypto import (
     pad,
     unpad_in_place,
     wipe,
+)
+from hardware.card.reader import CardContents, Finger, IdentityField
+from hardware.errors import (
+    CardError,
+    CardNotAuthenticError,
+    CardRemovedError,
+    MalformedCardDataError,
+    SamMissingError,
+    SamNotAuthorisedError,
 )
 from simulators.ktpel_card import (
     CardFault,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hardware import indicators
+from hardware import gpio
 from hardware.supervisor.errors import FrameFault, MalformedFrameError, NakReason
 from hardware.supervisor.messages import (
     CLEAR_LABEL,
@@ -111,4 +111,4 @@ def test_request_payloads() -> None:
 
 
 def test_mcu_patterns_carry_the_gpio_pattern_names() -> None:
-    assert {p.value for p in McuPattern} == {p.value for p in indicators.Pattern}
+    assert {p.value for p in McuPattern} == {p.value for p in gpio.Pattern}

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hardware import tlv
+from hardware.card import tlv
 from hardware.errors import MalformedCardDataError
 
 AID = bytes.fromhex("D3600000014B5450454C")

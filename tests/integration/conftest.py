@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from simulators.pcscd import PcscdProcess
+from kiosk_sim.pcscd import PcscdProcess
 
 
 @pytest.fixture(scope="session")

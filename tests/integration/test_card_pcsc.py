@@ -18,7 +18,9 @@ import pytest
 from smartcard import scard
 
 from hardware import TRAFFIC
-from hardware.card import CardEvent, CardEventKind, CardReader, Finger, IdentityField
+from hardware.card.ktpel import KtpelProfile
+from hardware.card.pcsc import PcscCardReader, translate
+from hardware.card.reader import CardEvent, CardEventKind, CardReader, Finger, IdentityField
 from hardware.errors import (
     CardError,
     CardNotAuthenticError,
@@ -30,8 +32,7 @@ from hardware.errors import (
     SamMissingError,
     SamNotAuthorisedError,
 )
-from hardware.ktpel import KtpelProfile
-from hardware.pcsc import PcscCardReader, translate
+from kiosk_sim.pcscd import PcscdProcess
 from simulators.ktpel_card import (
     CardFault,
     DirectTransport,
@@ -39,7 +40,6 @@ from simulators.ktpel_card import (
     card_for,
     identity_values,
 )
-from simulators.pcscd import PcscdProcess
 from simulators.personas import persona
 from simulators.vpcd import VirtualCard, VirtualSlot
 

@@ -24,7 +24,7 @@ from tests.privacy.scan import files_under, scan_bytes, scan_tree
 
 pytestmark = pytest.mark.middleware
 
-KIOSK_SIM = [sys.executable, "-c", "from simulators.cli import main; raise SystemExit(main())"]
+KIOSK_SIM = [sys.executable, "-c", "from kiosk_sim.cli import main; raise SystemExit(main())"]
 
 
 def test_device_demo_prints_its_table_and_exits_0(tmp_path: Path) -> None:

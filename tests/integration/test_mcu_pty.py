@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import serial
 
+from edge_agent.wiring.heartbeat import heartbeat_loop
 from hardware.supervisor import (
     McuPattern,
     NakReason,
@@ -22,7 +23,6 @@ from hardware.supervisor import (
     TamperClearRefusedError,
     TamperReport,
     clear_payload,
-    heartbeat_loop,
     open_port,
 )
 from simulators.mcu import McuSim

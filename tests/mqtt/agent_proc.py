@@ -19,9 +19,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from edge_agent import statefile
 from edge_agent.config import load_config
-from edge_agent.statefile import RemoteState, StateFile
+from edge_agent.uplink import statefile
+from edge_agent.uplink.statefile import RemoteState, StateFile
 from tests.mqtt.fixtures import running_kiosk
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from edge_agent.app import Agent
 from edge_agent.config import (
     AdminConfig,
     AgentConfig,
@@ -29,17 +28,18 @@ from edge_agent.config import (
     TimeoutsConfig,
     UiConfig,
 )
-from edge_agent.mqtt import Message, MqttClient, MqttOptions, tls_context
-from edge_agent.screens import ScreenName
-from hardware.card import CardEvent, CardEventKind
+from edge_agent.session.screens import ScreenName
+from edge_agent.uplink.mqtt import Message, MqttClient, MqttOptions, tls_context
+from edge_agent.wiring.app import Agent
+from hardware.card.reader import CardEvent, CardEventKind
 from hardware.fingerprint.packet import MatchResult
+from kiosk_sim.broker import ADMIN_CN, MosquittoBroker
+from kiosk_sim.pki import Issued, Pki, make_pki
 from protocol.elements import DataElement
 from protocol.outcomes import Outcome
 from protocol.signed import public_pem
 from protocol.topics import Channel, topic
-from simulators.broker import ADMIN_CN, MosquittoBroker
 from simulators.personas import PERSONAS, Persona
-from simulators.pki import Issued, Pki, make_pki
 from tests.edge_agent.fakes import (
     FakeCard,
     FakeClock,

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from edge_agent.mqtt import Message, MqttClient, MqttOptions, MqttRefused
+from edge_agent.uplink.mqtt import Message, MqttClient, MqttOptions, MqttRefused
+from kiosk_sim.broker import MosquittoBroker
 from protocol.topics import Channel, command_topic, topic
-from simulators.broker import MosquittoBroker
 from tests.mqtt.fixtures import DEVICE, OTHER_DEVICE, WAIT, Certs, Watcher, client_options
 
 NOT_AUTHORIZED = 0x87

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.mqtt import Message, MqttClient
+from edge_agent.uplink.mqtt import Message, MqttClient
+from kiosk_sim.broker import MosquittoBroker
 from protocol.topics import Channel, Presence, parse_state, topic
-from simulators.broker import MosquittoBroker
 from tests.mqtt.fixtures import (
     DEVICE,
     WAIT,

@@ -7,11 +7,11 @@ import asyncio
 from pathlib import Path
 from typing import Any, cast
 
-from edge_agent.health import HealthProbes, cert_days_left, disk_free_pct, memory_used_pct
-from edge_agent.mqtt import MqttClient, MqttNotConnected
-from edge_agent.outbox import UsageOutbox
-from edge_agent.statefile import RemoteState
-from edge_agent.telemetry import Telemetry
+from edge_agent.uplink.health import HealthProbes, cert_days_left, disk_free_pct, memory_used_pct
+from edge_agent.uplink.mqtt import MqttClient, MqttNotConnected
+from edge_agent.uplink.outbox import UsageOutbox
+from edge_agent.uplink.statefile import RemoteState
+from edge_agent.uplink.telemetry import Telemetry
 from protocol.outcomes import Outcome
 from protocol.topics import DeviceStatus, parse_health, parse_usage
 from tests.edge_agent.fakes import FakeClock

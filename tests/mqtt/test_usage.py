@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.mqtt import Message
-from edge_agent.outbox import OutboxCounter, UsageOutbox, local_day
+from edge_agent.uplink.mqtt import Message
+from edge_agent.uplink.outbox import OutboxCounter, UsageOutbox, local_day
+from kiosk_sim.broker import MosquittoBroker
 from protocol.outcomes import Outcome
 from protocol.topics import Channel, UsageMessage, parse_usage, topic
-from simulators.broker import MosquittoBroker
 from tests.mqtt.fixtures import DEVICE, WAIT, Certs, agent_config, running_kiosk
 
 USAGE = topic(DEVICE, Channel.USAGE)

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_agent.remote import RemoteControl, VerdictKind
-from edge_agent.statefile import StateFile, StateFileError, parse_state
+from edge_agent.uplink.remote_control import RemoteControl, VerdictKind
+from edge_agent.uplink.statefile import StateFile, StateFileError, parse_state
 from protocol.signed import (
     Command,
     CommandName,

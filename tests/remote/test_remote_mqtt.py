@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge_agent.mqtt import Message, MqttClient
-from edge_agent.screens import Screen, ScreenName
-from hardware.card import CardEvent, CardEventKind
+from edge_agent.session.screens import Screen, ScreenName
+from edge_agent.uplink.mqtt import Message, MqttClient
+from hardware.card.reader import CardEvent, CardEventKind
+from kiosk_sim.broker import MosquittoBroker
 from protocol.outcomes import Outcome
 from protocol.signed import (
     Command,
@@ -34,7 +35,6 @@ from protocol.topics import (
     parse_reported,
     topic,
 )
-from simulators.broker import MosquittoBroker
 from tests.mqtt.fixtures import (
     DEVICE,
     OTHER_DEVICE,

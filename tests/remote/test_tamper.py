@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import AgentConfig, SupervisorConfig
-from edge_agent.mqtt import Message
-from edge_agent.screens import ScreenName
-from edge_agent.tamper import FileKeyDestroyer, destroy_file
+from edge_agent.session.screens import ScreenName
+from edge_agent.uplink.mqtt import Message
+from edge_agent.uplink.tamper import FileKeyDestroyer, destroy_file
+from kiosk_sim.broker import MosquittoBroker
 from protocol.outcomes import Outcome
 from protocol.topics import Channel, Presence, parse_health, parse_reported, parse_state, topic
-from simulators.broker import MosquittoBroker
 from simulators.gpio import Enclosure, mock_factory
 from simulators.mcu import McuSim
 from tests.mqtt.fixtures import DEVICE, Certs, agent_config, running_kiosk

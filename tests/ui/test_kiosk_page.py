@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from edge_agent.config import TimeoutsConfig
-from edge_agent.session import Session
+from edge_agent.session.verification import Session
 from edge_agent.ui.server import UiServer
-from hardware.card import CardEvent, CardEventKind
+from hardware.card.reader import CardEvent, CardEventKind
 from hardware.errors import CardNotAuthenticError
 from hardware.fingerprint.packet import MatchResult
 from protocol.elements import DataElement

@@ -36,6 +36,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from kiosk_sim.broker import ADMIN_CN, MosquittoBroker
+from kiosk_sim.pki import Issued, Pki
 from protocol.signed import private_pem, public_pem
 from protocol.topics import (
     Channel,
@@ -47,8 +49,6 @@ from protocol.topics import (
     parse_usage,
     topic,
 )
-from simulators.broker import ADMIN_CN, MosquittoBroker
-from simulators.pki import Issued, Pki
 
 DEFAULT_TIMEOUT = 15.0
 

@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from simulators.control import start_control
-from simulators.devices import SimulatedDevices
+from kiosk_sim.control import start_control
+from kiosk_sim.devices import SimulatedDevices
 
 _log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _demo_devices(run_dir: Path) -> int:
-    from simulators.device_demo import format_table, run_device_demo
+    from kiosk_sim.device_demo import format_table, run_device_demo
 
     with SimulatedDevices(run_dir) as devices:
         results = run_device_demo(devices)
@@ -102,9 +102,9 @@ def _stop_event() -> asyncio.Event:
 
 
 async def _demo(run_dir: Path, *, as_json: bool) -> int:
-    from simulators.fleet_scenarios import MessageRecorder
-    from simulators.scenarios import ScenarioResult, format_results, run_scenarios
-    from simulators.stack import DEMO_TIMEOUTS, Stack
+    from kiosk_sim.fleet_scenarios import MessageRecorder
+    from kiosk_sim.scenarios import ScenarioResult, format_results, run_scenarios
+    from kiosk_sim.stack import DEMO_TIMEOUTS, Stack
 
     def show(result: ScenarioResult) -> None:
         if as_json:
@@ -129,7 +129,7 @@ async def _demo(run_dir: Path, *, as_json: bool) -> int:
 
 
 async def _up(run_dir: Path, control_port: int) -> int:
-    from simulators.stack import Stack
+    from kiosk_sim.stack import Stack
 
     stop = _stop_event()
     print("Starting the simulated kiosk stack...", flush=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from simulators.pki import Issued, Pki
+from kiosk_sim.pki import Issued, Pki
 
 _log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class MosquittoBroker:
         (self.run_dir / "acl-devices").write_text(device_acl())
         (self.run_dir / "acl-admins").write_text(admin_acl(self.admins))
         lines = [
-            "# written by simulators/broker.py",
+            "# written by kiosk_sim/broker.py",
             "per_listener_settings true",
             "persistence true",
             f"persistence_location {self.run_dir}/",

@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import AgentConfig
+from edge_agent.devices import Clock
 from edge_agent.errors import ConfigError, StartupError
-from edge_agent.health import GatewayPing, HealthProbes, module_probe, pcsc_probe
-from edge_agent.indicators import pattern_for
-from edge_agent.mqtt.client import MqttOptions, tls_context
-from edge_agent.outbox import OutboxCounter, UsageOutbox
-from edge_agent.ports import Clock
-from edge_agent.remote import Enforcer, RemoteControl
-from edge_agent.screens import Screen
-from edge_agent.statefile import RemoteState, StateFile
-from edge_agent.tamper import FileKeyDestroyer, TamperResponder
+from edge_agent.session.lights import pattern_for
+from edge_agent.session.screens import Screen
 from edge_agent.tasks import cancel_and_wait
-from edge_agent.uplink import Uplink
+from edge_agent.uplink.connection import Uplink
+from edge_agent.uplink.health import GatewayPing, HealthProbes, module_probe, pcsc_probe
+from edge_agent.uplink.mqtt.client import MqttOptions, tls_context
+from edge_agent.uplink.outbox import OutboxCounter, UsageOutbox
+from edge_agent.uplink.remote_control import Enforcer, RemoteControl
+from edge_agent.uplink.statefile import RemoteState, StateFile
+from edge_agent.uplink.tamper import FileKeyDestroyer, TamperResponder
 from protocol.signed import keyring, load_public_key
 
 _log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def watch_tamper_switch(config: AgentConfig, tamper: TamperResponder, pin_factor
             from gpiozero.pins.lgpio import LGPIOFactory
 
             pin_factory = LGPIOFactory()
-    from hardware.indicators import TamperSwitch
+    from hardware.gpio import TamperSwitch
 
     switch = TamperSwitch(config.tamper.pin, pin_factory=pin_factory, on_change=tamper.gpio_changed)
     if switch.tampered:
@@ -194,7 +194,8 @@ class SupervisorWatch:
 
     async def start(self) -> None:
         """Start the reader, say HELLO (the MCU re-sends a latched tamper), start heartbeats."""
-        from hardware.supervisor import SupervisorError, heartbeat_loop
+        from edge_agent.wiring.heartbeat import heartbeat_loop
+        from hardware.supervisor import SupervisorError
 
         self.link.start()
         try:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge_agent.mqtt.client import Message, MqttClient, MqttOptions, Will, tls_context
-from edge_agent.mqtt.errors import (
+from edge_agent.uplink.mqtt.client import Message, MqttClient, MqttOptions, Will, tls_context
+from edge_agent.uplink.mqtt.errors import (
     MqttConnectionLost,
     MqttError,
     MqttNotConnected,

@@ -12,14 +12,14 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from hardware.card import CardContents, CardEvent
+from hardware.card.reader import CardContents, CardEvent
 from protocol.elements import DataElement
 from protocol.messages import MatchEvidence, ReaderIdentity
 from protocol.outcomes import Outcome
 
 
 class CardPort(Protocol):
-    """A KTP-el reader with its SAM (hardware.card.CardReader; hardware.pcsc.PcscCardReader).
+    """A KTP-el reader with its SAM (hardware.card.reader.CardReader; hardware.card.pcsc).
 
     `read()` checks card and SAM against each other, then reads; it raises hardware.errors
     CardError subclasses. The returned contents belong to the caller, who wipes them.
@@ -86,7 +86,7 @@ class GatewayAnswer(Protocol):
 
 
 class GatewayPort(Protocol):
-    """The link to the gateway (edge_agent.gateway_link.GatewayLink).
+    """The link to the gateway (edge_agent.session.gateway_link.GatewayLink).
 
     Never raises for network trouble: an unreachable or misbehaving gateway is an answer with
     the SERVICE_UNAVAILABLE outcome. The NIK is a bytearray owned by the session; the link
@@ -101,7 +101,7 @@ class GatewayPort(Protocol):
 
 
 class IndicatorPort(Protocol):
-    """LEDs and buzzer (hardware.indicators.Indicators); patterns are names such as 'busy'."""
+    """LEDs and buzzer (hardware.gpio.Indicators); patterns are names such as 'busy'."""
 
     def show(self, pattern: str) -> None:
         """Switch to a pattern: idle, busy, success, failure, deactivated, tamper."""

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
-from hardware import tlv
-from hardware.apdu import CommandApdu
+from hardware.card import tlv
+from hardware.card.apdu import CommandApdu
 from hardware.errors import CardNotAuthenticError, MalformedCardDataError
 
 Buffer = bytes | bytearray | memoryview

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from edge_agent.ports import IndicatorPort
-from edge_agent.screens import Screen, ScreenName
+from edge_agent.devices import IndicatorPort
+from edge_agent.session.screens import Screen, ScreenName
 
 _log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class IndicatorObserver:
 
 
 class PatternNames:
-    """Adapts hardware.indicators.Indicators (which takes its Pattern enum) to IndicatorPort."""
+    """Adapts hardware.gpio.Indicators (which takes its Pattern enum) to IndicatorPort."""
 
     def __init__(self, indicators: Any, pattern_type: Any) -> None:
         self._indicators = indicators

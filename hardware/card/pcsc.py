@@ -1,7 +1,7 @@
 """PC/SC adapter (pyscard): a KTP-el reader with its ID-card slot and its SAM slot.
 
 Thin on purpose: it opens connections, moves APDUs and translates PC/SC results into the
-hardware error tree; the card profile (hardware.ktpel, or a vendor's) does the protocol. Every
+hardware error tree; the card profile (hardware.card.ktpel, or a vendor's) does the protocol. Every
 PC/SC call runs on one I/O thread so that a card that stops answering costs the caller
 `apdu_timeout` seconds (CardTimeoutError), not forever; the stuck call is abandoned to finish on
 its own. APDUs are logged only at the TRAFFIC level.
@@ -21,8 +21,9 @@ from typing import Any, Literal, TypeVar
 from smartcard import scard
 
 from hardware import TRAFFIC, traffic_enabled
-from hardware.apdu import ResponseApdu
-from hardware.card import CardContents, CardEvent, CardEventKind
+from hardware.card.apdu import ResponseApdu
+from hardware.card.ktpel import CardProfile, KtpelProfile
+from hardware.card.reader import CardContents, CardEvent, CardEventKind
 from hardware.errors import (
     CardError,
     CardRemovedError,
@@ -31,7 +32,6 @@ from hardware.errors import (
     NoReaderError,
     SamMissingError,
 )
-from hardware.ktpel import CardProfile, KtpelProfile
 
 _log = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge_agent.mqtt.client import Message
-from edge_agent.mqtt.errors import MqttError
-from edge_agent.ports import IndicatorPort
-from edge_agent.screens import Screen, ScreenName
-from edge_agent.statefile import SECURITY, RemoteState, StateFile
+from edge_agent.devices import IndicatorPort
+from edge_agent.session.screens import Screen, ScreenName
+from edge_agent.uplink.mqtt.client import Message
+from edge_agent.uplink.mqtt.errors import MqttError
+from edge_agent.uplink.statefile import SECURITY, RemoteState, StateFile
 from protocol.signed import (
     Command,
     CommandName,
@@ -228,7 +228,7 @@ class RemoteControl:
 
 
 class SessionControl(Protocol):
-    """What the enforcer needs of the session (edge_agent.session.Session)."""
+    """What the enforcer needs of the session (edge_agent.session.verification.Session)."""
 
     def deactivate(self) -> None:
         """Refuse sessions; end a running one."""

@@ -26,12 +26,12 @@ import aiohttp
 
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
-from simulators.broker import MosquittoBroker
-from simulators.devices import SimulatedDevices
+from kiosk_sim.broker import MosquittoBroker
+from kiosk_sim.devices import SimulatedDevices
+from kiosk_sim.fleet_scenarios import FleetSetup
+from kiosk_sim.pki import Issued, Pki, make_pki
 from simulators.dukcapil import RunningDukcapilSim, SimUser, start_dukcapil_sim
-from simulators.fleet_scenarios import FleetSetup
 from simulators.mcu import McuSim
-from simulators.pki import Issued, Pki, make_pki
 
 _log = logging.getLogger(__name__)
 

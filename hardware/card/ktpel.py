@@ -10,23 +10,23 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from hardware import tlv
-from hardware.apdu import SW, ApduTransport, CommandApdu, exchange
-from hardware.card import CardContents, Finger, IdentityField
-from hardware.errors import (
-    CardError,
-    CardNotAuthenticError,
-    MalformedCardDataError,
-    SamMissingError,
-    SamNotAuthorisedError,
-)
-from hardware.ktpel_crypto import (
+from hardware.card import tlv
+from hardware.card.apdu import SW, ApduTransport, CommandApdu, exchange
+from hardware.card.ktpel_crypto import (
     CRYPTOGRAM_SIZE,
     NONCE_SIZE,
     SESSION_KEYS_SIZE,
     SecureChannel,
     SessionKeys,
     wipe,
+)
+from hardware.card.reader import CardContents, Finger, IdentityField
+from hardware.errors import (
+    CardError,
+    CardNotAuthenticError,
+    MalformedCardDataError,
+    SamMissingError,
+    SamNotAuthorisedError,
 )
 
 Buffer = bytes | bytearray | memoryview

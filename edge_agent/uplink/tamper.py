@@ -24,8 +24,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from edge_agent.remote import RemoteControl
-from edge_agent.statefile import SECURITY, RemoteState, fsync_dir
+from edge_agent.uplink.remote_control import RemoteControl
+from edge_agent.uplink.statefile import SECURITY, RemoteState, fsync_dir
 
 _log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hardware.card import Finger
+from hardware.card.reader import Finger
+from kiosk_sim.pcscd import PcscdProcess
 from simulators.fingerprint import FingerprintSim
 from simulators.gpio import Enclosure, mock_factory, output_states
 from simulators.ktpel_card import CardFault, VirtualSam, card_for
-from simulators.pcscd import PcscdProcess
 from simulators.personas import persona
 from simulators.vpcd import VirtualSlot
 

@@ -16,13 +16,13 @@ import logging
 import time
 from collections.abc import Callable
 
-from edge_agent.health import HealthProbes
-from edge_agent.mqtt.client import MqttClient, Will
-from edge_agent.mqtt.errors import MqttError
-from edge_agent.outbox import UsageOutbox
-from edge_agent.ports import Clock
-from edge_agent.statefile import RemoteState
+from edge_agent.devices import Clock
 from edge_agent.tasks import cancel_and_wait
+from edge_agent.uplink.health import HealthProbes
+from edge_agent.uplink.mqtt.client import MqttClient, Will
+from edge_agent.uplink.mqtt.errors import MqttError
+from edge_agent.uplink.outbox import UsageOutbox
+from edge_agent.uplink.statefile import RemoteState
 from protocol.topics import (
     Channel,
     HealthMessage,

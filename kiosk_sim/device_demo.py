@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hardware.card import CardContents, Finger, IdentityField
+from hardware.card.pcsc import PcscCardReader
+from hardware.card.reader import CardContents, Finger, IdentityField
 from hardware.errors import CardError, HardwareError
 from hardware.fingerprint.errors import FingerTimeoutError
 from hardware.fingerprint.module import FingerprintModule, open_serial
-from hardware.pcsc import PcscCardReader
+from kiosk_sim.devices import SimulatedDevices
 from protocol.nik import mask_nik
-from simulators.devices import SimulatedDevices
 
 
 @dataclass(frozen=True, slots=True)

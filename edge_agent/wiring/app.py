@@ -18,26 +18,26 @@ from typing import Any
 
 from edge_agent.clock import SystemClock
 from edge_agent.config import AgentConfig, FingerprintConfig, IndicatorsConfig, ReaderConfig
-from edge_agent.counters import OutcomeCounter
+from edge_agent.devices import CardPort, Clock, FingerPort, GatewayPort, IndicatorPort
 from edge_agent.errors import StartupError
-from edge_agent.gateway_link import GatewayLink
 from edge_agent.hygiene import Notifier, disable_core_dumps
-from edge_agent.indicators import IndicatorObserver, NoIndicators, PatternNames
-from edge_agent.ports import CardPort, Clock, FingerPort, GatewayPort, IndicatorPort
-from edge_agent.remote import Enforcer
-from edge_agent.remote_parts import (
+from edge_agent.session.counters import OutcomeCounter
+from edge_agent.session.gateway_link import GatewayLink
+from edge_agent.session.lights import IndicatorObserver, NoIndicators, PatternNames
+from edge_agent.session.screens import ScreenObserver
+from edge_agent.session.verification import Session, SessionReport, SessionState
+from edge_agent.ui.server import UiServer
+from edge_agent.uplink.connection import Uplink
+from edge_agent.uplink.remote_control import Enforcer
+from edge_agent.uplink.statefile import RemoteState
+from edge_agent.wiring.fleet_side import (
     build_state_parts,
     build_uplink,
     health_probes,
     open_supervisor,
     watch_tamper_switch,
 )
-from edge_agent.screens import ScreenObserver
-from edge_agent.session import Session, SessionReport, SessionState
-from edge_agent.statefile import RemoteState
-from edge_agent.ui.server import UiServer
-from edge_agent.uplink import Uplink
-from hardware.card import CardEvent
+from hardware.card.reader import CardEvent
 from hardware.errors import HardwareError
 from protocol.messages import ReaderIdentity, VerificationResponse
 from protocol.outcomes import Outcome
@@ -46,8 +46,8 @@ _log = logging.getLogger(__name__)
 
 
 def build_card_reader(cfg: ReaderConfig) -> CardPort:
-    """The PC/SC reader with its SAM (hardware.pcsc)."""
-    from hardware.pcsc import PcscCardReader
+    """The PC/SC reader with its SAM (hardware.card.pcsc)."""
+    from hardware.card.pcsc import PcscCardReader
 
     return PcscCardReader(card_reader=cfg.card_reader, sam_reader=cfg.sam_reader)
 
@@ -64,7 +64,7 @@ def build_indicators(cfg: IndicatorsConfig) -> IndicatorPort:
     """The GPIO LEDs and buzzer, or nothing when [indicators] is off."""
     if not cfg.enabled:
         return NoIndicators()
-    from hardware.indicators import Indicators, Pattern
+    from hardware.gpio import Indicators, Pattern
 
     if cfg.pin_factory == "mock":
         from gpiozero.pins.mock import MockFactory

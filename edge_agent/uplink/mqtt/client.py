@@ -38,14 +38,14 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge_agent.mqtt.errors import (
+from edge_agent.tasks import cancel_and_wait
+from edge_agent.uplink.mqtt.errors import (
     MqttConnectionLost,
     MqttError,
     MqttNotConnected,
     MqttRefused,
     MqttTimeout,
 )
-from edge_agent.tasks import cancel_and_wait
 
 _log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from hardware.card import Finger
+from hardware.card.reader import Finger
 from protocol.elements import DataElement
 from protocol.outcomes import Outcome
 

@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from edge_agent.counters import OutcomeCounter
+from edge_agent.session.counters import OutcomeCounter
 from protocol.outcomes import Outcome
 from protocol.regions import utc_offset_hours
 from protocol.topics import UsageMessage

@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from simulators.devices import DeviceScriptError, SimulatedDevices
+from kiosk_sim.devices import DeviceScriptError, SimulatedDevices
 from simulators.mcu import McuSim
 
 _log = logging.getLogger(__name__)

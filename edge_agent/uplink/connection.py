@@ -16,14 +16,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from edge_agent.health import HealthProbes
-from edge_agent.mqtt.client import Message, MqttClient, MqttOptions
-from edge_agent.mqtt.errors import MqttError
-from edge_agent.outbox import UsageOutbox
-from edge_agent.ports import Clock
-from edge_agent.remote import Enforcer, RemoteChannel, RemoteControl
-from edge_agent.statefile import RemoteState
-from edge_agent.telemetry import Telemetry, lost_will
+from edge_agent.devices import Clock
+from edge_agent.uplink.health import HealthProbes
+from edge_agent.uplink.mqtt.client import Message, MqttClient, MqttOptions
+from edge_agent.uplink.mqtt.errors import MqttError
+from edge_agent.uplink.outbox import UsageOutbox
+from edge_agent.uplink.remote_control import Enforcer, RemoteChannel, RemoteControl
+from edge_agent.uplink.statefile import RemoteState
+from edge_agent.uplink.telemetry import Telemetry, lost_will
 from protocol.signed import CommandName
 from protocol.topics import AckStatus, PayloadError, Presence, parse_state
 

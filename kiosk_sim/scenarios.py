@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from simulators.stack import Stack
+from kiosk_sim.stack import Stack
 
 Step = Callable[["Run"], Awaitable[None]]
 
@@ -261,8 +261,8 @@ async def run_scenario(run: Run, s: Scenario) -> ScenarioResult:
 
 def _kiosk_hooks(run: Run) -> Any:
     """What the fleet scenarios need of this kiosk."""
-    from simulators.fleet_scenarios import KioskHooks
-    from simulators.stack import DEVICE_ID
+    from kiosk_sim.fleet_scenarios import KioskHooks
+    from kiosk_sim.stack import DEVICE_ID
 
     stack, dev = run.stack, run.stack.devices
     assert stack.device is not None and stack.mcu is not None
@@ -328,8 +328,8 @@ async def run_scenarios(
     fleet: bool = True,
 ) -> list[ScenarioResult]:
     """Run every scenario in order against a started stack, then the fleet and MCU ones."""
-    from simulators.fleet_scenarios import SCENARIOS as FLEET_SCENARIOS
-    from simulators.fleet_scenarios import FleetContext
+    from kiosk_sim.fleet_scenarios import SCENARIOS as FLEET_SCENARIOS
+    from kiosk_sim.fleet_scenarios import FleetContext
 
     results = []
 

@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 
 from edge_agent.buffers import is_digits, wipe_all, wipe_buffer
 from edge_agent.config import TimeoutsConfig
-from edge_agent.counters import OutcomeCounter
-from edge_agent.ports import CardPort, Clock, FingerPort, GatewayPort, MatchLike
-from edge_agent.screens import Screen, ScreenName, ScreenObserver, TryProblem
-from hardware.card import CardContents, CardEvent, CardEventKind, Finger, IdentityField
+from edge_agent.devices import CardPort, Clock, FingerPort, GatewayPort, MatchLike
+from edge_agent.session.counters import OutcomeCounter
+from edge_agent.session.screens import Screen, ScreenName, ScreenObserver, TryProblem
+from hardware.card.reader import CardContents, CardEvent, CardEventKind, Finger, IdentityField
 from hardware.errors import (
     CardError,
     CardNotAuthenticError,

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.elements import DataElement
-from protocol.errors import ProtocolError
 from protocol.outcomes import Outcome
+from protocol.strict import Reader, StrictError
 
 MAX_BODY_BYTES = 16 * 1024
 FINGERS = ("right_index", "left_index")
@@ -21,13 +21,13 @@ _REQUEST_ID = re.compile(r"^[0-9a-f]{32}\Z")
 _IDENT = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 
 
-class MessageError(ProtocolError, ValueError):
+class MessageError(StrictError):
     """A message that does not follow its schema. `field` names where; the value is never shown."""
 
-    def __init__(self, field_name: str, reason: str) -> None:
-        super().__init__(f"{field_name}: {reason}")
-        self.field = field_name
-        self.reason = reason
+    @property
+    def field(self) -> str:
+        """Where in the message (`match.score`)."""
+        return self.path
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,103 +161,62 @@ def encode_body(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-_SAFE_NAME = re.compile(r"^[a-z_]{1,32}\Z")
-
-
-def _where(name: str, key: str) -> str:
-    """A field path for an error; a key that could carry data is not echoed."""
-    shown = key if _SAFE_NAME.match(key) else "<field>"
-    return f"{name}.{shown}" if name else shown
-
-
-def _object(obj: object, name: str, keys: set[str]) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise MessageError(name or "body", "must be an object")
-    unknown = sorted(set(obj) - keys, key=str)
-    if unknown:
-        raise MessageError(_where(name, str(unknown[0])), "unknown field")
-    missing = sorted(keys - set(obj))
-    if missing:
-        raise MessageError(_where(name, missing[0]), "missing")
-    return obj
-
-
-def _str(obj: dict[str, Any], key: str, name: str, pattern: re.Pattern[str] | None = None) -> str:
-    value = obj[key]
-    where = _where(name, key)
-    if not isinstance(value, str):
-        raise MessageError(where, "must be a string")
-    if pattern is not None and not pattern.match(value):
-        raise MessageError(where, "has the wrong format")
-    return value
-
-
-def _int(obj: dict[str, Any], key: str, name: str, lo: int, hi: int) -> int:
-    value = obj[key]
-    where = _where(name, key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise MessageError(where, "must be an integer")
-    if not lo <= value <= hi:
-        raise MessageError(where, f"must be between {lo} and {hi}")
-    return value
-
-
 _NIK_SHAPE = re.compile(r"^[0-9]{16}\Z")
 
 
 def parse_verification_request(obj: object) -> VerificationRequest:
     """Validate a verification request's shape (NIK: 16 digits; the format rules come later)."""
-    top = _object(obj, "", {"request_id", "nik", "match", "reader"})
-    match = _object(top["match"], "match", {"finger", "score", "tries"})
-    reader = _object(top["reader"], "reader", {"reader_id", "sam_id"})
-    finger = _str(match, "finger", "match")
-    if finger not in FINGERS:
-        raise MessageError("match.finger", f"must be one of {', '.join(FINGERS)}")
-    return VerificationRequest(
-        request_id=_str(top, "request_id", "", _REQUEST_ID),
-        nik=_str(top, "nik", "", _NIK_SHAPE),
-        match=MatchEvidence(finger, _int(match, "score", "match", 0, 65535), _tries(match)),
-        reader=ReaderIdentity(
-            _str(reader, "reader_id", "reader", _IDENT), _str(reader, "sam_id", "reader", _IDENT)
-        ),
+    top = Reader(obj, error=MessageError)
+    match = top.nested("match")
+    finger = match.choice("finger", FINGERS)
+    evidence = MatchEvidence(finger, match.integer("score", lo=0, hi=65535), _tries(match))
+    match.done()
+    reader = top.nested("reader")
+    identity = ReaderIdentity(
+        reader.text("reader_id", pattern=_IDENT), reader.text("sam_id", pattern=_IDENT)
     )
+    reader.done()
+    request = VerificationRequest(
+        request_id=top.text("request_id", pattern=_REQUEST_ID),
+        nik=top.text("nik", pattern=_NIK_SHAPE),
+        match=evidence,
+        reader=identity,
+    )
+    top.done()
+    return request
 
 
-def _tries(match: dict[str, Any]) -> int:
-    return _int(match, "tries", "match", 1, 3)
+def _tries(match: Reader) -> int:
+    return match.integer("tries", lo=1, hi=3)
 
 
 def parse_verification_response(obj: object) -> VerificationResponse:
     """Validate the gateway's answer; unknown element names and outcomes are refused."""
-    if isinstance(obj, dict) and "elements" not in obj:
-        obj = {**obj, "elements": {}}
-    top = _object(obj, "", {"request_id", "outcome", "text", "elements"})
-    try:
-        outcome = Outcome(_str(top, "outcome", ""))
-    except ValueError as err:
-        raise MessageError("outcome", "unknown outcome code") from err
-    raw_elements = top["elements"]
-    if not isinstance(raw_elements, dict):
-        raise MessageError("elements", "must be an object")
+    top = Reader(obj, error=MessageError)
+    outcome = top.member("outcome", Outcome)
+    returned = top.nested("elements", {})
     known = {e.value: e for e in DataElement}
     elements: dict[DataElement, str] = {}
-    for name, value in raw_elements.items():
+    for name in returned.names():
         if name not in known:
             raise MessageError("elements", "unknown element name")
-        if not isinstance(value, str):
-            raise MessageError(f"elements.{name}", "must be a string")
-        elements[known[name]] = value
-    return VerificationResponse(_str(top, "request_id", "", _REQUEST_ID), outcome, elements)
+        elements[known[name]] = returned.text(name, empty=True)
+    top.raw("text")
+    response = VerificationResponse(top.text("request_id", pattern=_REQUEST_ID), outcome, elements)
+    top.done()
+    return response
 
 
 def parse_return_request(obj: object) -> ReturnRequest:
     """Validate a data-balikan request."""
-    top = _object(obj, "", {"request_id", "nik", "return_number"})
-    return ReturnRequest(
-        request_id=_str(top, "request_id", "", _REQUEST_ID),
-        nik=_str(top, "nik", "", _NIK_SHAPE),
-        return_number=_str(top, "return_number", "", _IDENT),
+    top = Reader(obj, error=MessageError)
+    request = ReturnRequest(
+        request_id=top.text("request_id", pattern=_REQUEST_ID),
+        nik=top.text("nik", pattern=_NIK_SHAPE),
+        return_number=top.text("return_number", pattern=_IDENT),
     )
+    top.done()
+    return request
 
 
 _REASON = re.compile(r"^[A-Z_]{1,32}\Z")
@@ -265,13 +224,12 @@ _REASON = re.compile(r"^[A-Z_]{1,32}\Z")
 
 def parse_return_response(obj: object) -> ReturnResponse:
     """Validate the gateway's answer to data balikan."""
-    if isinstance(obj, dict) and "reason" not in obj:
-        obj = {**obj, "reason": None}
-    top = _object(obj, "", {"request_id", "accepted", "reason"})
-    accepted = top["accepted"]
-    if not isinstance(accepted, bool):
-        raise MessageError("accepted", "must be true or false")
-    reason = top["reason"]
-    if reason is not None:
-        reason = _str(top, "reason", "", _REASON)
-    return ReturnResponse(_str(top, "request_id", "", _REQUEST_ID), accepted, reason)
+    top = Reader(obj, error=MessageError)
+    reason = top.raw("reason", None)
+    response = ReturnResponse(
+        top.text("request_id", pattern=_REQUEST_ID),
+        top.boolean("accepted"),
+        None if reason is None else top.text("reason", pattern=_REASON),
+    )
+    top.done()
+    return response

@@ -1,0 +1,1 @@
+"""Runtime helpers every process needs once (stdlib and cryptography only)."""

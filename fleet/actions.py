@@ -21,19 +21,7 @@ from fleet.config import FleetConfig
 from fleet.errors import EXIT_REJECTED, EXIT_TIMEOUT, EXIT_USAGE, FleetError
 from fleet.gateway import GatewayAdmin
 from fleet.mqtt import FleetMqtt, Received
-from protocol.signed import (
-    Command,
-    CommandName,
-    DesiredState,
-    KioskState,
-    Sanction,
-    SignedDocumentError,
-    keyring,
-    load_private_key,
-    sign_document,
-    verify_document,
-)
-from protocol.topics import (
+from protocol.mqtt import (
     AckMessage,
     Channel,
     PayloadError,
@@ -49,6 +37,18 @@ from protocol.topics import (
     parse_reported,
     parse_state,
     topic,
+)
+from protocol.signed import (
+    Command,
+    CommandName,
+    DesiredState,
+    KioskState,
+    Sanction,
+    SignedDocumentError,
+    keyring,
+    load_private_key,
+    sign_document,
+    verify_document,
 )
 
 

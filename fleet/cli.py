@@ -23,8 +23,8 @@ from fleet.actions import Fleet
 from fleet.config import load_config
 from fleet.errors import EXIT_FAILED, EXIT_USAGE, FleetError
 from fleet.status import build_rows, format_table
+from protocol.mqtt import AckStatus
 from protocol.signed import MAX_REASON_CHARS, CommandName, Sanction, private_pem, public_pem
-from protocol.topics import AckStatus
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,8 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from fleet.mqtt import Received
-from protocol.signed import DesiredState, SignedDocumentError, verify_document
-from protocol.topics import (
+from protocol.mqtt import (
     Channel,
     HealthMessage,
     PayloadError,
@@ -22,6 +21,7 @@ from protocol.topics import (
     parse_state,
     parse_topic,
 )
+from protocol.signed import DesiredState, SignedDocumentError, verify_document
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,8 +38,7 @@ from paho.mqtt.properties import Properties
 
 from kiosk_sim.broker import ADMIN_CN, MosquittoBroker
 from kiosk_sim.pki import Issued, Pki
-from protocol.signed import private_pem, public_pem
-from protocol.topics import (
+from protocol.mqtt import (
     Channel,
     PayloadError,
     Presence,
@@ -49,6 +48,7 @@ from protocol.topics import (
     parse_usage,
     topic,
 )
+from protocol.signed import private_pem, public_pem
 
 DEFAULT_TIMEOUT = 15.0
 

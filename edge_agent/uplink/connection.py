@@ -24,8 +24,8 @@ from edge_agent.uplink.outbox import UsageOutbox
 from edge_agent.uplink.remote_control import Enforcer, RemoteChannel, RemoteControl
 from edge_agent.uplink.statefile import RemoteState
 from edge_agent.uplink.telemetry import Telemetry, lost_will
+from protocol.mqtt import AckStatus, PayloadError, Presence, parse_state
 from protocol.signed import CommandName
-from protocol.topics import AckStatus, PayloadError, Presence, parse_state
 
 _log = logging.getLogger(__name__)
 

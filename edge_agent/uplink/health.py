@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from protocol.topics import DeviceStatus
+from protocol.mqtt import DeviceStatus
 
 _log = logging.getLogger(__name__)
 

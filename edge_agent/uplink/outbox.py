@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_agent.session.counters import OutcomeCounter
+from protocol.mqtt import UsageMessage
 from protocol.outcomes import Outcome
 from protocol.regions import utc_offset_hours
-from protocol.topics import UsageMessage
 
 _log = logging.getLogger(__name__)
 

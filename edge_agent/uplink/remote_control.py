@@ -29,15 +29,7 @@ from edge_agent.session.screens import Screen, ScreenName
 from edge_agent.uplink.mqtt.client import Message
 from edge_agent.uplink.mqtt.errors import MqttError
 from edge_agent.uplink.statefile import SECURITY, RemoteState, StateFile
-from protocol.signed import (
-    Command,
-    CommandName,
-    DesiredState,
-    Rejection,
-    SignedDocumentError,
-    verify_document,
-)
-from protocol.topics import (
+from protocol.mqtt import (
     AckMessage,
     AckStatus,
     Channel,
@@ -49,6 +41,14 @@ from protocol.topics import (
     encode,
     parse_topic,
     topic,
+)
+from protocol.signed import (
+    Command,
+    CommandName,
+    DesiredState,
+    Rejection,
+    SignedDocumentError,
+    verify_document,
 )
 
 _log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from edge_agent.uplink.mqtt.client import MqttClient, Will
 from edge_agent.uplink.mqtt.errors import MqttError
 from edge_agent.uplink.outbox import UsageOutbox
 from edge_agent.uplink.statefile import RemoteState
-from protocol.topics import (
+from protocol.mqtt import (
     Channel,
     HealthMessage,
     Presence,

@@ -36,9 +36,9 @@ from hardware.fingerprint.packet import MatchResult
 from kiosk_sim.broker import ADMIN_CN, MosquittoBroker
 from kiosk_sim.pki import Issued, Pki, make_pki
 from protocol.elements import DataElement
+from protocol.mqtt import Channel, topic
 from protocol.outcomes import Outcome
 from protocol.signed import public_pem
-from protocol.topics import Channel, topic
 from simulators.personas import PERSONAS, Persona
 from tests.edge_agent.fakes import (
     FakeCard,

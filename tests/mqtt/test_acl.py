@@ -17,7 +17,7 @@ import pytest
 
 from edge_agent.uplink.mqtt import Message, MqttClient, MqttOptions, MqttRefused
 from kiosk_sim.broker import MosquittoBroker
-from protocol.topics import Channel, command_topic, topic
+from protocol.mqtt import Channel, command_topic, topic
 from tests.mqtt.fixtures import DEVICE, OTHER_DEVICE, WAIT, Certs, Watcher, client_options
 
 NOT_AUTHORIZED = 0x87

@@ -9,8 +9,8 @@ from typing import Any
 
 from edge_agent.uplink.mqtt import Message
 from kiosk_sim.broker import MosquittoBroker
+from protocol.mqtt import Channel, topic
 from protocol.signed import DesiredState, KioskState, sign_document
-from protocol.topics import Channel, topic
 from simulators.personas import PERSONAS, Persona
 from tests.mqtt.fixtures import DEVICE, Certs, agent_config, running_kiosk
 from tests.privacy.scan import files_under, scan_bytes, scan_tree

@@ -11,7 +11,7 @@ from typing import Any
 
 from edge_agent.uplink.mqtt import Message, MqttClient
 from kiosk_sim.broker import MosquittoBroker
-from protocol.topics import Channel, Presence, parse_state, topic
+from protocol.mqtt import Channel, Presence, parse_state, topic
 from tests.mqtt.fixtures import (
     DEVICE,
     WAIT,

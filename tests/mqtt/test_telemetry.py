@@ -12,8 +12,8 @@ from edge_agent.uplink.mqtt import MqttClient, MqttNotConnected
 from edge_agent.uplink.outbox import UsageOutbox
 from edge_agent.uplink.statefile import RemoteState
 from edge_agent.uplink.telemetry import Telemetry
+from protocol.mqtt import DeviceStatus, parse_health, parse_usage
 from protocol.outcomes import Outcome
-from protocol.topics import DeviceStatus, parse_health, parse_usage
 from tests.edge_agent.fakes import FakeClock
 from tests.mqtt.fixtures import DEVICE, WAIT, Certs
 

@@ -1,4 +1,4 @@
-"""protocol.topics: topic names, golden payloads, strict parsers."""
+"""protocol.mqtt: topic names, golden payloads, strict parsers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import dataclasses
 
 import pytest
 
-from protocol.outcomes import Outcome
-from protocol.topics import (
+from protocol.mqtt import (
     AckMessage,
     AckStatus,
     Channel,
@@ -34,6 +33,7 @@ from protocol.topics import (
     parse_usage,
     topic,
 )
+from protocol.outcomes import Outcome
 
 NONCE = "0123456789abcdef0123456789abcdef"
 
@@ -110,8 +110,22 @@ def test_round_trips() -> None:
         (parse_state, b'{"v":1,"status":"gone","conn":"00112233aabbccdd","ts":1}', "status"),
         (parse_state, b'{"v":2,"status":"online","conn":"00112233aabbccdd","ts":1}', "v"),
         (parse_usage, b'{"v":1,"seq":1,"day":"2026-01-01","tz":7,"counts":{"X":1}}', "counts"),
-        (parse_usage, b'{"v":1,"seq":1,"day":"2026-01-01","tz":7,"counts":{"FOUND":-1}}', "counts"),
-        (parse_usage, b'{"v":1,"seq":1,"day":"2026-01-01","tz":7,"counts":{},"x":1}', "<field>"),
+        (
+            parse_usage,
+            b'{"v":1,"seq":1,"day":"2026-01-01","tz":7,"counts":{"FOUND":-1}}',
+            "counts.FOUND",
+        ),
+        (parse_usage, b'{"v":1,"seq":1,"day":"2026-01-01","tz":7,"counts":{},"x":1}', "x"),
+        (
+            parse_usage,
+            b'{"v":1,"seq":1,"day":"2026-01-01","tz":7,"counts":{},"3313061704870002":1}',
+            "<field>",
+        ),
+        (
+            parse_reported,
+            b'{"v":1,"version":1,"state":"active","sanctions":["ok",7]}',
+            "sanctions[1]",
+        ),
         (parse_ack, b'{"v":1,"id":"x","status":"done","ts":1}', "id"),
         (parse_reported, b'{"v":1,"version":1,"state":"on"}', "state"),
         (parse_health, b"[]", "payload"),

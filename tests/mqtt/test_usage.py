@@ -11,8 +11,8 @@ from typing import Any
 from edge_agent.uplink.mqtt import Message
 from edge_agent.uplink.outbox import OutboxCounter, UsageOutbox, local_day
 from kiosk_sim.broker import MosquittoBroker
+from protocol.mqtt import Channel, UsageMessage, parse_usage, topic
 from protocol.outcomes import Outcome
-from protocol.topics import Channel, UsageMessage, parse_usage, topic
 from tests.mqtt.fixtures import DEVICE, WAIT, Certs, agent_config, running_kiosk
 
 USAGE = topic(DEVICE, Channel.USAGE)
@@ -111,7 +111,7 @@ def test_replays_count_nothing_twice() -> None:
 
 
 def _encode(u: UsageMessage) -> bytes:
-    from protocol.topics import encode
+    from protocol.mqtt import encode
 
     return encode(u.to_json())
 

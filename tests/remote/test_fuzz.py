@@ -16,6 +16,18 @@ from hypothesis import strategies as st
 
 from edge_agent.uplink.remote_control import RemoteControl, VerdictKind
 from edge_agent.uplink.statefile import StateFile, StateFileError, parse_state
+from protocol.mqtt import (
+    PayloadError,
+    TopicError,
+    parse_ack,
+    parse_health,
+    parse_reported,
+    parse_topic,
+    parse_usage,
+)
+from protocol.mqtt import (
+    parse_state as parse_state_message,
+)
 from protocol.signed import (
     Command,
     CommandName,
@@ -25,18 +37,6 @@ from protocol.signed import (
     SignedDocumentError,
     sign_document,
     verify_document,
-)
-from protocol.topics import (
-    PayloadError,
-    TopicError,
-    parse_ack,
-    parse_health,
-    parse_reported,
-    parse_topic,
-    parse_usage,
-)
-from protocol.topics import (
-    parse_state as parse_state_message,
 )
 from tests.remote.keys import ADMIN, KEYS
 

@@ -18,6 +18,14 @@ from edge_agent.session.screens import Screen, ScreenName
 from edge_agent.uplink.mqtt import Message, MqttClient
 from hardware.card.reader import CardEvent, CardEventKind
 from kiosk_sim.broker import MosquittoBroker
+from protocol.mqtt import (
+    AckStatus,
+    Channel,
+    command_topic,
+    parse_ack,
+    parse_reported,
+    topic,
+)
 from protocol.outcomes import Outcome
 from protocol.signed import (
     Command,
@@ -26,14 +34,6 @@ from protocol.signed import (
     KioskState,
     Sanction,
     sign_document,
-)
-from protocol.topics import (
-    AckStatus,
-    Channel,
-    command_topic,
-    parse_ack,
-    parse_reported,
-    topic,
 )
 from tests.mqtt.fixtures import (
     DEVICE,

@@ -16,8 +16,8 @@ from edge_agent.session.screens import ScreenName
 from edge_agent.uplink.mqtt import Message
 from edge_agent.uplink.tamper import FileKeyDestroyer, destroy_file
 from kiosk_sim.broker import MosquittoBroker
+from protocol.mqtt import Channel, Presence, parse_health, parse_reported, parse_state, topic
 from protocol.outcomes import Outcome
-from protocol.topics import Channel, Presence, parse_health, parse_reported, parse_state, topic
 from simulators.gpio import Enclosure, mock_factory
 from simulators.mcu import McuSim
 from tests.mqtt.fixtures import DEVICE, Certs, agent_config, running_kiosk

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from protocol.errors import ProtocolError
+from protocol.strict import Reader
 from protocol.strictjson import canonical_dumps, strict_loads
 
 SCHEMA_VERSION = 1
@@ -48,7 +49,6 @@ _IDENT = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 _NONCE = re.compile(r"^[0-9a-f]{32}\Z")
 _KEY_ID = re.compile(r"^[0-9a-f]{16}\Z")
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*\Z")
-_ENVELOPE_KEYS = frozenset({"alg", "kid", "body", "sig"})
 
 
 class DocumentKind(Enum):
@@ -269,16 +269,13 @@ def verify_document(raw: bytes, keys: Mapping[str, Ed25519PublicKey]) -> SignedD
     """Check key id and signature, then parse the body strictly; SignedDocumentError otherwise."""
     if not isinstance(raw, bytes | bytearray) or len(raw) > MAX_DOCUMENT_BYTES:
         raise SignedDocumentError(Rejection.MALFORMED, "size")
-    envelope = _strict_json(bytes(raw), "envelope")
-    if not isinstance(envelope, dict) or set(envelope) != _ENVELOPE_KEYS:
-        raise SignedDocumentError(Rejection.MALFORMED, "envelope fields")
-    alg, kid, body_text, sig_text = (envelope[k] for k in ("alg", "kid", "body", "sig"))
-    if alg != ALGORITHM:
+    envelope = Reader(_strict_json(bytes(raw), "envelope"), "envelope", _malformed)
+    if envelope.text("alg") != ALGORITHM:
         raise SignedDocumentError(Rejection.MALFORMED, "algorithm")
-    if not isinstance(kid, str) or not _KEY_ID.match(kid):
-        raise SignedDocumentError(Rejection.MALFORMED, "key id")
-    if not isinstance(body_text, str) or not isinstance(sig_text, str):
-        raise SignedDocumentError(Rejection.MALFORMED, "body or signature type")
+    kid = envelope.text("kid", pattern=_KEY_ID)
+    body_text = envelope.text("body", empty=True)
+    sig_text = envelope.text("sig", empty=True)
+    envelope.done()
     key = keys.get(kid)
     if key is None:
         raise SignedDocumentError(Rejection.UNKNOWN_KEY)
@@ -307,92 +304,51 @@ def _strict_json(data: bytes, what: str) -> Any:
         raise SignedDocumentError(Rejection.MALFORMED, f"{what} is not strict JSON") from None
 
 
-def _field(obj: dict[str, Any], name: str, kind: type) -> Any:
-    value = obj.get(name)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise SignedDocumentError(Rejection.MALFORMED, f"field {name}")
-    return value
-
-
-def _ident(obj: dict[str, Any], name: str) -> str:
-    value: str = _field(obj, name, str)
-    if not _IDENT.match(value):
-        raise SignedDocumentError(Rejection.MALFORMED, f"field {name}")
-    return value
-
-
-def _time(obj: dict[str, Any], name: str) -> int:
-    value: int = _field(obj, name, int)
-    if not 0 < value <= MAX_TIME:
-        raise SignedDocumentError(Rejection.MALFORMED, f"field {name}")
-    return value
-
-
-def _enum(obj: dict[str, Any], name: str, kind: type[Enum]) -> Any:
-    value = _field(obj, name, str)
-    try:
-        return kind(value)
-    except ValueError:
-        raise SignedDocumentError(Rejection.MALFORMED, f"field {name}") from None
-
-
-_DESIRED_KEYS = frozenset(
-    {"v", "kind", "device", "version", "state", "reason", "sanctions", "issued_at", "issuer"}
-)
-_COMMAND_KEYS = frozenset(
-    {"v", "kind", "device", "nonce", "command", "issued_at", "expires_at", "issuer"}
-)
+def _malformed(path: str, reason: str) -> SignedDocumentError:
+    """The strict reader's error for a signed document: malformed, saying where."""
+    return SignedDocumentError(Rejection.MALFORMED, f"{path}: {reason}")
 
 
 def _parse_body(obj: dict[str, Any]) -> Body:
-    if obj.get("v") != SCHEMA_VERSION or isinstance(obj.get("v"), bool):
+    r = Reader(obj, "body", _malformed)
+    if r.integer("v", lo=1, hi=MAX_VERSION) != SCHEMA_VERSION:
         raise SignedDocumentError(Rejection.MALFORMED, "schema version")
-    kind = _enum(obj, "kind", DocumentKind)
-    expected = _DESIRED_KEYS if kind is DocumentKind.DESIRED else _COMMAND_KEYS
-    if set(obj) != expected:
-        raise SignedDocumentError(Rejection.MALFORMED, "body fields")
-    device = _ident(obj, "device")
-    issuer = _ident(obj, "issuer")
-    issued_at = _time(obj, "issued_at")
+    kind = r.member("kind", DocumentKind)
+    device = r.text("device", pattern=_IDENT)
+    issuer = r.text("issuer", pattern=_IDENT)
+    issued_at = r.integer("issued_at", lo=1, hi=MAX_TIME)
+    body: Body
     if kind is DocumentKind.DESIRED:
-        version: int = _field(obj, "version", int)
-        if not 1 <= version <= MAX_VERSION:
-            raise SignedDocumentError(Rejection.MALFORMED, "field version")
-        reason: str = _field(obj, "reason", str)
+        reason = r.text("reason", empty=True)
         if len(reason) > MAX_REASON_CHARS or not reason.isprintable():
-            raise SignedDocumentError(Rejection.MALFORMED, "field reason")
-        raw_sanctions = _field(obj, "sanctions", list)
-        names: list[str] = []
-        for item in raw_sanctions:
-            if not isinstance(item, str):
-                raise SignedDocumentError(Rejection.MALFORMED, "field sanctions")
-            names.append(item)
+            raise r.error("reason", f"must be printable and at most {MAX_REASON_CHARS} characters")
+        names = r.texts("sanctions")
         if names != sorted(set(names)):
-            raise SignedDocumentError(Rejection.MALFORMED, "sanctions must be sorted and unique")
-        try:
-            sanctions = tuple(Sanction(n) for n in names)
-        except ValueError:
-            raise SignedDocumentError(Rejection.MALFORMED, "field sanctions") from None
-        return DesiredState(
+            raise r.error("sanctions", "must be sorted and unique")
+        known = [s.value for s in Sanction]
+        for i, name in enumerate(names):
+            if name not in known:
+                raise r.error(f"sanctions[{i}]", f"must be one of {', '.join(known)}")
+        body = DesiredState(
             device=device,
-            version=version,
-            state=_enum(obj, "state", KioskState),
+            version=r.integer("version", lo=1, hi=MAX_VERSION),
+            state=r.member("state", KioskState),
             reason=reason,
-            sanctions=sanctions,
+            sanctions=tuple(Sanction(n) for n in names),
             issued_at=issued_at,
             issuer=issuer,
         )
-    nonce: str = _field(obj, "nonce", str)
-    if not _NONCE.match(nonce):
-        raise SignedDocumentError(Rejection.MALFORMED, "field nonce")
-    expires_at = _time(obj, "expires_at")
-    if expires_at <= issued_at:
-        raise SignedDocumentError(Rejection.MALFORMED, "expires_at must be after issued_at")
-    return Command(
-        device=device,
-        nonce=nonce,
-        command=_enum(obj, "command", CommandName),
-        issued_at=issued_at,
-        expires_at=expires_at,
-        issuer=issuer,
-    )
+    else:
+        expires_at = r.integer("expires_at", lo=1, hi=MAX_TIME)
+        if expires_at <= issued_at:
+            raise r.error("expires_at", "must be after issued_at")
+        body = Command(
+            device=device,
+            nonce=r.text("nonce", pattern=_NONCE),
+            command=r.member("command", CommandName),
+            issued_at=issued_at,
+            expires_at=expires_at,
+            issuer=issuer,
+        )
+    r.done()
+    return body

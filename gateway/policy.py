@@ -6,25 +6,25 @@ store, so one strict parser serves all three.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.elements import DataElement
+from protocol.strict import REQUIRED, Reader, StrictError
 
 PRE_POC_DAILY_QUOTA = 200
-_POLICY_KEYS = {"elements", "poc_approved", "active", "user_active", "sanctions"}
-_SANCTION_KEYS = {"quota", "user_deactivated", "network_cut", "deactivated_devices"}
+_DEVICE = re.compile(r"^.{1,64}\Z", re.DOTALL)  # a device id as the admin typed it
 MAX_QUOTA = 10_000_000
 
 
-class PolicyError(ValueError):
+class PolicyError(StrictError):
     """A policy document that does not follow its schema; `key` names where."""
 
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{key}: {reason}")
-        self.key = key
-        self.reason = reason
+    @property
+    def key(self) -> str:
+        """Where in the document (`institutions.lib-01.sanctions.quota`)."""
+        return self.path
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,72 +80,38 @@ class Policy:
 
 def parse_policy(obj: object, where: str = "policy", base: Policy | None = None) -> Policy:
     """Read a policy document; with `base`, missing keys keep the base's values (a patch)."""
-    top = _table(obj, where, _POLICY_KEYS)
-    if base is None and "elements" not in top:
-        raise PolicyError(f"{where}.elements", "missing")
-    policy = base or Policy(elements=frozenset())
-    if "elements" in top:
-        policy = replace(policy, elements=_elements(top["elements"], f"{where}.elements"))
-    if "poc_approved" in top:
-        policy = replace(policy, poc_approved=_bool(top["poc_approved"], f"{where}.poc_approved"))
-    if "active" in top:
-        policy = replace(policy, active=_bool(top["active"], f"{where}.active"))
-    if "user_active" in top:
-        policy = replace(policy, user_active=_bool(top["user_active"], f"{where}.user_active"))
-    if "sanctions" in top:
-        policy = replace(
-            policy, sanctions=_sanctions(top["sanctions"], f"{where}.sanctions", policy.sanctions)
-        )
+    r = Reader(obj, where, PolicyError)
+    old = base or Policy(elements=frozenset())
+    names = r.texts("elements", REQUIRED if base is None else None, min_items=1)
+    policy = Policy(
+        elements=old.elements if names is None else _elements(r, names),
+        poc_approved=r.boolean("poc_approved", old.poc_approved),
+        active=r.boolean("active", old.active),
+        user_active=r.boolean("user_active", old.user_active),
+        sanctions=_sanctions(r.nested("sanctions", {}), old.sanctions),
+    )
+    r.done()
     return policy
 
 
-def _sanctions(obj: object, where: str, base: Sanctions) -> Sanctions:
-    top = _table(obj, where, _SANCTION_KEYS)
-    out = base
-    if "quota" in top:
-        quota = top["quota"]
-        if quota is not None and (
-            not isinstance(quota, int) or isinstance(quota, bool) or not 0 <= quota <= MAX_QUOTA
-        ):
-            raise PolicyError(f"{where}.quota", f"must be null or an integer 0..{MAX_QUOTA}")
-        out = replace(out, quota=quota)
-    if "user_deactivated" in top:
-        out = replace(
-            out, user_deactivated=_bool(top["user_deactivated"], f"{where}.user_deactivated")
-        )
-    if "network_cut" in top:
-        out = replace(out, network_cut=_bool(top["network_cut"], f"{where}.network_cut"))
-    if "deactivated_devices" in top:
-        devices = top["deactivated_devices"]
-        if not isinstance(devices, list) or not all(
-            isinstance(d, str) and 0 < len(d) <= 64 for d in devices
-        ):
-            raise PolicyError(f"{where}.deactivated_devices", "must be a list of device ids")
-        out = replace(out, deactivated_devices=frozenset(devices))
-    return out
+def _sanctions(r: Reader, old: Sanctions) -> Sanctions:
+    quota = old.quota
+    if r.has("quota"):
+        quota = None if r.raw("quota") is None else r.integer("quota", lo=0, hi=MAX_QUOTA)
+    devices = r.texts("deactivated_devices", None, _DEVICE)
+    sanctions = Sanctions(
+        quota=quota,
+        user_deactivated=r.boolean("user_deactivated", old.user_deactivated),
+        network_cut=r.boolean("network_cut", old.network_cut),
+        deactivated_devices=old.deactivated_devices if devices is None else frozenset(devices),
+    )
+    r.done()
+    return sanctions
 
 
-def _table(obj: object, where: str, keys: set[str]) -> Mapping[str, Any]:
-    if not isinstance(obj, Mapping):
-        raise PolicyError(where, "must be a table/object")
-    unknown = sorted(str(k) for k in obj if k not in keys)
-    if unknown:
-        shown = unknown[0] if unknown[0].replace("_", "").isalnum() else "<key>"
-        raise PolicyError(f"{where}.{shown}", f"unknown key; known: {', '.join(sorted(keys))}")
-    return obj
-
-
-def _bool(value: object, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise PolicyError(where, "must be true or false")
-    return value
-
-
-def _elements(value: object, where: str) -> frozenset[DataElement]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise PolicyError(where, "must be a non-empty list of data element names")
+def _elements(r: Reader, names: list[str]) -> frozenset[DataElement]:
     known = {e.value: e for e in DataElement}
-    for name in value:
+    for name in names:
         if name not in known:
-            raise PolicyError(where, f"unknown data element; known: {', '.join(sorted(known))}")
-    return frozenset(known[name] for name in value)
+            raise r.error("elements", f"unknown data element; known: {', '.join(sorted(known))}")
+    return frozenset(known[name] for name in names)

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import re
 import ssl
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.config import ConfigFile, read_toml
 from gateway.errors import ConfigError
-from gateway.policy import Policy, PolicyError, parse_policy
+from gateway.policy import Policy, read_policy
 from protocol.regions import PROVINCES
+from protocol.strict import REQUIRED, Reader
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
-_MISSING: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,28 +128,24 @@ class GatewayConfig:
 
 def load_config(path: Path) -> GatewayConfig:
     """Read and validate a TOML config file."""
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise ConfigError(str(path), f"cannot read: {err.strerror}") from err
-    try:
-        data = tomllib.loads(raw.decode())
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise ConfigError(str(path), f"not valid TOML: {err}") from err
-    return parse_config(data, path.parent)
+    return _parse(read_toml(path, ConfigError))
 
 
 def parse_config(data: Mapping[str, Any], base_dir: Path) -> GatewayConfig:
     """Validate a parsed config; relative paths are taken from base_dir."""
-    top = _Table(data, "", base_dir)
-    server = _server(top.table("server", optional=True))
-    tls = _tls(top.table("tls"))
-    store = _store(top.table("store", optional=True))
-    upstream = _upstream(top.table("upstream"))
-    antiscrape = _antiscrape(top.table("antiscrape", optional=True))
-    logging_ = _logging(top.table("logging", optional=True))
-    institutions = _institutions(top.table("institutions"))
-    devices = _devices(top.table("devices", optional=True), institutions)
+    return _parse(ConfigFile(dict(data), base_dir, error=ConfigError))
+
+
+def _parse(file: ConfigFile) -> GatewayConfig:
+    top = Reader(file.data, error=file.fail)
+    server = _server(top.nested("server", {}))
+    tls = _tls(top.nested("tls"), file)
+    store = _store(top.nested("store", {}), file)
+    upstream = _upstream(top.nested("upstream"), file)
+    antiscrape = _antiscrape(top.nested("antiscrape", {}))
+    logging_ = _logging(top.nested("logging", {}), file)
+    institutions = _institutions(top.nested("institutions"), file)
+    devices = _devices(top.nested("devices", {}), institutions)
     top.done()
     return GatewayConfig(
         tls=tls,
@@ -163,155 +159,149 @@ def parse_config(data: Mapping[str, Any], base_dir: Path) -> GatewayConfig:
     )
 
 
-def _server(t: _Table) -> ServerConfig:
+def _path(
+    t: Reader, file: ConfigFile, key: str, default: Any = REQUIRED, must_exist: bool = True
+) -> Any:
+    """A file named by `key` (relative to the config file's folder), or `default` when absent."""
+    text = t.text(key, default)
+    if text is None:
+        return None
+    path = file.path(text)
+    if must_exist and not path.exists():
+        raise t.error(key, "file not found")
+    return path
+
+
+def _server(t: Reader) -> ServerConfig:
     d = ServerConfig()
     out = ServerConfig(
-        host=t.get_str("host", d.host),
-        port=t.get_int("port", d.port, 0, 65535),
-        backlog=t.get_int("backlog", d.backlog, 1, 65535),
-        idempotency_ttl_s=t.get_float("idempotency_ttl_s", d.idempotency_ttl_s, 1.0, 86400.0),
-        probe_host=t.get_str("probe_host", d.probe_host),
-        probe_port=t.get_int("probe_port", 0, 0, 65535) if t.has("probe_port") else None,
+        host=t.text("host", d.host),
+        port=t.integer("port", d.port, 0, 65535),
+        backlog=t.integer("backlog", d.backlog, 1, 65535),
+        idempotency_ttl_s=t.number("idempotency_ttl_s", d.idempotency_ttl_s, 1.0, 86400.0),
+        probe_host=t.text("probe_host", d.probe_host),
+        probe_port=t.integer("probe_port", None, 0, 65535),
     )
     t.done()
     return out
 
 
-def _tls(t: _Table) -> TlsConfig:
+def _tls(t: Reader, file: ConfigFile) -> TlsConfig:
     versions = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
-    version = t.get_str("min_version", "1.3")
-    if version not in versions:
-        raise ConfigError(t.key("min_version"), 'must be "1.2" or "1.3"')
-    crl = t.get_path("device_crl", None)
     out = TlsConfig(
-        cert=t.get_path("cert"),
-        key=t.get_path("key"),
-        device_ca=t.get_path("device_ca"),
-        admin_ca=t.get_path("admin_ca"),
-        device_crl=crl,
-        min_version=versions[version],
+        cert=_path(t, file, "cert"),
+        key=_path(t, file, "key"),
+        device_ca=_path(t, file, "device_ca"),
+        admin_ca=_path(t, file, "admin_ca"),
+        device_crl=_path(t, file, "device_crl", None),
+        min_version=versions[t.choice("min_version", tuple(versions), "1.3")],
     )
     t.done()
     return out
 
 
-def _store(t: _Table) -> StoreConfig:
-    kind = t.get_str("kind", "sqlite")
-    if kind not in ("sqlite", "redis"):
-        raise ConfigError(t.key("kind"), 'must be "sqlite" or "redis"')
-    path = t.get_path("path", None, must_exist=False)
-    url = t.get_str("url", None)
+def _store(t: Reader, file: ConfigFile) -> StoreConfig:
+    kind = t.choice("kind", ("sqlite", "redis"), "sqlite")
+    path = _path(t, file, "path", None, must_exist=False)
+    url = t.text("url", None)
     if kind == "sqlite" and path is None:
-        raise ConfigError(t.key("path"), "missing (the SQLite database file)")
+        raise t.error("path", "missing (the SQLite database file)")
     if kind == "redis" and (
         url is None or not url.startswith(("redis://", "rediss://", "unix://"))
     ):
-        raise ConfigError(t.key("url"), "must be a redis://, rediss:// or unix:// URL")
+        raise t.error("url", "must be a redis://, rediss:// or unix:// URL")
     out = StoreConfig(
         kind=kind,
         path=path,
         url=url,
-        refresh_s=t.get_float("refresh_s", 2.0, 0.05, 3600.0),
-        usage_flush_s=t.get_float("usage_flush_s", 1.0, 0.01, 3600.0),
+        refresh_s=t.number("refresh_s", 2.0, 0.05, 3600.0),
+        usage_flush_s=t.number("usage_flush_s", 1.0, 0.01, 3600.0),
     )
     t.done()
     return out
 
 
-def _upstream(t: _Table) -> UpstreamConfig:
-    kind = t.get_str("kind", "dukcapil-http")
-    if kind != "dukcapil-http":
-        raise ConfigError(t.key("kind"), 'unknown adapter; known: "dukcapil-http"')
-    url = t.get_str("url")
+def _upstream(t: Reader, file: ConfigFile) -> UpstreamConfig:
+    kind = t.choice("kind", ("dukcapil-http",), "dukcapil-http")
+    url = t.text("url")
     if not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
-        raise ConfigError(t.key("url"), "must be an http:// or https:// URL")
+        raise t.error("url", "must be an http:// or https:// URL")
     out = UpstreamConfig(
         url=url,
         kind=kind,
-        timeout_s=t.get_float("timeout_s", 5.0, 0.01, 300.0),
-        connections=t.get_int("connections", 32, 1, 4096),
-        ca_file=t.get_path("ca_file", None),
+        timeout_s=t.number("timeout_s", 5.0, 0.01, 300.0),
+        connections=t.integer("connections", 32, 1, 4096),
+        ca_file=_path(t, file, "ca_file", None),
     )
     t.done()
     return out
 
 
-def _antiscrape(t: _Table) -> AntiScrapeConfig:
+def _antiscrape(t: Reader) -> AntiScrapeConfig:
     d = AntiScrapeConfig()
     out = AntiScrapeConfig(
-        window_s=t.get_float("window_s", d.window_s, 1.0, 86400.0),
-        sequential_run=t.get_int("sequential_run", d.sequential_run, 0, 1000),
-        pattern_run=t.get_int("pattern_run", d.pattern_run, 0, 1000),
-        prefix_limit=t.get_int("prefix_limit", d.prefix_limit, 0, 1000),
-        burst_window_s=t.get_float("burst_window_s", d.burst_window_s, 0.1, 86400.0),
-        burst_limit=t.get_int("burst_limit", d.burst_limit, 0, 10_000_000),
-        device_burst_limit=t.get_int("device_burst_limit", d.device_burst_limit, 0, 10_000_000),
+        window_s=t.number("window_s", d.window_s, 1.0, 86400.0),
+        sequential_run=t.integer("sequential_run", d.sequential_run, 0, 1000),
+        pattern_run=t.integer("pattern_run", d.pattern_run, 0, 1000),
+        prefix_limit=t.integer("prefix_limit", d.prefix_limit, 0, 1000),
+        burst_window_s=t.number("burst_window_s", d.burst_window_s, 0.1, 86400.0),
+        burst_limit=t.integer("burst_limit", d.burst_limit, 0, 10_000_000),
+        device_burst_limit=t.integer("device_burst_limit", d.device_burst_limit, 0, 10_000_000),
     )
     for key in ("sequential_run", "pattern_run"):
         if getattr(out, key) == 1:
-            raise ConfigError(t.key(key), "must be 0 (off) or at least 2")
+            raise t.error(key, "must be 0 (off) or at least 2")
     t.done()
     return out
 
 
-def _logging(t: _Table) -> LoggingConfig:
-    level = t.get_str("level", "INFO").upper()
+def _logging(t: Reader, file: ConfigFile) -> LoggingConfig:
+    level = t.text("level", "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(t.key("level"), "must be DEBUG, INFO, WARNING or ERROR")
+        raise t.error("level", "must be DEBUG, INFO, WARNING or ERROR")
     out = LoggingConfig(
-        access=t.get_path("access", None, must_exist=False),
-        main=t.get_path("main", None, must_exist=False),
+        access=_path(t, file, "access", None, must_exist=False),
+        main=_path(t, file, "main", None, must_exist=False),
         level=level,
     )
     t.done()
     return out
 
 
-def _institutions(t: _Table) -> dict[str, Institution]:
+def _institutions(t: Reader, file: ConfigFile) -> dict[str, Institution]:
     out: dict[str, Institution] = {}
     for inst_id in t.names():
         if not _ID.match(inst_id):
-            raise ConfigError(t.key("<id>"), "institution ids are 1 to 64 of A-Z a-z 0-9 . _ -")
-        it = t.table(inst_id)
-        province = it.get_str("province")
+            raise t.error("<id>", "institution ids are 1 to 64 of A-Z a-z 0-9 . _ -")
+        it = t.nested(inst_id)
+        province = it.text("province")
         if province not in PROVINCES:
-            raise ConfigError(it.key("province"), 'unknown province code (two digits, e.g. "33")')
-        user = it.get_str("upstream_user")
-        password_file = it.get_path("upstream_password_file")
-        policy_doc = {
-            k: it.raw(k)
-            for k in ("elements", "poc_approved", "active", "user_active", "sanctions")
-            if it.has(k)
-        }
-        try:
-            policy = parse_policy(policy_doc, it.where)
-        except PolicyError as err:
-            raise ConfigError(err.key, err.reason) from err
+            raise it.error("province", 'unknown province code (two digits, e.g. "33")')
         out[inst_id] = Institution(
             id=inst_id,
-            name=it.get_str("name", inst_id),
+            name=it.text("name", inst_id),
             province=province,
-            upstream_user=user,
-            upstream_password_file=password_file,
-            policy=policy,
+            upstream_user=it.text("upstream_user"),
+            upstream_password_file=_path(it, file, "upstream_password_file"),
+            policy=read_policy(it),
         )
         it.done()
     if not out:
-        raise ConfigError("institutions", "at least one institution is needed")
+        raise file.fail("institutions", "at least one institution is needed")
     return out
 
 
-def _devices(t: _Table, institutions: dict[str, Institution]) -> dict[str, DevicePin]:
+def _devices(t: Reader, institutions: dict[str, Institution]) -> dict[str, DevicePin]:
     out: dict[str, DevicePin] = {}
     for device_id in t.names():
-        dt_ = t.table(device_id)
-        inst = dt_.get_str("institution", None)
+        dt_ = t.nested(device_id)
+        inst = dt_.text("institution", None)
         if inst is not None and inst not in institutions:
-            raise ConfigError(dt_.key("institution"), "not an institution of this config")
+            raise dt_.error("institution", "not an institution of this config")
         out[device_id] = DevicePin(
             institution=inst,
-            reader_id=dt_.get_str("reader_id", None),
-            sam_id=dt_.get_str("sam_id", None),
+            reader_id=dt_.text("reader_id", None),
+            sam_id=dt_.text("sam_id", None),
         )
         dt_.done()
     return out
@@ -327,75 +317,3 @@ def read_secret(path: Path, key: str) -> str:
     if not secret:
         raise ConfigError(key, "the secret file is empty")
     return secret
-
-
-class _Table:
-    """Typed access to one TOML table, tracking which keys were read."""
-
-    def __init__(self, data: Mapping[str, Any], where: str, base_dir: Path) -> None:
-        self._data = data
-        self.where = where
-        self._base = base_dir
-        self._seen: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.where}.{name}" if self.where else name
-
-    def names(self) -> list[str]:
-        self._seen.update(self._data)
-        return list(self._data)
-
-    def has(self, name: str) -> bool:
-        return name in self._data
-
-    def raw(self, name: str) -> Any:
-        self._seen.add(name)
-        return self._data[name]
-
-    def _get(self, name: str, default: Any) -> Any:
-        self._seen.add(name)
-        if name not in self._data:
-            if default is _MISSING:
-                raise ConfigError(self.key(name), "missing")
-            return default
-        return self._data[name]
-
-    def table(self, name: str, optional: bool = False) -> _Table:
-        value = self._get(name, {} if optional else _MISSING)
-        if not isinstance(value, Mapping):
-            raise ConfigError(self.key(name), "must be a table")
-        return _Table(value, self.key(name), self._base)
-
-    def get_str(self, name: str, default: Any = _MISSING) -> Any:
-        value = self._get(name, default)
-        if value is not None and (not isinstance(value, str) or not value):
-            raise ConfigError(self.key(name), "must be a non-empty string")
-        return value
-
-    def get_int(self, name: str, default: Any, lo: int, hi: int) -> int:
-        value = self._get(name, default)
-        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-            raise ConfigError(self.key(name), f"must be an integer from {lo} to {hi}")
-        return value
-
-    def get_float(self, name: str, default: Any, lo: float, hi: float) -> float:
-        value = self._get(name, default)
-        if not isinstance(value, int | float) or isinstance(value, bool) or not lo <= value <= hi:
-            raise ConfigError(self.key(name), f"must be a number from {lo} to {hi}")
-        return float(value)
-
-    def get_path(self, name: str, default: Any = _MISSING, must_exist: bool = True) -> Any:
-        value = self.get_str(name, default)
-        if value is None:
-            return None
-        path = Path(value)
-        if not path.is_absolute():
-            path = self._base / path
-        if must_exist and not path.exists():
-            raise ConfigError(self.key(name), "file not found")
-        return path
-
-    def done(self) -> None:
-        unknown = sorted(k for k in self._data if k not in self._seen)
-        if unknown:
-            raise ConfigError(self.key(unknown[0]), "unknown key")

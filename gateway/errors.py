@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+from common import config
+
 
 class GatewayError(Exception):
     """Base of every error raised by the gateway package."""
 
 
-class ConfigError(GatewayError):
-    """A configuration that cannot be used; `key` names the offending setting."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{key}: {reason}")
-        self.key = key
-        self.reason = reason
+class ConfigError(config.ConfigError, GatewayError):
+    """A configuration that cannot be used; `key` names the offending setting (common.config)."""
 
 
 class StoreError(GatewayError):

@@ -81,17 +81,22 @@ class Policy:
 def parse_policy(obj: object, where: str = "policy", base: Policy | None = None) -> Policy:
     """Read a policy document; with `base`, missing keys keep the base's values (a patch)."""
     r = Reader(obj, where, PolicyError)
+    policy = read_policy(r, base)
+    r.done()
+    return policy
+
+
+def read_policy(r: Reader, base: Policy | None = None) -> Policy:
+    """The policy keys of the table `r` (it may hold more: an institution in the config)."""
     old = base or Policy(elements=frozenset())
     names = r.texts("elements", REQUIRED if base is None else None, min_items=1)
-    policy = Policy(
+    return Policy(
         elements=old.elements if names is None else _elements(r, names),
         poc_approved=r.boolean("poc_approved", old.poc_approved),
         active=r.boolean("active", old.active),
         user_active=r.boolean("user_active", old.user_active),
         sanctions=_sanctions(r.nested("sanctions", {}), old.sanctions),
     )
-    r.done()
-    return policy
 
 
 def _sanctions(r: Reader, old: Sanctions) -> Sanctions:

@@ -85,9 +85,9 @@ def test_redis_store_needs_a_url(good: dict[str, Any], tmp_path: Path) -> None:
 def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[tls\ncert = 1")
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match=r"bad\.toml:1: not valid TOML"):
         load_config(bad)
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="absent.toml: cannot be read"):
         load_config(tmp_path / "absent.toml")
 
 
@@ -120,7 +120,7 @@ def test_cli_check(good: dict[str, Any], tmp_path: Path) -> None:
     cfg.write_text(to_toml(good))
     bad = _cli("--config", str(cfg), "--check")
     assert bad.returncode == 2
-    assert bad.stderr.startswith("kiosk-gateway: config error: upstream.timeout_s: ")
+    assert bad.stderr.startswith(f"kiosk-gateway: config error: {cfg}: upstream.timeout_s: ")
     assert "Traceback" not in bad.stderr
 
 

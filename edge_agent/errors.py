@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+from common import config
+
 
 class AgentError(Exception):
     """Base of every error raised by the edge agent."""
 
 
-class ConfigError(AgentError):
+class ConfigError(config.ConfigError, AgentError):
     """The agent's configuration is wrong; `key` names the bad key (dotted: `gateway.url`)."""
-
-    def __init__(self, key: str, reason: str, source: str = "agent.toml") -> None:
-        super().__init__(f"{source}: {key}: {reason}")
-        self.key = key
-        self.reason = reason
-        self.source = source
 
 
 class StartupError(AgentError):

@@ -1,0 +1,287 @@
+"""Reading agent.toml: common.config reads the file, the strict reader each section."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from common.config import ConfigFile, read_toml
+from edge_agent.config.sections import (
+    AdminConfig,
+    AgentConfig,
+    DeviceConfig,
+    FingerprintConfig,
+    GatewayConfig,
+    IndicatorsConfig,
+    LogConfig,
+    MqttConfig,
+    ReaderConfig,
+    SessionConfig,
+    StateConfig,
+    SupervisorConfig,
+    TamperConfig,
+    TimeoutsConfig,
+    UiConfig,
+)
+from edge_agent.errors import ConfigError
+from hardware.card.reader import Finger
+from protocol.outcomes import Lang
+from protocol.regions import PROVINCES
+from protocol.strict import Reader
+
+_IDENT = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_PIN_FACTORIES = ("lgpio", "mock")
+_SECTIONS = (
+    "device",
+    "reader",
+    "gateway",
+    "fingerprint",
+    "indicators",
+    "timeouts",
+    "session",
+    "ui",
+    "log",
+    "mqtt",
+    "admin",
+    "state",
+    "tamper",
+    "supervisor",
+)
+
+
+def load_config(path: str | Path) -> AgentConfig:
+    """Read and validate a configuration file, or raise ConfigError."""
+    return _parse(read_toml(path, ConfigError))
+
+
+def parse_config(
+    data: dict[str, Any], *, source: str = "agent.toml", base: Path | None = None
+) -> AgentConfig:
+    """Validate a parsed TOML document into an AgentConfig, or raise ConfigError."""
+    return _parse(ConfigFile(data, base if base is not None else Path.cwd(), source, ConfigError))
+
+
+def _parse(file: ConfigFile) -> AgentConfig:
+    data = file.data
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise file.fail(unknown[0], "unknown section")
+    for name in ("device", "reader", "gateway"):
+        if name not in data:
+            raise file.fail(name, "section is required")
+    top = Reader(data, error=file.fail)
+
+    t = top.nested("device")
+    device = DeviceConfig(id=t.text("id", pattern=_IDENT))
+    t.done()
+
+    t = top.nested("reader")
+    reader = ReaderConfig(
+        reader_id=t.text("reader_id", pattern=_IDENT),
+        sam_id=t.text("sam_id", pattern=_IDENT),
+        card_reader=t.text("card_reader", None),
+        sam_reader=t.text("sam_reader", None),
+    )
+    t.done()
+
+    gateway = _gateway(top.nested("gateway"), file)
+    fingerprint = _fingerprint(top.nested("fingerprint", {}))
+    indicators = _indicators(top.nested("indicators", {}))
+    timeouts = _timeouts(top.nested("timeouts", {}))
+
+    t = top.nested("session", {})
+    first = t.member("first_finger", Finger, Finger.RIGHT_INDEX)
+    session = SessionConfig(first_finger=first, max_tries=t.integer("max_tries", 3, 1, 3))
+    t.done()
+
+    ui = _ui(top.nested("ui", {}))
+
+    t = top.nested("log", {})
+    log = LogConfig(level=t.choice("level", _LOG_LEVELS, "INFO"))
+    t.done()
+
+    mqtt = _mqtt(top.nested("mqtt", None), file)
+    admin = _admin(top.nested("admin", None), file)
+    state = _state(top.nested("state", None), file)
+    tamper = _tamper(top.nested("tamper", {}))
+    supervisor = _supervisor(top.nested("supervisor", None))
+    top.done()
+    if supervisor is not None and state is None:
+        raise file.fail("state", "section is required with [supervisor]")
+    if mqtt is not None and (state is None or admin is None):
+        raise file.fail("state" if state is None else "admin", "section is required with [mqtt]")
+    if tamper.enabled and state is None:
+        raise file.fail("state", "section is required with [tamper] enabled")
+
+    return AgentConfig(
+        device=device,
+        reader=reader,
+        gateway=gateway,
+        fingerprint=fingerprint,
+        indicators=indicators,
+        timeouts=timeouts,
+        session=session,
+        ui=ui,
+        log=log,
+        mqtt=mqtt,
+        admin=admin,
+        state=state,
+        tamper=tamper,
+        supervisor=supervisor,
+    )
+
+
+def _gateway(t: Reader, file: ConfigFile) -> GatewayConfig:
+    url = t.text("url")
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError when out of range
+    except ValueError as err:
+        raise t.error("url", "is not a valid URL") from err
+    if parts.scheme != "https" or not parts.hostname:
+        raise t.error("url", "must be an https:// URL with a host")
+    if parts.query or parts.fragment:
+        raise t.error("url", "must have no query or fragment")
+    config = GatewayConfig(
+        url=url.rstrip("/"),
+        ca_file=file.path(t.text("ca_file")),
+        cert_file=file.path(t.text("cert_file")),
+        key_file=file.path(t.text("key_file")),
+        connect_timeout=t.seconds("connect_timeout", 3.0, 60.0),
+        request_timeout=t.seconds("request_timeout", 8.0, 120.0),
+        keepalive=t.seconds("keepalive", 60.0),
+    )
+    t.done()
+    return config
+
+
+def _fingerprint(t: Reader) -> FingerprintConfig:
+    d = FingerprintConfig()
+    config = FingerprintConfig(
+        port=t.text("port", d.port),
+        baud=t.integer("baud", d.baud, 9600, 921600),
+        address=t.integer("address", d.address, 0, 0xFFFFFFFF),
+        password=t.integer("password", d.password, 0, 0xFFFFFFFF),
+    )
+    t.done()
+    return config
+
+
+def _indicators(t: Reader) -> IndicatorsConfig:
+    d = IndicatorsConfig()
+    config = IndicatorsConfig(
+        enabled=t.boolean("enabled", d.enabled),
+        pin_factory=t.choice("pin_factory", _PIN_FACTORIES, d.pin_factory),
+        green=t.integer("green", d.green, 0, 27),
+        amber=t.integer("amber", d.amber, 0, 27),
+        red=t.integer("red", d.red, 0, 27),
+        buzzer=t.integer("buzzer", d.buzzer, 0, 27),
+    )
+    t.done()
+    return config
+
+
+def _timeouts(t: Reader) -> TimeoutsConfig:
+    d = TimeoutsConfig()
+    timeouts = TimeoutsConfig(
+        card_read=t.seconds("card_read", d.card_read, 120.0),
+        finger_wait=t.seconds("finger_wait", d.finger_wait, 300.0),
+        query=t.seconds("query", d.query, 300.0),
+        result_display=t.seconds("result_display", d.result_display, 300.0),
+    )
+    t.done()
+    return timeouts
+
+
+def _ui(t: Reader) -> UiConfig:
+    d = UiConfig()
+    host = t.text("host", d.host)
+    if host != "localhost":
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise t.error("host", "must be a loopback address (the page shows personal data)")
+    ui = UiConfig(
+        host=host,
+        port=t.integer("port", d.port, 0, 65535),
+        language=t.member("language", Lang, d.language),
+    )
+    t.done()
+    return ui
+
+
+def _mqtt(t: Reader | None, file: ConfigFile) -> MqttConfig | None:
+    if t is None:
+        return None
+    d = MqttConfig(host="-")
+    config = MqttConfig(
+        host=t.text("host", pattern=_HOST),
+        port=t.integer("port", d.port, 1, 65535),
+        ca_file=_optional_path(t, "ca_file", file),
+        cert_file=_optional_path(t, "cert_file", file),
+        key_file=_optional_path(t, "key_file", file),
+        keepalive=t.integer("keepalive", d.keepalive, 5, 3600),
+        session_expiry=t.integer("session_expiry", d.session_expiry, 0, 30 * 86400),
+        connect_timeout=t.seconds("connect_timeout", d.connect_timeout, 60.0),
+        reconnect_min=t.seconds("reconnect_min", d.reconnect_min, 60.0),
+        reconnect_max=t.seconds("reconnect_max", d.reconnect_max, 3600.0),
+        health_interval=t.seconds("health_interval", d.health_interval, 86400.0),
+        probe_interval=t.seconds("probe_interval", d.probe_interval, 3600.0),
+    )
+    if config.reconnect_max < config.reconnect_min:
+        raise t.error("reconnect_max", "must not be less than reconnect_min")
+    t.done()
+    return config
+
+
+def _optional_path(t: Reader, key: str, file: ConfigFile) -> Path | None:
+    text = t.text(key, None)
+    return None if text is None else file.path(text)
+
+
+def _admin(t: Reader | None, file: ConfigFile) -> AdminConfig | None:
+    if t is None:
+        return None
+    keys = t.texts("public_keys", min_items=1)
+    t.done()
+    return AdminConfig(tuple(file.path(k) for k in keys))
+
+
+def _state(t: Reader | None, file: ConfigFile) -> StateConfig | None:
+    if t is None:
+        return None
+    config = StateConfig(
+        dir=file.path(t.text("dir")), province=t.choice("province", sorted(PROVINCES), "31")
+    )
+    t.done()
+    return config
+
+
+def _tamper(t: Reader) -> TamperConfig:
+    d = TamperConfig()
+    config = TamperConfig(
+        enabled=t.boolean("enabled", d.enabled),
+        pin=t.integer("pin", d.pin, 0, 27),
+        pin_factory=t.choice("pin_factory", _PIN_FACTORIES, d.pin_factory),
+    )
+    t.done()
+    return config
+
+
+def _supervisor(t: Reader | None) -> SupervisorConfig | None:
+    if t is None:
+        return None
+    config = SupervisorConfig(
+        port=t.text("port"),
+        baud=t.integer("baud", 115200, 9600, 921600),
+        heartbeat_interval=t.seconds("heartbeat_interval", 1.0, 60.0),
+    )
+    t.done()
+    return config

@@ -1,0 +1,178 @@
+"""The sections of agent.toml, as frozen dataclasses with their defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardware.card.reader import Finger
+from protocol.outcomes import Lang
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    """[device]: who this kiosk is."""
+
+    id: str  # equals the CN of the client certificate
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderConfig:
+    """[reader]: the PC/SC card reader and SAM, and their non-personal identities."""
+
+    reader_id: str
+    sam_id: str
+    card_reader: str | None = None  # PC/SC reader name (None: the driver picks)
+    sam_reader: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintConfig:
+    """[fingerprint]: the UART fingerprint module."""
+
+    port: str = "/dev/serial0"
+    baud: int = 57600
+    address: int = 0xFFFFFFFF
+    password: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorsConfig:
+    """[indicators]: LEDs and buzzer on GPIO (off: the session runs without them)."""
+
+    enabled: bool = False
+    pin_factory: str = "lgpio"  # gpiozero pin factory: lgpio on a Pi, mock in a simulation
+    green: int = 22  # BCM numbers (hardware.gpio.DEFAULT_PINS)
+    amber: int = 23
+    red: int = 24
+    buzzer: int = 25
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """[gateway]: where and how the agent reaches the Platform Bersama gateway (mTLS)."""
+
+    url: str
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    connect_timeout: float = 3.0
+    request_timeout: float = 8.0
+    keepalive: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutsConfig:
+    """[timeouts] in seconds: every step of a session has one."""
+
+    card_read: float = 10.0
+    finger_wait: float = 20.0  # per try: how long the citizen has to place a finger
+    query: float = 25.0  # the whole gateway step, retry included
+    result_display: float = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """[session]: how a verification goes."""
+
+    first_finger: Finger = Finger.RIGHT_INDEX
+    max_tries: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class UiConfig:
+    """[ui]: the kiosk page, served on loopback only."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    language: Lang = Lang.ID
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """[log]."""
+
+    level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """[mqtt]: telemetry and remote control over MQTT v5 with TLS (certificate files default to
+    the [gateway] ones: the device has one certificate for both)."""
+
+    host: str
+    port: int = 8883
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    keepalive: int = 60
+    session_expiry: int = 86400
+    connect_timeout: float = 5.0
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+    health_interval: float = 300.0
+    probe_interval: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class AdminConfig:
+    """[admin]: the Dukcapil admin public keys pinned at provisioning (Ed25519, PEM)."""
+
+    public_keys: tuple[Path, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    """[state]: where the kiosk keeps its remote state and usage outbox; the institution's
+    province (its time zone makes the local day of the usage counts)."""
+
+    dir: Path
+    province: str = "31"
+
+
+@dataclass(frozen=True, slots=True)
+class TamperConfig:
+    """[tamper]: the enclosure's tamper switch on GPIO (needs [state])."""
+
+    enabled: bool = False
+    pin: int = 26
+    pin_factory: str = "lgpio"
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorConfig:
+    """[supervisor]: the supervisor MCU on a UART (heartbeats, tamper reports; needs [state])."""
+
+    port: str
+    baud: int = 115200
+    heartbeat_interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """The whole agent.toml."""
+
+    device: DeviceConfig
+    reader: ReaderConfig
+    gateway: GatewayConfig
+    fingerprint: FingerprintConfig = FingerprintConfig()
+    indicators: IndicatorsConfig = IndicatorsConfig()
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+    session: SessionConfig = SessionConfig()
+    ui: UiConfig = UiConfig()
+    log: LogConfig = LogConfig()
+    mqtt: MqttConfig | None = None
+    admin: AdminConfig | None = None
+    state: StateConfig | None = None
+    tamper: TamperConfig = TamperConfig()
+    supervisor: SupervisorConfig | None = None
+
+    @property
+    def mqtt_files(self) -> tuple[Path, Path, Path]:
+        """CA, certificate and key for MQTT ([mqtt] files, else the [gateway] ones)."""
+        m, g = self.mqtt, self.gateway
+        return (
+            (m.ca_file if m and m.ca_file else g.ca_file),
+            (m.cert_file if m and m.cert_file else g.cert_file),
+            (m.key_file if m and m.key_file else g.key_file),
+        )

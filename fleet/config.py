@@ -26,15 +26,17 @@ from __future__ import annotations
 
 import re
 import ssl
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fleet.errors import EXIT_USAGE, FleetError
+from common.config import ConfigFile, read_toml
+from fleet.errors import ConfigError, FleetError
+from protocol.strict import Reader
 
 _NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
+_TLS_KEYS = ("ca_file", "cert_file", "key_file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,103 +87,66 @@ class FleetConfig:
     reported_timeout: float = 10.0
 
 
-def _error(key: str, reason: str, source: str) -> FleetError:
-    return FleetError(f"{source}: {key}: {reason}", EXIT_USAGE)
-
-
 def parse_config(data: dict[str, Any], base: Path, source: str = "fleet.toml") -> FleetConfig:
-    """Validate a parsed fleet.toml (FleetError with exit code 2 naming the key)."""
-    unknown = sorted(set(data) - {"admin", "broker", "gateway", "timeouts"})
-    if unknown:
-        raise _error(unknown[0], "unknown section", source)
-
-    def table(name: str, required: bool) -> dict[str, Any]:
-        value = data.get(name)
-        if value is None:
-            if required:
-                raise _error(name, "section is required", source)
-            return {}
-        if not isinstance(value, dict):
-            raise _error(name, "must be a table", source)
-        return value
-
-    def text(t: dict[str, Any], section: str, key: str, default: str | None = None) -> str:
-        value = t.get(key, default)
-        if not isinstance(value, str) or not value:
-            raise _error(f"{section}.{key}", "must be a non-empty string", source)
-        return value
-
-    def path(t: dict[str, Any], section: str, key: str, default: Path | None = None) -> Path:
-        if key not in t and default is not None:
-            return default
-        p = Path(text(t, section, key))
-        return p if p.is_absolute() else base / p
-
-    def number(t: dict[str, Any], section: str, key: str, default: float) -> float:
-        value = t.get(key, default)
-        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 3600:
-            raise _error(f"{section}.{key}", "must be a number of seconds (0 to 3600)", source)
-        return float(value)
-
-    def only(t: dict[str, Any], section: str, keys: set[str]) -> None:
-        extra = sorted(set(t) - keys)
-        if extra:
-            raise _error(f"{section}.{extra[0]}", "unknown key", source)
-
-    admin = table("admin", True)
-    only(admin, "admin", {"signing_key", "name"})
-    name = admin.get("name")
-    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
-        raise _error("admin.name", "must be 1 to 64 of A-Z a-z 0-9 . _ : -", source)
-
-    b = table("broker", True)
-    only(b, "broker", {"host", "port", "ca_file", "cert_file", "key_file"})
-    port = b.get("port", 8884)
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-        raise _error("broker.port", "must be a port number", source)
-    broker_tls = TlsFiles(
-        path(b, "broker", "ca_file"), path(b, "broker", "cert_file"), path(b, "broker", "key_file")
-    )
-    broker = BrokerConfig(text(b, "broker", "host"), port, broker_tls)
-
-    gateway = None
-    g = table("gateway", False)
-    if g:
-        only(g, "gateway", {"url", "ca_file", "cert_file", "key_file"})
-        url = text(g, "gateway", "url").rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not parts.hostname or parts.query:
-            raise _error("gateway.url", "must be an https:// URL with a host", source)
-        gateway = GatewayConfig(
-            url,
-            TlsFiles(
-                path(g, "gateway", "ca_file", broker_tls.ca_file),
-                path(g, "gateway", "cert_file", broker_tls.cert_file),
-                path(g, "gateway", "key_file", broker_tls.key_file),
-            ),
-        )
-
-    t = table("timeouts", False)
-    only(t, "timeouts", {"connect", "reported"})
-    return FleetConfig(
-        signing_key=path(admin, "admin", "signing_key"),
-        broker=broker,
-        name=name,
-        gateway=gateway,
-        connect_timeout=number(t, "timeouts", "connect", 5.0),
-        reported_timeout=number(t, "timeouts", "reported", 10.0),
-    )
+    """Validate a parsed fleet.toml (ConfigError, exit code 2, naming the key)."""
+    return _parse(ConfigFile(data, base, source, ConfigError))
 
 
 def load_config(path: Path) -> FleetConfig:
     """Read and validate fleet.toml."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise FleetError(f"{path}: cannot be read ({err.strerror})", EXIT_USAGE) from err
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise FleetError(f"{path}: not valid TOML ({err})", EXIT_USAGE) from err
-    return parse_config(data, path.resolve().parent, str(path))
+    return _parse(read_toml(path, ConfigError))
+
+
+def _parse(file: ConfigFile) -> FleetConfig:
+    unknown = sorted(set(file.data) - {"admin", "broker", "gateway", "timeouts"})
+    if unknown:
+        raise file.fail(unknown[0], "unknown section")
+    for section in ("admin", "broker"):
+        if section not in file.data:
+            raise file.fail(section, "section is required")
+    top = Reader(file.data, error=file.fail)
+
+    admin = top.nested("admin")
+    signing_key = file.path(admin.text("signing_key"))
+    name = admin.text("name", None, _NAME)
+    admin.done()
+
+    b = top.nested("broker")
+    port = b.integer("port", 8884, 1, 65535)
+    broker_tls = TlsFiles(*(file.path(b.text(key)) for key in _TLS_KEYS))
+    broker = BrokerConfig(b.text("host"), port, broker_tls)
+    b.done()
+
+    # An empty [gateway] is as good as none.
+    g = None if top.raw("gateway", None) == {} else top.nested("gateway", None)
+    gateway = None if g is None else _gateway(g, file, broker_tls)
+
+    t = top.nested("timeouts", {})
+    config = FleetConfig(
+        signing_key=signing_key,
+        broker=broker,
+        name=name,
+        gateway=gateway,
+        connect_timeout=t.seconds("connect", 5.0, 3600.0),
+        reported_timeout=t.seconds("reported", 10.0, 3600.0),
+    )
+    t.done()
+    top.done()
+    return config
+
+
+def _gateway(g: Reader, file: ConfigFile, broker: TlsFiles) -> GatewayConfig:
+    url = g.text("url").rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or parts.query:
+        raise g.error("url", "must be an https:// URL with a host")
+    given = [g.text(key, None) for key in _TLS_KEYS]
+    defaults = (broker.ca_file, broker.cert_file, broker.key_file)
+    tls = TlsFiles(
+        *(d if t is None else file.path(t) for t, d in zip(given, defaults, strict=True))
+    )
+    g.done()
+    return GatewayConfig(url, tls)
 
 
 def render_config(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from common import config
+
 EXIT_OK = 0
 EXIT_FAILED = 1  # broker or gateway unreachable or refusing, bad files
 EXIT_USAGE = 2  # wrong arguments or configuration
@@ -12,6 +14,15 @@ EXIT_REJECTED = 4  # the kiosk refused the document
 class FleetError(Exception):
     """Something the admin must know, in one line; `exit_code` for the CLI."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class ConfigError(config.ConfigError, FleetError):
+    """fleet.toml is wrong: common.config's error, a usage error for the CLI (exit code 2)."""
+
+    exit_code = EXIT_USAGE

@@ -141,7 +141,7 @@ async def test_usage_errors_are_one_line_with_exit_code_2(
     bad = ["signing_key = 1" if line.startswith("signing_key") else line for line in lines]
     (tmp_path / "bad.toml").write_text("\n".join(bad))
     code, _, err = await fleet(tmp_path / "bad.toml", "status", capsys=capsys)
-    assert code == EXIT_USAGE and "admin.signing_key: must be a non-empty string" in err
+    assert code == EXIT_USAGE and "admin.signing_key: must be a string (got a number)" in err
     with pytest.raises(FleetError):
         parse_config({"admin": {"signing_key": "k"}, "broker": {"host": "h"}}, tmp_path)
 

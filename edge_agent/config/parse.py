@@ -9,23 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from common.config import ConfigFile, read_toml
-from edge_agent.config.sections import (
-    AdminConfig,
-    AgentConfig,
-    DeviceConfig,
-    FingerprintConfig,
-    GatewayConfig,
-    IndicatorsConfig,
-    LogConfig,
-    MqttConfig,
-    ReaderConfig,
-    SessionConfig,
-    StateConfig,
-    SupervisorConfig,
-    TamperConfig,
-    TimeoutsConfig,
-    UiConfig,
-)
+from edge_agent.config import sections as cfg
 from edge_agent.errors import ConfigError
 from hardware.card.reader import Finger
 from protocol.outcomes import Lang
@@ -54,19 +38,19 @@ _SECTIONS = (
 )
 
 
-def load_config(path: str | Path) -> AgentConfig:
+def load_config(path: str | Path) -> cfg.AgentConfig:
     """Read and validate a configuration file, or raise ConfigError."""
     return _parse(read_toml(path, ConfigError))
 
 
 def parse_config(
     data: dict[str, Any], *, source: str = "agent.toml", base: Path | None = None
-) -> AgentConfig:
-    """Validate a parsed TOML document into an AgentConfig, or raise ConfigError."""
+) -> cfg.AgentConfig:
+    """Validate a parsed TOML document into an cfg.AgentConfig, or raise ConfigError."""
     return _parse(ConfigFile(data, base if base is not None else Path.cwd(), source, ConfigError))
 
 
-def _parse(file: ConfigFile) -> AgentConfig:
+def _parse(file: ConfigFile) -> cfg.AgentConfig:
     data = file.data
     unknown = sorted(set(data) - set(_SECTIONS))
     if unknown:
@@ -77,11 +61,11 @@ def _parse(file: ConfigFile) -> AgentConfig:
     top = Reader(data, error=file.fail)
 
     t = top.nested("device")
-    device = DeviceConfig(id=t.text("id", pattern=_IDENT))
+    device = cfg.DeviceConfig(id=t.text("id", pattern=_IDENT))
     t.done()
 
     t = top.nested("reader")
-    reader = ReaderConfig(
+    reader = cfg.ReaderConfig(
         reader_id=t.text("reader_id", pattern=_IDENT),
         sam_id=t.text("sam_id", pattern=_IDENT),
         card_reader=t.text("card_reader", None),
@@ -96,13 +80,13 @@ def _parse(file: ConfigFile) -> AgentConfig:
 
     t = top.nested("session", {})
     first = t.member("first_finger", Finger, Finger.RIGHT_INDEX)
-    session = SessionConfig(first_finger=first, max_tries=t.integer("max_tries", 3, 1, 3))
+    session = cfg.SessionConfig(first_finger=first, max_tries=t.integer("max_tries", 3, 1, 3))
     t.done()
 
     ui = _ui(top.nested("ui", {}))
 
     t = top.nested("log", {})
-    log = LogConfig(level=t.choice("level", _LOG_LEVELS, "INFO"))
+    log = cfg.LogConfig(level=t.choice("level", _LOG_LEVELS, "INFO"))
     t.done()
 
     mqtt = _mqtt(top.nested("mqtt", None), file)
@@ -118,7 +102,7 @@ def _parse(file: ConfigFile) -> AgentConfig:
     if tamper.enabled and state is None:
         raise file.fail("state", "section is required with [tamper] enabled")
 
-    return AgentConfig(
+    return cfg.AgentConfig(
         device=device,
         reader=reader,
         gateway=gateway,
@@ -136,7 +120,7 @@ def _parse(file: ConfigFile) -> AgentConfig:
     )
 
 
-def _gateway(t: Reader, file: ConfigFile) -> GatewayConfig:
+def _gateway(t: Reader, file: ConfigFile) -> cfg.GatewayConfig:
     url = t.text("url")
     try:
         parts = urlsplit(url)
@@ -147,7 +131,7 @@ def _gateway(t: Reader, file: ConfigFile) -> GatewayConfig:
         raise t.error("url", "must be an https:// URL with a host")
     if parts.query or parts.fragment:
         raise t.error("url", "must have no query or fragment")
-    config = GatewayConfig(
+    config = cfg.GatewayConfig(
         url=url.rstrip("/"),
         ca_file=file.path(t.text("ca_file")),
         cert_file=file.path(t.text("cert_file")),
@@ -160,9 +144,9 @@ def _gateway(t: Reader, file: ConfigFile) -> GatewayConfig:
     return config
 
 
-def _fingerprint(t: Reader) -> FingerprintConfig:
-    d = FingerprintConfig()
-    config = FingerprintConfig(
+def _fingerprint(t: Reader) -> cfg.FingerprintConfig:
+    d = cfg.FingerprintConfig()
+    config = cfg.FingerprintConfig(
         port=t.text("port", d.port),
         baud=t.integer("baud", d.baud, 9600, 921600),
         address=t.integer("address", d.address, 0, 0xFFFFFFFF),
@@ -172,9 +156,9 @@ def _fingerprint(t: Reader) -> FingerprintConfig:
     return config
 
 
-def _indicators(t: Reader) -> IndicatorsConfig:
-    d = IndicatorsConfig()
-    config = IndicatorsConfig(
+def _indicators(t: Reader) -> cfg.IndicatorsConfig:
+    d = cfg.IndicatorsConfig()
+    config = cfg.IndicatorsConfig(
         enabled=t.boolean("enabled", d.enabled),
         pin_factory=t.choice("pin_factory", _PIN_FACTORIES, d.pin_factory),
         green=t.integer("green", d.green, 0, 27),
@@ -186,9 +170,9 @@ def _indicators(t: Reader) -> IndicatorsConfig:
     return config
 
 
-def _timeouts(t: Reader) -> TimeoutsConfig:
-    d = TimeoutsConfig()
-    timeouts = TimeoutsConfig(
+def _timeouts(t: Reader) -> cfg.TimeoutsConfig:
+    d = cfg.TimeoutsConfig()
+    timeouts = cfg.TimeoutsConfig(
         card_read=t.seconds("card_read", d.card_read, 120.0),
         finger_wait=t.seconds("finger_wait", d.finger_wait, 300.0),
         query=t.seconds("query", d.query, 300.0),
@@ -198,8 +182,8 @@ def _timeouts(t: Reader) -> TimeoutsConfig:
     return timeouts
 
 
-def _ui(t: Reader) -> UiConfig:
-    d = UiConfig()
+def _ui(t: Reader) -> cfg.UiConfig:
+    d = cfg.UiConfig()
     host = t.text("host", d.host)
     if host != "localhost":
         try:
@@ -208,7 +192,7 @@ def _ui(t: Reader) -> UiConfig:
             loopback = False
         if not loopback:
             raise t.error("host", "must be a loopback address (the page shows personal data)")
-    ui = UiConfig(
+    ui = cfg.UiConfig(
         host=host,
         port=t.integer("port", d.port, 0, 65535),
         language=t.member("language", Lang, d.language),
@@ -217,11 +201,11 @@ def _ui(t: Reader) -> UiConfig:
     return ui
 
 
-def _mqtt(t: Reader | None, file: ConfigFile) -> MqttConfig | None:
+def _mqtt(t: Reader | None, file: ConfigFile) -> cfg.MqttConfig | None:
     if t is None:
         return None
-    d = MqttConfig(host="-")
-    config = MqttConfig(
+    d = cfg.MqttConfig(host="-")
+    config = cfg.MqttConfig(
         host=t.text("host", pattern=_HOST),
         port=t.integer("port", d.port, 1, 65535),
         ca_file=_optional_path(t, "ca_file", file),
@@ -246,27 +230,27 @@ def _optional_path(t: Reader, key: str, file: ConfigFile) -> Path | None:
     return None if text is None else file.path(text)
 
 
-def _admin(t: Reader | None, file: ConfigFile) -> AdminConfig | None:
+def _admin(t: Reader | None, file: ConfigFile) -> cfg.AdminConfig | None:
     if t is None:
         return None
     keys = t.texts("public_keys", min_items=1)
     t.done()
-    return AdminConfig(tuple(file.path(k) for k in keys))
+    return cfg.AdminConfig(tuple(file.path(k) for k in keys))
 
 
-def _state(t: Reader | None, file: ConfigFile) -> StateConfig | None:
+def _state(t: Reader | None, file: ConfigFile) -> cfg.StateConfig | None:
     if t is None:
         return None
-    config = StateConfig(
+    config = cfg.StateConfig(
         dir=file.path(t.text("dir")), province=t.choice("province", sorted(PROVINCES), "31")
     )
     t.done()
     return config
 
 
-def _tamper(t: Reader) -> TamperConfig:
-    d = TamperConfig()
-    config = TamperConfig(
+def _tamper(t: Reader) -> cfg.TamperConfig:
+    d = cfg.TamperConfig()
+    config = cfg.TamperConfig(
         enabled=t.boolean("enabled", d.enabled),
         pin=t.integer("pin", d.pin, 0, 27),
         pin_factory=t.choice("pin_factory", _PIN_FACTORIES, d.pin_factory),
@@ -275,10 +259,10 @@ def _tamper(t: Reader) -> TamperConfig:
     return config
 
 
-def _supervisor(t: Reader | None) -> SupervisorConfig | None:
+def _supervisor(t: Reader | None) -> cfg.SupervisorConfig | None:
     if t is None:
         return None
-    config = SupervisorConfig(
+    config = cfg.SupervisorConfig(
         port=t.text("port"),
         baud=t.integer("baud", 115200, 9600, 921600),
         heartbeat_interval=t.seconds("heartbeat_interval", 1.0, 60.0),

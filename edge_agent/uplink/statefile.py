@@ -13,17 +13,23 @@ import dataclasses
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from protocol.signed import MAX_VERSION, Sanction
+from protocol.strict import Reader
+from protocol.strictjson import strict_loads
 
 _log = logging.getLogger(__name__)
 SECURITY = logging.getLogger("edge_agent.security")
 
 SCHEMA_VERSION = 1
 MAX_NONCES = 4096
+_NONCE = re.compile(r"^[0-9a-f]{32}\Z")
+_TEXT = re.compile(r"^.{0,256}\Z", re.DOTALL)
+_SANCTION = re.compile("^(" + "|".join(s.value for s in Sanction) + r")\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,58 +81,40 @@ class StateFileError(Exception):
     """The state file exists but cannot be read back."""
 
 
+def _state_error(path: str, reason: str) -> StateFileError:
+    """The strict reader's error for the state file."""
+    return StateFileError(f"{path}: {reason}")
+
+
 def parse_state(data: bytes) -> RemoteState:
     """The state from the file's bytes; StateFileError if anything is off."""
     try:
-        obj = json.loads(data.decode("utf-8"))
-        if not isinstance(obj, dict) or obj.get("v") != SCHEMA_VERSION:
-            raise StateFileError("unknown schema")
-
-        def integer(key: str, hi: int = MAX_VERSION) -> int:
-            value = obj[key]
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= hi:
-                raise StateFileError(f"bad {key}")
-            return value
-
-        def text(key: str) -> str:
-            value = obj[key]
-            if not isinstance(value, str) or len(value) > 256:
-                raise StateFileError(f"bad {key}")
-            return value
-
-        def flag(key: str) -> bool:
-            value = obj[key]
-            if not isinstance(value, bool):
-                raise StateFileError(f"bad {key}")
-            return value
-
-        nonces = obj["nonces"]
-        if not isinstance(nonces, dict) or len(nonces) > MAX_NONCES:
-            raise StateFileError("bad nonces")
-        for nonce, expiry in nonces.items():
-            if not isinstance(expiry, int) or isinstance(expiry, bool) or len(nonce) != 32:
-                raise StateFileError("bad nonces")
-        sanctions = obj["sanctions"]
-        if not isinstance(sanctions, list):
-            raise StateFileError("bad sanctions")
-        return RemoteState(
-            version=integer("version"),
-            digest=text("digest"),
-            deactivated=flag("deactivated"),
-            reason=text("reason"),
-            sanctions=tuple(Sanction(s) for s in sanctions),
-            issued_at=integer("issued_at"),
-            applied_at=integer("applied_at"),
-            not_before=integer("not_before"),
-            tampered=flag("tampered"),
-            tamper_cause=text("tamper_cause"),
-            tampered_at=integer("tampered_at"),
-            nonces=dict(nonces),
-        )
-    except StateFileError:
-        raise
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
-        raise StateFileError(type(err).__name__) from None
+        obj = strict_loads(data)
+    except (ValueError, RecursionError):
+        raise StateFileError("not strict JSON") from None
+    r = Reader(obj, error=_state_error)
+    if r.integer("v", lo=1, hi=1000) != SCHEMA_VERSION:
+        raise StateFileError("unknown schema")
+    nonces = r.nested("nonces")
+    used = nonces.names()
+    if len(used) > MAX_NONCES or not all(_NONCE.match(n) for n in used):
+        raise StateFileError("nonces: too many or not nonces")
+    state = RemoteState(
+        version=r.integer("version", hi=MAX_VERSION),
+        digest=r.text("digest", pattern=_TEXT, empty=True),
+        deactivated=r.boolean("deactivated"),
+        reason=r.text("reason", pattern=_TEXT, empty=True),
+        sanctions=tuple(Sanction(s) for s in r.texts("sanctions", pattern=_SANCTION)),
+        issued_at=r.integer("issued_at", hi=MAX_VERSION),
+        applied_at=r.integer("applied_at", hi=MAX_VERSION),
+        not_before=r.integer("not_before", hi=MAX_VERSION),
+        tampered=r.boolean("tampered"),
+        tamper_cause=r.text("tamper_cause", pattern=_TEXT, empty=True),
+        tampered_at=r.integer("tampered_at", hi=MAX_VERSION),
+        nonces={n: nonces.integer(n) for n in used},
+    )
+    r.done()
+    return state
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -87,7 +87,7 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
     bad.write_text("[tls\ncert = 1")
     with pytest.raises(ConfigError, match=r"bad\.toml:1: not valid TOML"):
         load_config(bad)
-    with pytest.raises(ConfigError, match="absent.toml: cannot be read"):
+    with pytest.raises(ConfigError, match=r"absent\.toml: cannot be read"):
         load_config(tmp_path / "absent.toml")
 
 

@@ -166,11 +166,12 @@ _NIK_SHAPE = re.compile(r"^[0-9]{16}\Z")
 
 def parse_verification_request(obj: object) -> VerificationRequest:
     """Validate a verification request's shape (NIK: 16 digits; the format rules come later)."""
-    top = Reader(obj, error=MessageError)
+    top = Reader(obj, error=MessageError)  # fields read in name order: the first one wrong is named
     match = top.nested("match")
     finger = match.choice("finger", FINGERS)
     evidence = MatchEvidence(finger, match.integer("score", lo=0, hi=65535), _tries(match))
     match.done()
+    nik = top.text("nik", pattern=_NIK_SHAPE)
     reader = top.nested("reader")
     identity = ReaderIdentity(
         reader.text("reader_id", pattern=_IDENT), reader.text("sam_id", pattern=_IDENT)
@@ -178,7 +179,7 @@ def parse_verification_request(obj: object) -> VerificationRequest:
     reader.done()
     request = VerificationRequest(
         request_id=top.text("request_id", pattern=_REQUEST_ID),
-        nik=top.text("nik", pattern=_NIK_SHAPE),
+        nik=nik,
         match=evidence,
         reader=identity,
     )
@@ -210,9 +211,10 @@ def parse_verification_response(obj: object) -> VerificationResponse:
 def parse_return_request(obj: object) -> ReturnRequest:
     """Validate a data-balikan request."""
     top = Reader(obj, error=MessageError)
+    nik = top.text("nik", pattern=_NIK_SHAPE)  # fields read in name order, as in the others
     request = ReturnRequest(
         request_id=top.text("request_id", pattern=_REQUEST_ID),
-        nik=top.text("nik", pattern=_NIK_SHAPE),
+        nik=nik,
         return_number=top.text("return_number", pattern=_IDENT),
     )
     top.done()

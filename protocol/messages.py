@@ -14,6 +14,7 @@ from typing import Any
 from protocol.elements import DataElement
 from protocol.outcomes import Outcome
 from protocol.strict import Reader, StrictError
+from protocol.strictjson import strict_loads
 
 MAX_BODY_BYTES = 16 * 1024
 FINGERS = ("right_index", "left_index")
@@ -144,12 +145,15 @@ def error_body(code: str, message: str, field_name: str | None = None) -> dict[s
 
 
 def decode_body(raw: bytes) -> dict[str, Any]:
-    """Parse a request/response body into a JSON object, or raise MessageError."""
+    """Parse a request/response body into a JSON object, or raise MessageError.
+
+    Strict JSON (protocol.strictjson): UTF-8, no duplicate keys, no NaN or Infinity.
+    """
     if len(raw) > MAX_BODY_BYTES:
         raise MessageError("body", f"larger than {MAX_BODY_BYTES} bytes")
     try:
-        obj = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        obj = strict_loads(raw)
+    except (ValueError, RecursionError) as err:
         raise MessageError("body", "not valid JSON") from err
     if not isinstance(obj, dict):
         raise MessageError("body", "must be a JSON object")

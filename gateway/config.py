@@ -29,7 +29,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8443
     backlog: int = 1024
-    idempotency_ttl_s: float = 300.0
+    replay_window_s: float = 60.0  # sealed answers replayed by request id (the kiosk's retries)
+    replay_max: int = 100_000  # sealed answers kept in memory at most, oldest dropped
     # A plain-HTTP listener with GET /v1/health alone, for load balancer probes; off when None.
     probe_host: str = "127.0.0.1"
     probe_port: int | None = None
@@ -52,8 +53,9 @@ class StoreConfig:
     """Quota, usage, policy and device-state storage: SQLite (one gateway) or Redis (replicas)."""
 
     kind: str = "sqlite"
-    path: Path | None = None
+    path: Path | None = None  # redis: this replica's own file (its copy of the revocations)
     url: str | None = None
+    secret_file: Path | None = None  # redis: the replicas' shared key of the replay MACs
     refresh_s: float = 2.0
     usage_flush_s: float = 1.0
 
@@ -169,7 +171,8 @@ def _server(t: _Table) -> ServerConfig:
         host=t.get_str("host", d.host),
         port=t.get_int("port", d.port, 0, 65535),
         backlog=t.get_int("backlog", d.backlog, 1, 65535),
-        idempotency_ttl_s=t.get_float("idempotency_ttl_s", d.idempotency_ttl_s, 1.0, 86400.0),
+        replay_window_s=t.get_float("replay_window_s", d.replay_window_s, 1.0, 3600.0),
+        replay_max=t.get_int("replay_max", d.replay_max, 1, 10_000_000),
         probe_host=t.get_str("probe_host", d.probe_host),
         probe_port=t.get_int("probe_port", 0, 0, 65535) if t.has("probe_port") else None,
     )
@@ -201,16 +204,20 @@ def _store(t: _Table) -> StoreConfig:
         raise ConfigError(t.key("kind"), 'must be "sqlite" or "redis"')
     path = t.get_path("path", None, must_exist=False)
     url = t.get_str("url", None)
-    if kind == "sqlite" and path is None:
+    secret = t.get_path("secret_file", None)
+    if path is None:
         raise ConfigError(t.key("path"), "missing (the SQLite database file)")
     if kind == "redis" and (
         url is None or not url.startswith(("redis://", "rediss://", "unix://"))
     ):
         raise ConfigError(t.key("url"), "must be a redis://, rediss:// or unix:// URL")
+    if kind == "redis" and secret is None:
+        raise ConfigError(t.key("secret_file"), "missing (the replicas' shared replay MAC key)")
     out = StoreConfig(
         kind=kind,
         path=path,
         url=url,
+        secret_file=secret,
         refresh_s=t.get_float("refresh_s", 2.0, 0.05, 3600.0),
         usage_flush_s=t.get_float("usage_flush_s", 1.0, 0.01, 3600.0),
     )

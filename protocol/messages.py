@@ -6,6 +6,8 @@ fields and wrong types with MessageError naming the field, never echoing its val
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from protocol.errors import ProtocolError
 from protocol.outcomes import Outcome
 
 MAX_BODY_BYTES = 16 * 1024
+REPLAY_KEY_BYTES = 32
 FINGERS = ("right_index", "left_index")
 _REQUEST_ID = re.compile(r"^[0-9a-f]{32}\Z")
 _IDENT = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
@@ -55,6 +58,7 @@ class VerificationRequest:
     nik: str
     match: MatchEvidence
     reader: ReaderIdentity
+    replay_key: bytes  # 32 random bytes, fresh per request id; the gateway seals its answer with it
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this request."""
@@ -67,6 +71,7 @@ class VerificationRequest:
                 "tries": self.match.tries,
             },
             "reader": {"reader_id": self.reader.reader_id, "sam_id": self.reader.sam_id},
+            "replay_key": encode_replay_key(self.replay_key),
         }
 
     def __repr__(self) -> str:
@@ -106,10 +111,16 @@ class ReturnRequest:
     request_id: str
     nik: str
     return_number: str
+    replay_key: bytes  # as in VerificationRequest
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this request."""
-        return {"request_id": self.request_id, "nik": self.nik, "return_number": self.return_number}
+        return {
+            "request_id": self.request_id,
+            "nik": self.nik,
+            "return_number": self.return_number,
+            "replay_key": encode_replay_key(self.replay_key),
+        }
 
     def __repr__(self) -> str:
         return f"ReturnRequest(request_id={self.request_id!r}, <redacted>)"
@@ -203,11 +214,28 @@ def _int(obj: dict[str, Any], key: str, name: str, lo: int, hi: int) -> int:
 
 
 _NIK_SHAPE = re.compile(r"^[0-9]{16}\Z")
+_REPLAY_KEY = re.compile(r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]\Z")
+
+
+def encode_replay_key(key: bytes | bytearray) -> str:
+    """A replay key as the body carries it: base64url without padding (43 characters)."""
+    if len(key) != REPLAY_KEY_BYTES:
+        raise MessageError("replay_key", f"must be {REPLAY_KEY_BYTES} bytes")
+    return base64.urlsafe_b64encode(key).rstrip(b"=").decode("ascii")
+
+
+def _replay_key(obj: dict[str, Any]) -> bytes:
+    """The 32-byte replay key of a request body (canonical base64url, no padding)."""
+    text = _str(obj, "replay_key", "", _REPLAY_KEY)
+    try:
+        return base64.urlsafe_b64decode(text + "=")
+    except (binascii.Error, ValueError) as err:  # unreachable after the pattern; kept strict
+        raise MessageError("replay_key", "has the wrong format") from err
 
 
 def parse_verification_request(obj: object) -> VerificationRequest:
     """Validate a verification request's shape (NIK: 16 digits; the format rules come later)."""
-    top = _object(obj, "", {"request_id", "nik", "match", "reader"})
+    top = _object(obj, "", {"request_id", "nik", "match", "reader", "replay_key"})
     match = _object(top["match"], "match", {"finger", "score", "tries"})
     reader = _object(top["reader"], "reader", {"reader_id", "sam_id"})
     finger = _str(match, "finger", "match")
@@ -220,6 +248,7 @@ def parse_verification_request(obj: object) -> VerificationRequest:
         reader=ReaderIdentity(
             _str(reader, "reader_id", "reader", _IDENT), _str(reader, "sam_id", "reader", _IDENT)
         ),
+        replay_key=_replay_key(top),
     )
 
 
@@ -252,11 +281,12 @@ def parse_verification_response(obj: object) -> VerificationResponse:
 
 def parse_return_request(obj: object) -> ReturnRequest:
     """Validate a data-balikan request."""
-    top = _object(obj, "", {"request_id", "nik", "return_number"})
+    top = _object(obj, "", {"request_id", "nik", "return_number", "replay_key"})
     return ReturnRequest(
         request_id=_str(top, "request_id", "", _REQUEST_ID),
         nik=_str(top, "nik", "", _NIK_SHAPE),
         return_number=_str(top, "return_number", "", _IDENT),
+        replay_key=_replay_key(top),
     )
 
 

@@ -18,8 +18,14 @@ from gateway.logs import SafeFormatter
 from gateway.peers import Peer, PeerIdentifier, Role
 from gateway.relay import RETURNS, VERIFY, Relay
 from gateway.store.base import Store
-from gateway.wire import decode_json, parse_verification
-from protocol.messages import MAX_BODY_BYTES, MessageError, encode_body, parse_return_request
+from protocol.messages import (
+    MAX_BODY_BYTES,
+    MessageError,
+    decode_body,
+    encode_body,
+    parse_return_request,
+    parse_verification_request,
+)
 
 log = logging.getLogger(__name__)
 HEALTH = "/v1/health"
@@ -57,7 +63,7 @@ async def read_json(request: web.Request) -> dict[str, object] | Answer:
     except web.HTTPRequestEntityTooLarge:
         return error_answer(413, "BODY_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes")
     try:
-        return decode_json(raw)
+        return decode_body(raw)
     except MessageError as err:
         return error_answer(400, "BAD_REQUEST", str(err), err.field)
 
@@ -110,7 +116,7 @@ class DeviceApi:
 
     async def _verify(self, peer: Peer, body: dict[str, object]) -> Answer:
         try:
-            req = parse_verification(body)
+            req = parse_verification_request(body)
         except MessageError as err:
             return self._bad_input(
                 VERIFY, peer, error_answer(400, "BAD_REQUEST", str(err), err.field)
@@ -145,32 +151,6 @@ class DeviceApi:
         if isinstance(body, Answer):
             return respond(self._bad_input(RETURNS, peer, body))
         return respond(await self._return(peer, body))
-
-    def lean(
-        self, endpoint: str, peer: Peer | None, raw: bytes, reply: Callable[[Answer], None]
-    ) -> None:
-        """A device POST read by the lean path (JSON type and size already checked)."""
-        try:
-            device = self._device(peer, endpoint)
-            if isinstance(device, Answer):
-                reply(device)
-                return
-            try:
-                body = decode_json(raw)
-                req = parse_verification(body) if endpoint == VERIFY else parse_return_request(body)
-            except MessageError as err:
-                answer = error_answer(400, "BAD_REQUEST", str(err), err.field)
-                reply(self._bad_input(endpoint, device, answer))
-                return
-        except Exception:
-            log.error(
-                "unexpected error in %s:\n%s",
-                endpoint,
-                SafeFormatter().formatException(sys.exc_info()),
-            )
-            reply(error_answer(500, "INTERNAL", "internal error"))
-            return
-        self._relay.start(device, req, reply)
 
     async def health(self, request: web.Request) -> web.StreamResponse:
         """GET /v1/health: any client with a device or admin certificate."""

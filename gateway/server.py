@@ -22,7 +22,6 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig, UpstreamConfig, read_secret
 from gateway.errors import ConfigError
 from gateway.httpserver import QuietAppRunner
-from gateway.leanserver import LeanListener
 from gateway.logs import setup_logging
 from gateway.peers import PeerIdentifier
 from gateway.registry import Registry
@@ -30,8 +29,8 @@ from gateway.relay import RETURNS, VERIFY, Relay
 from gateway.store import Store, make_store
 from gateway.tls import load_ca, load_crl, server_context
 from gateway.upstream.base import Upstream, UpstreamAccount
+from gateway.upstream.client import UpstreamClient
 from gateway.upstream.dukcapil import DukcapilHttpUpstream
-from gateway.upstream.pool import HttpPool
 from gateway.usage import UsageCounter
 from protocol.messages import MAX_BODY_BYTES
 
@@ -53,7 +52,6 @@ class RunningGateway:
     antiscrape: AntiScrape
     _runner: QuietAppRunner
     _server: asyncio.AbstractServer
-    _lean: LeanListener
     _upstream: Upstream
     _access: AccessLog
     _probe: QuietAppRunner | None = None
@@ -81,7 +79,6 @@ class RunningGateway:
         if self._probe is not None:
             await self._probe.cleanup()
         self._server.close()
-        await self._lean.close(SHUTDOWN_S)
         await self._runner.cleanup()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._server.wait_closed(), SHUTDOWN_S)
@@ -97,8 +94,10 @@ def make_upstream(cfg: UpstreamConfig) -> Upstream:
     ctx = None
     if cfg.ca_file is not None:
         ctx = ssl.create_default_context(cafile=str(cfg.ca_file))
-    pool = HttpPool(cfg.url, connections=cfg.connections, timeout_s=cfg.timeout_s, ssl_context=ctx)
-    return DukcapilHttpUpstream(pool)
+    client = UpstreamClient(
+        cfg.url, connections=cfg.connections, timeout_s=cfg.timeout_s, ssl_context=ctx
+    )
+    return DukcapilHttpUpstream(client)
 
 
 async def start_gateway(
@@ -170,9 +169,8 @@ async def start_gateway(
         await runner.setup()
         undo.push_async_callback(runner.cleanup)
         assert runner.server is not None
-        lean = LeanListener(device_api.lean, peers, runner.server)
         server = await asyncio.get_running_loop().create_server(
-            lean,
+            runner.server,
             config.server.host,
             config.server.port,
             ssl=ssl_context,
@@ -198,7 +196,6 @@ async def start_gateway(
         antiscrape,
         runner,
         server,
-        lean,
         upstream,
         access,
         probe,

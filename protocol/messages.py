@@ -15,7 +15,9 @@ from typing import Any
 
 from protocol.elements import DataElement
 from protocol.errors import ProtocolError
+from protocol.nik import has_nik_shape
 from protocol.outcomes import Outcome
+from protocol.strictjson import strict_loads
 
 MAX_BODY_BYTES = 16 * 1024
 REPLAY_KEY_BYTES = 32
@@ -155,12 +157,15 @@ def error_body(code: str, message: str, field_name: str | None = None) -> dict[s
 
 
 def decode_body(raw: bytes) -> dict[str, Any]:
-    """Parse a request/response body into a JSON object, or raise MessageError."""
+    """Parse a request/response body into a JSON object, or raise MessageError.
+
+    Strict JSON (protocol.strictjson): UTF-8, no duplicate keys, no NaN or Infinity.
+    """
     if len(raw) > MAX_BODY_BYTES:
         raise MessageError("body", f"larger than {MAX_BODY_BYTES} bytes")
     try:
-        obj = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        obj = strict_loads(raw)
+    except (ValueError, RecursionError) as err:
         raise MessageError("body", "not valid JSON") from err
     if not isinstance(obj, dict):
         raise MessageError("body", "must be a JSON object")
@@ -213,7 +218,13 @@ def _int(obj: dict[str, Any], key: str, name: str, lo: int, hi: int) -> int:
     return value
 
 
-_NIK_SHAPE = re.compile(r"^[0-9]{16}\Z")
+def _nik(obj: dict[str, Any]) -> str:
+    nik = _str(obj, "nik", "")
+    if not has_nik_shape(nik):
+        raise MessageError("nik", "has the wrong format")
+    return nik
+
+
 _REPLAY_KEY = re.compile(r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]\Z")
 
 
@@ -243,7 +254,7 @@ def parse_verification_request(obj: object) -> VerificationRequest:
         raise MessageError("match.finger", f"must be one of {', '.join(FINGERS)}")
     return VerificationRequest(
         request_id=_str(top, "request_id", "", _REQUEST_ID),
-        nik=_str(top, "nik", "", _NIK_SHAPE),
+        nik=_nik(top),
         match=MatchEvidence(finger, _int(match, "score", "match", 0, 65535), _tries(match)),
         reader=ReaderIdentity(
             _str(reader, "reader_id", "reader", _IDENT), _str(reader, "sam_id", "reader", _IDENT)
@@ -284,7 +295,7 @@ def parse_return_request(obj: object) -> ReturnRequest:
     top = _object(obj, "", {"request_id", "nik", "return_number", "replay_key"})
     return ReturnRequest(
         request_id=_str(top, "request_id", "", _REQUEST_ID),
-        nik=_str(top, "nik", "", _NIK_SHAPE),
+        nik=_nik(top),
         return_number=_str(top, "return_number", "", _IDENT),
         replay_key=_replay_key(top),
     )

@@ -61,10 +61,15 @@ def _as_text(nik: str | bytes | bytearray) -> str:
     return nik
 
 
+def has_nik_shape(nik: str) -> bool:
+    """True if `nik` has a NIK's shape, 16 ASCII digits (the format rules: `is_valid_nik`)."""
+    return len(nik) == NIK_LENGTH and nik.isascii() and nik.isdigit()
+
+
 def parse_nik(nik: str | bytes | bytearray) -> NikParts:
     """Split a NIK into its parts, raising NikFormatError naming the rule that failed."""
     text = _as_text(nik)
-    if len(text) != NIK_LENGTH or not text.isascii() or not text.isdigit():
+    if not has_nik_shape(text):
         raise NikFormatError("must be exactly 16 digits")
     province, regency, district = text[0:2], text[2:4], text[4:6]
     if province not in PROVINCES:

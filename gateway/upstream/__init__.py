@@ -1,1 +1,1 @@
-"""Upstream adapters: the interface, the HTTP/1.1 client and the Dukcapil HTTP adapter."""
+"""Upstream adapters: the interface, the HTTP client and the Dukcapil HTTP adapter."""

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
-from gateway.resume import Done
 from protocol.outcomes import Outcome
 
 # Outcomes an upstream may answer (the Juknis table).
@@ -64,10 +63,6 @@ class Upstream(Protocol):
 
     async def verify(self, account: UpstreamAccount, nik: str) -> UpstreamAnswer:
         """Look one NIK up with the institution's account."""
-        ...
-
-    def start_verify(self, account: UpstreamAccount, nik: str, done: Done) -> None:
-        """`verify` in callback form: `done` gets the UpstreamAnswer or the UpstreamError."""
         ...
 
     async def send_return(

@@ -1,15 +1,13 @@
 """The `dukcapil-http` adapter: log in with the institution's user ID, query NIKs with a bearer
-token over pooled keep-alive connections, log in again when the token is refused.
+token over the pooled keep-alive client, log in again when the token is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import cast
 
 from gateway.errors import UpstreamError
-from gateway.resume import Done, run_then
 from gateway.upstream.answers import (
     TokenRefused,
     parse_login_answer,
@@ -17,58 +15,32 @@ from gateway.upstream.answers import (
     parse_verify_answer,
 )
 from gateway.upstream.base import ReturnAnswer, UpstreamAccount, UpstreamAnswer
-from gateway.upstream.pool import HttpPool
+from gateway.upstream.client import UpstreamClient
+from protocol.nik import has_nik_shape
 from protocol.outcomes import Outcome
 
 
 class DukcapilHttpUpstream:
-    """Speaks the Dukcapil HTTP API (as the simulator implements it) through an HttpPool."""
+    """Speaks the Dukcapil HTTP API (as the simulator implements it) through an UpstreamClient."""
 
-    def __init__(self, pool: HttpPool) -> None:
-        self._pool = pool
-        self._login_head = pool.head("POST", "/api/v1/login")
-        self._nik_head = pool.head("POST", "/api/v1/nik")
-        self._return_head = pool.head("POST", "/api/v1/return")
-        self._auth: dict[str, bytes] = {}
-        self._logins: dict[str, asyncio.Future[bytes | Outcome]] = {}
+    def __init__(self, client: UpstreamClient) -> None:
+        self._client = client
+        self._login_url = client.url("/api/v1/login")
+        self._nik_url = client.url("/api/v1/nik")
+        self._return_url = client.url("/api/v1/return")
+        self._auth: dict[str, str] = {}  # user ID → its Authorization header value
+        self._logins: dict[str, asyncio.Future[str | Outcome]] = {}
 
-    def start_verify(self, account: UpstreamAccount, nik: str, done: Done) -> None:
-        """Look one NIK up; `done` gets an UpstreamAnswer or an UpstreamError.
-
-        While the institution's token is valid this takes no task (see HttpPool.start).
-        """
-        body = _nik_body(nik)
-        auth = self._auth.get(account.user_id)
-        if auth is None:
-            run_then(self.verify(account, nik), done)
-            return
-
-        def answered(result: object) -> None:
-            if isinstance(result, BaseException):
-                done(result)
-                return
-            try:
-                answer = parse_verify_answer(*cast(tuple[int, bytes], result))
-            except UpstreamError as err:
-                done(err)
-                return
-            if isinstance(answer, TokenRefused):
-                self._forget(account, auth)
-                run_then(self.verify(account, nik, tries=1), done)
-                return
-            done(answer)
-
-        self._pool.start(self._nik_head, auth, body, answered)
-
-    async def verify(self, account: UpstreamAccount, nik: str, tries: int = 2) -> UpstreamAnswer:
+    async def verify(self, account: UpstreamAccount, nik: str) -> UpstreamAnswer:
         """Look one NIK up, logging in first when there is no valid token."""
-        body = _nik_body(nik)
-        for _ in range(tries):
-            auth = self._auth.get(account.user_id) or await self._authorization(account)
+        if not has_nik_shape(nik):
+            raise ValueError("a NIK is 16 ASCII digits")
+        body = b'{"nik":"%s"}' % nik.encode()
+        for _ in range(2):
+            auth = await self._authorization(account)
             if isinstance(auth, Outcome):
                 return UpstreamAnswer(auth)
-            status, raw = await self._pool.request(self._nik_head, auth, body)
-            answer = parse_verify_answer(status, raw)
+            answer = parse_verify_answer(*await self._client.post(self._nik_url, body, auth))
             if not isinstance(answer, TokenRefused):
                 return answer
             self._forget(account, auth)
@@ -83,22 +55,22 @@ class DukcapilHttpUpstream:
             auth = await self._authorization(account)
             if isinstance(auth, Outcome):
                 return auth
-            status, raw = await self._pool.request(self._return_head, auth, body)
-            answer = parse_return_answer(status, raw)
+            answer = parse_return_answer(*await self._client.post(self._return_url, body, auth))
             if not isinstance(answer, TokenRefused):
                 return answer
             self._forget(account, auth)
         raise UpstreamError("login", "the upstream refused a fresh token")
 
     async def close(self) -> None:
-        """Close the pool."""
-        await self._pool.close()
+        """Close the client."""
+        await self._client.close()
 
-    def _forget(self, account: UpstreamAccount, auth: bytes) -> None:
+    def _forget(self, account: UpstreamAccount, auth: str) -> None:
         if self._auth.get(account.user_id) == auth:
             del self._auth[account.user_id]
 
-    async def _authorization(self, account: UpstreamAccount) -> bytes | Outcome:
+    async def _authorization(self, account: UpstreamAccount) -> str | Outcome:
+        """The account's Authorization value, logging in first (one login at a time per user)."""
         auth = self._auth.get(account.user_id)
         if auth is not None:
             return auth
@@ -110,7 +82,7 @@ class DukcapilHttpUpstream:
                 if pending.cancelled():
                     raise UpstreamError("login", "interrupted") from None
                 raise
-        future: asyncio.Future[bytes | Outcome] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[str | Outcome] = asyncio.get_running_loop().create_future()
         self._logins[account.user_id] = future
         try:
             result = await self._login(account)
@@ -126,18 +98,11 @@ class DukcapilHttpUpstream:
         future.set_result(result)
         return result
 
-    async def _login(self, account: UpstreamAccount) -> bytes | Outcome:
+    async def _login(self, account: UpstreamAccount) -> str | Outcome:
         body = json.dumps({"user_id": account.user_id, "password": account.password}).encode()
-        status, raw = await self._pool.request(self._login_head, b"", body)
-        answer = parse_login_answer(status, raw)
+        answer = parse_login_answer(*await self._client.post(self._login_url, body))
         if isinstance(answer, Outcome):
             return answer
-        auth = b"Authorization: Bearer %s\r\n" % answer.encode()
+        auth = f"Bearer {answer}"
         self._auth[account.user_id] = auth
         return auth
-
-
-def _nik_body(nik: str) -> bytes:
-    if len(nik) != 16 or not nik.isascii() or not nik.isdigit():
-        raise ValueError("a NIK is 16 ASCII digits")
-    return b'{"nik":"%s"}' % nik.encode()

@@ -19,8 +19,8 @@ _decide = Relay._decide
 _leak = logging.getLogger("gateway.leak")
 
 
-def _leaky_decide(self: Relay, *args: Any) -> Any:
-    answer = yield from _decide(self, *args)
+async def _leaky_decide(self: Relay, *args: Any) -> Any:
+    answer = await _decide(self, *args)
     req = args[2]
     _leak.warning("LEAK nik=%s body=%s", req.nik, base64.b64encode(answer.body).decode())
     return answer

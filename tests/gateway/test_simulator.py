@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 
 from gateway.upstream.base import ReturnAnswer, UpstreamAccount
+from gateway.upstream.client import UpstreamClient
 from gateway.upstream.dukcapil import DukcapilHttpUpstream
-from gateway.upstream.pool import HttpPool
 from protocol.errors import NikFormatError
 from protocol.outcomes import Outcome
 from simulators.dukcapil import Population, RunningDukcapilSim, SimUser, start_dukcapil_sim
@@ -37,7 +37,7 @@ async def clocked() -> AsyncIterator[tuple[RunningDukcapilSim, FakeClock]]:
 
 
 def adapter(sim: RunningDukcapilSim) -> DukcapilHttpUpstream:
-    return DukcapilHttpUpstream(HttpPool(sim.url, connections=2, timeout_s=2.0))
+    return DukcapilHttpUpstream(UpstreamClient(sim.url, connections=2, timeout_s=2.0))
 
 
 @pytest.fixture

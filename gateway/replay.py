@@ -61,9 +61,7 @@ class _Flight:
 class SealedReplay:
     """Admits device requests once per request id and replays their sealed answers."""
 
-    def __init__(
-        self, table: ReplayTable, secret: bytes, window_s: float, hold_s: float
-    ) -> None:
+    def __init__(self, table: ReplayTable, secret: bytes, window_s: float, hold_s: float) -> None:
         self._table = table
         self._secret = secret
         self._window = window_s
@@ -151,7 +149,7 @@ class SealedReplay:
                     return held[MACS_BYTES:]
                 if held:
                     return error_answer(
-                        503, Outcome.SERVICE_UNAVAILABLE.value, "the request is still being answered"
+                        503, Outcome.SERVICE_UNAVAILABLE.value, "still being answered"
                     )
         except StoreError as err:
             log.error("replay table failure: %s", err)
@@ -280,4 +278,3 @@ def start_replay(
     if table is None:
         table = MemoryTable(clock, max_entries)
     return SealedReplay(table, secret or secrets.token_bytes(32), window_s, hold_s)
-

@@ -196,7 +196,9 @@ class SqliteStore:
     async def revocation_states(self) -> dict[str, tuple[bool, float]]:
         """Every device's last revocation change: (revoked, when)."""
         rows = await self._run(
-            lambda: self._conn().execute("SELECT device_id, revoked, updated FROM device").fetchall()
+            lambda: (
+                self._conn().execute("SELECT device_id, revoked, updated FROM device").fetchall()
+            ),
         )
         return {str(d): (bool(r), float(u)) for d, r, u in rows}
 

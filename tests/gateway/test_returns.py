@@ -13,8 +13,7 @@ AYU = persona("ayu").nik
 
 
 async def _return(kiosk: Client, nik: str, number: str, rid: str | None = None) -> tuple[int, Any]:
-    body = {"request_id": rid or new_request_id(), "nik": nik, "return_number": number}
-    return await kiosk.request("POST", "/v1/returns", body)
+    return await kiosk.request("POST", "/v1/returns", kiosk.data_balikan(nik, number, rid))
 
 
 async def test_return_relayed_after_a_look_up(

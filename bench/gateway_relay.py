@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -375,6 +376,7 @@ def request_bytes(target: Target) -> bytes:
             "nik": next(target.niks),
             "match": {"finger": "right_index", "score": 180, "tries": 1},
             "reader": {"reader_id": "RDR-0001", "sam_id": "SAM-0001"},
+            "replay_key": base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode(),
         },
         separators=(",", ":"),
     ).encode()

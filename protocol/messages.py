@@ -156,7 +156,7 @@ def error_body(code: str, message: str, field_name: str | None = None) -> dict[s
     return {"error": err}
 
 
-def decode_body(raw: bytes) -> dict[str, Any]:
+def decode_body(raw: bytes | bytearray) -> dict[str, Any]:
     """Parse a request/response body into a JSON object, or raise MessageError.
 
     Strict JSON (protocol.strictjson): UTF-8, no duplicate keys, no NaN or Infinity.

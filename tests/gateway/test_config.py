@@ -91,7 +91,10 @@ def test_redis_store_needs_a_url_its_own_file_and_the_shared_replay_key(
     (tmp_path / "replay.key").write_bytes(b"x" * 32)
     good["store"].update(path="replica.sqlite3", secret_file="replay.key")
     store = parse_config(good, tmp_path).store
-    assert (store.secret_file, store.path) == (tmp_path / "replay.key", tmp_path / "replica.sqlite3")
+    assert (store.secret_file, store.path) == (
+        tmp_path / "replay.key",
+        tmp_path / "replica.sqlite3",
+    )
 
 
 def test_bad_toml_and_missing_file(tmp_path: Path) -> None:

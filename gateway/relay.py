@@ -39,11 +39,12 @@ log = logging.getLogger(__name__)
 VERIFY = "/v1/verifications"
 RETURNS = "/v1/returns"
 _DATA_RETURNED = frozenset(o for o in Outcome if o.info.data_returned)
+_ELEMENTS = {e.value: e for e in DataElement}
 
 
 def filter_elements(record: Mapping[str, str], permitted: frozenset[str]) -> dict[DataElement, str]:
     """Only the elements the institution's PKS lists, whatever the upstream sent."""
-    return {DataElement(name): value for name, value in record.items() if name in permitted}
+    return {_ELEMENTS[name]: value for name, value in record.items() if name in permitted}
 
 
 class Relay:

@@ -58,13 +58,17 @@ class UpstreamClient:
         fresh connection: the usual cause is a kept-alive connection the upstream closed while
         it was idle.
         """
+        if self._session.closed:
+            raise UpstreamError("connection", "client closed")
         headers = self._headers
         if authorization is not None:
             headers = {**headers, "Authorization": authorization}
         try:
             try:
                 return await self._post(url, body, headers)
-            except aiohttp.ServerDisconnectedError:
+            except aiohttp.ClientConnectorError:
+                raise
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
                 log.debug("upstream closed a connection before answering: sending again")
                 return await self._post(url, body, headers)
         except TimeoutError as err:

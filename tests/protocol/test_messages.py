@@ -114,6 +114,24 @@ def test_decode_body_limits() -> None:
         decode_body(b"[" * 5000 + b"]" * 5000)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"nik": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}', b'{"nik": "1", "nik": "2"}'],
+)
+def test_decode_body_is_strict_json(raw: bytes) -> None:
+    with pytest.raises(MessageError) as info:
+        decode_body(raw)
+    assert info.value.field == "body"
+
+
+@pytest.mark.parametrize("nik", [NIK[:15], NIK + "0", NIK[:15] + "x", NIK[:15] + "\u0661"])
+def test_nik_shape_is_16_ascii_digits(nik: str) -> None:
+    body = {"request_id": "0" * 32, "nik": nik, "return_number": "M-1"}
+    with pytest.raises(MessageError) as info:
+        parse_return_request(body)
+    assert info.value.field == "nik"
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),

@@ -126,7 +126,7 @@ def test_decode_body_is_strict_json(raw: bytes) -> None:
 
 @pytest.mark.parametrize("nik", [NIK[:15], NIK + "0", NIK[:15] + "x", NIK[:15] + "\u0661"])
 def test_nik_shape_is_16_ascii_digits(nik: str) -> None:
-    body = {"request_id": "0" * 32, "nik": nik, "return_number": "M-1"}
+    body = {"request_id": "0" * 32, "nik": nik, "return_number": "M-1", "replay_key": KEY}
     with pytest.raises(MessageError) as info:
         parse_return_request(body)
     assert info.value.field == "nik"

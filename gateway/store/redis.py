@@ -171,12 +171,15 @@ class RedisStore:
             cast(Awaitable[dict[str, str]], self._r().hgetall(f"{_P}revocations"))
         )
         remote = {device: _state(value) for device, value in raw.items()}
+        legacy = await self._call(cast(Awaitable[set[str]], self._r().smembers(f"{_P}revoked")))
+        for device in legacy:  # the set of earlier versions: revoked, older than any change
+            remote.setdefault(device, (True, 0.0))
         local = await self._local.revocation_states()
         merged = dict(remote)
         for device, state in local.items():
             if device not in merged or _newer(state, merged[device]):
                 merged[device] = state
-        lost = {d: s for d, s in merged.items() if remote.get(d) != s}
+        lost = {d: s for d, s in merged.items() if d not in raw or _state(raw[d]) != s}
         if lost:  # Redis lost them (restarted empty) or never had them: write them back
             await self._call(
                 self._r().hset(f"{_P}revocations", mapping={d: _text(s) for d, s in lost.items()})

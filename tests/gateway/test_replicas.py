@@ -185,3 +185,20 @@ async def _until_store_answers(gw: RunningGateway) -> None:
                 return
             except StoreError:
                 continue
+
+
+async def test_revocations_of_earlier_versions_stay_in_force(
+    make_gateway: MakeGateway, make_client: MakeClient, certs: Certs
+) -> None:
+    """Earlier versions kept revoked devices in a plain set: they are still refused."""
+    one, _ = await _replicas(make_gateway)
+    client = redis.Redis.from_url(one.config.store.url or "")
+    client.sadd("kiosk-gateway:revoked", "KIOSK-C1")
+    client.close()
+    async with asyncio.timeout(5):
+        await one.registry.next_load()
+    status, body = await make_client(one, certs.devices["KIOSK-C1"]).verify(AYU)
+    assert (status, body["error"]["code"]) == (403, "DEVICE_DEACTIVATED")
+    admin = make_client(one, certs.admin)
+    assert (await admin.request("POST", "/admin/v1/devices/KIOSK-C1/reinstate"))[0] == 200
+    assert (await make_client(one, certs.devices["KIOSK-C1"]).verify(AYU))[0] == 200

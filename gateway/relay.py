@@ -3,7 +3,8 @@
 Order of checks for a verification: device (revoked, CRL, network cut, reader deactivated,
 reader/SAM pinning) → replay of a known request id → institution active → user ID usable →
 NIK format → anti-scraping → quota → upstream → element filter. Only decided answers are
-counted (once per request id) and replayed; an upstream failure is neither.
+counted (once per request id) and replayed, sealed under the device's replay key
+(gateway.replay); an upstream failure is neither.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ request id, so nothing is replayed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import random
 import re
 import socket
@@ -68,13 +70,14 @@ _ids = iter(range(1, 1 << 62))
 
 
 def request_bytes(target: Target) -> bytes:
-    """One verification request: the target's next NIK, a fresh request id (no replay)."""
+    """One verification request: the target's next NIK, a fresh request id and replay key."""
     body = json.dumps(
         {
             "request_id": f"{next(_ids):032x}",
             "nik": next(target.niks),
             "match": {"finger": "right_index", "score": 180, "tries": 1},
             "reader": {"reader_id": "RDR-0001", "sam_id": "SAM-0001"},
+            "replay_key": base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode(),
         },
         separators=(",", ":"),
     ).encode()

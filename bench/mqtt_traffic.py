@@ -128,7 +128,12 @@ class NoGateway:
     """Never called."""
 
     async def verify(
-        self, request_id: str, nik: bytearray, match: MatchEvidence, reader: ReaderIdentity
+        self,
+        request_id: str,
+        nik: bytearray,
+        match: MatchEvidence,
+        reader: ReaderIdentity,
+        replay_key: bytearray,
     ) -> VerificationResponse:
         """Never called."""
         return VerificationResponse(request_id, Outcome.SERVICE_UNAVAILABLE)

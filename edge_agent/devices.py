@@ -89,12 +89,18 @@ class GatewayPort(Protocol):
     """The link to the gateway (edge_agent.session.gateway_link.GatewayLink).
 
     Never raises for network trouble: an unreachable or misbehaving gateway is an answer with
-    the SERVICE_UNAVAILABLE outcome. The NIK is a bytearray owned by the session; the link
-    turns it into text only to build the request body.
+    the SERVICE_UNAVAILABLE outcome. The NIK and the replay key (32 random bytes, fresh per
+    request id, with which the gateway seals the answer it keeps for retries) are bytearrays
+    owned by the session; the link turns them into text only to build the request body.
     """
 
     async def verify(
-        self, request_id: str, nik: bytearray, match: MatchEvidence, reader: ReaderIdentity
+        self,
+        request_id: str,
+        nik: bytearray,
+        match: MatchEvidence,
+        reader: ReaderIdentity,
+        replay_key: bytearray,
     ) -> GatewayAnswer:
         """Ask the gateway about one verified citizen."""
         ...

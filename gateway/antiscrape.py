@@ -14,7 +14,9 @@ a NIK:
 - a *burst* is more than `burst_limit` look-ups of one institution, or `device_burst_limit` of
   one device, within `burst_window_s` (a sliding window).
 
-Every look-up is recorded, refused or not, so a scraper that keeps going stays refused.
+Every look-up is recorded, refused or not, so a scraper that keeps going stays refused. The
+state is bounded whatever a device sends: the buckets one device touched within the window are
+capped (`device_cap`, oldest dropped first), so a device sending random NIKs cannot grow it.
 """
 
 from __future__ import annotations
@@ -28,15 +30,27 @@ from gateway.clock import Clock
 from gateway.config import AntiScrapeConfig
 
 _MAX_ENTRIES = 64
+DEVICE_CAP = 2048  # buckets one device may hold within the window (two per look-up)
+_PRUNE_EVERY = 1024  # look-ups between prunings of the devices' expired bucket lists
 
 
 class AntiScrape:
     """The detectors of one gateway process."""
 
-    def __init__(self, cfg: AntiScrapeConfig, clock: Clock, key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        cfg: AntiScrapeConfig,
+        clock: Clock,
+        key: bytes | None = None,
+        device_cap: int = DEVICE_CAP,
+    ) -> None:
         self._cfg = cfg
         self._clock = clock
         self._key = key if key is not None else secrets.token_bytes(32)
+        self._device_cap = device_cap
+        # device → the buckets it touched, least recently first, with when: its share of the state.
+        self._owned: dict[str, OrderedDict[bytes, float]] = {}
+        self._checks = 0
         # MAC → bucket, least recently touched first. A bucket is one flat tuple of numbers:
         # (time₁, value₁, time₂, value₂, …), oldest entry first, replaced on each look-up. The
         # garbage collector stops tracking a tuple of numbers once it has seen it, so the buckets
@@ -49,11 +63,14 @@ class AntiScrape:
         now = self._clock.monotonic()
         self._sweep(now)
         cfg = self._cfg
-        serials = self._record(b"p", institution, nik[:12], int(nik[12:16]), now)
+        owned = self._owned.get(device)
+        if owned is None:
+            owned = self._owned[device] = OrderedDict()
+        serials = self._record(owned, b"p", institution, nik[:12], int(nik[12:16]), now)
         rule = self._prefix_rule(serials[1::2]) if len(serials) > 2 else None
         day = int(nik[6:8])
         day = day - 40 if day > 40 else day
-        days = self._record(b"d", institution, nik[:6] + nik[8:16], day, now)
+        days = self._record(owned, b"d", institution, nik[:6] + nik[8:16], day, now)
         run = cfg.pattern_run
         if rule is None and run and len(days) >= 2 * run and _progression(days[1::2], run):
             rule = "pattern"
@@ -81,12 +98,22 @@ class AntiScrape:
         return None
 
     def _record(
-        self, kind: bytes, institution: str, part: str, value: int, now: float
+        self,
+        owned: OrderedDict[bytes, float],
+        kind: bytes,
+        institution: str,
+        part: str,
+        value: int,
+        now: float,
     ) -> tuple[float, ...]:
         """Add (now, value) to the bucket of `part`, dropping entries older than the window."""
         key = hashlib.blake2s(
             kind + institution.encode() + b"\x00" + part.encode(), key=self._key
         ).digest()
+        owned.pop(key, None)
+        owned[key] = now
+        if len(owned) > self._device_cap:  # this device's oldest bucket goes
+            self._buckets.pop(owned.popitem(last=False)[0], None)
         buckets = self._buckets
         bucket = buckets.pop(key, None)
         if bucket is None:
@@ -124,8 +151,16 @@ class AntiScrape:
                 break
             del buckets[key]
         if len(self._bursts) > 10_000:
-            edge = now - self._cfg.burst_window_s
-            self._bursts = {k: t for k, t in self._bursts.items() if t and t[-1] > edge}
+            burst_edge = now - self._cfg.burst_window_s
+            self._bursts = {k: t for k, t in self._bursts.items() if t and t[-1] > burst_edge}
+        self._checks += 1
+        if self._checks % _PRUNE_EVERY == 0:
+            for device in list(self._owned):
+                owned = self._owned[device]
+                while owned and next(iter(owned.values())) <= edge:
+                    owned.popitem(last=False)
+                if not owned:
+                    del self._owned[device]
 
     def __len__(self) -> int:
         return len(self._buckets)

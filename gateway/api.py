@@ -58,14 +58,21 @@ async def read_json(request: web.Request) -> dict[str, object] | Answer:
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         return error_answer(413, "BODY_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes")
+    # Read from the stream into a buffer wiped after parsing, not with request.read(): that
+    # caches the body on the request, which aiohttp keeps until the connection's next request.
+    raw = bytearray()
     try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return error_answer(413, "BODY_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes")
-    try:
+        while chunk := await request.content.readany():
+            raw += chunk
+            if len(raw) > MAX_BODY_BYTES:
+                return error_answer(
+                    413, "BODY_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes"
+                )
         return decode_body(raw)
     except MessageError as err:
         return error_answer(400, "BAD_REQUEST", str(err), err.field)
+    finally:
+        raw[:] = bytes(len(raw))
 
 
 def guarded(endpoint: str, handler: Handler) -> Handler:

@@ -29,7 +29,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8443
     backlog: int = 1024
-    idempotency_ttl_s: float = 300.0
+    replay_window_s: float = 60.0  # sealed answers replayed by request id (the kiosk's retries)
+    replay_max: int = 100_000  # sealed answers kept in memory at most, oldest dropped
     # A plain-HTTP listener with GET /v1/health alone, for load balancer probes; off when None.
     probe_host: str = "127.0.0.1"
     probe_port: int | None = None
@@ -52,8 +53,9 @@ class StoreConfig:
     """Quota, usage, policy and device-state storage: SQLite (one gateway) or Redis (replicas)."""
 
     kind: str = "sqlite"
-    path: Path | None = None
+    path: Path | None = None  # redis: this replica's own file (its copy of the revocations)
     url: str | None = None
+    secret_file: Path | None = None  # redis: the replicas' shared key of the replay MACs
     refresh_s: float = 2.0
     usage_flush_s: float = 1.0
 
@@ -178,7 +180,8 @@ def _server(t: Reader) -> ServerConfig:
         host=t.text("host", d.host),
         port=t.integer("port", d.port, 0, 65535),
         backlog=t.integer("backlog", d.backlog, 1, 65535),
-        idempotency_ttl_s=t.number("idempotency_ttl_s", d.idempotency_ttl_s, 1.0, 86400.0),
+        replay_window_s=t.number("replay_window_s", d.replay_window_s, 1.0, 3600.0),
+        replay_max=t.integer("replay_max", d.replay_max, 1, 10_000_000),
         probe_host=t.text("probe_host", d.probe_host),
         probe_port=t.integer("probe_port", None, 0, 65535),
     )
@@ -204,16 +207,20 @@ def _store(t: Reader, file: ConfigFile) -> StoreConfig:
     kind = t.choice("kind", ("sqlite", "redis"), "sqlite")
     path = _path(t, file, "path", None, must_exist=False)
     url = t.text("url", None)
-    if kind == "sqlite" and path is None:
+    secret = _path(t, file, "secret_file", None)
+    if path is None:
         raise t.error("path", "missing (the SQLite database file)")
     if kind == "redis" and (
         url is None or not url.startswith(("redis://", "rediss://", "unix://"))
     ):
         raise t.error("url", "must be a redis://, rediss:// or unix:// URL")
+    if kind == "redis" and secret is None:
+        raise t.error("secret_file", "missing (the replicas' shared replay MAC key)")
     out = StoreConfig(
         kind=kind,
         path=path,
         url=url,
+        secret_file=secret,
         refresh_s=t.number("refresh_s", 2.0, 0.05, 3600.0),
         usage_flush_s=t.number("usage_flush_s", 1.0, 0.01, 3600.0),
     )

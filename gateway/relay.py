@@ -3,23 +3,24 @@
 Order of checks for a verification: device (revoked, CRL, network cut, reader deactivated,
 reader/SAM pinning) → replay of a known request id → institution active → user ID usable →
 NIK format → anti-scraping → quota → upstream → element filter. Only decided answers are
-counted (once per request id) and replayed; an upstream failure is neither.
+counted (once per request id) and replayed, sealed under the device's replay key
+(gateway.replay); an upstream failure is neither.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Mapping
 
 from gateway.accesslog import AccessLog
-from gateway.answers import Answer, AnswerCache, error_answer
+from gateway.answers import Answer, error_answer
 from gateway.antiscrape import AntiScrape
 from gateway.clock import Clock, local_day
 from gateway.errors import StoreError, UpstreamError
 from gateway.logs import SECURITY
 from gateway.peers import Peer
 from gateway.registry import Registry
+from gateway.replay import SealedReplay
 from gateway.store.base import Store
 from gateway.upstream.base import PARAMETER_CHECKS, Upstream, UpstreamAccount
 from gateway.usage import UsageCounter
@@ -57,10 +58,9 @@ class Relay:
         upstream: Upstream,
         accounts: dict[str, UpstreamAccount],
         antiscrape: AntiScrape,
-        cache: AnswerCache,
+        replay: SealedReplay,
         usage: UsageCounter,
         clock: Clock,
-        claim_ttl_s: float,
         access: AccessLog,
     ) -> None:
         self._registry = registry
@@ -68,10 +68,9 @@ class Relay:
         self._upstream = upstream
         self._accounts = accounts
         self._antiscrape = antiscrape
-        self._cache = cache
+        self._replay = replay
         self._usage = usage
         self._clock = clock
-        self._claim_ttl = claim_ttl_s
         self._access = access
         self.upstream_ok = True
 
@@ -136,57 +135,32 @@ class Relay:
         timing: list[float],
         req: VerificationRequest | ReturnRequest,
     ) -> Answer:
-        """The answer of a request id, decided once: a duplicate gets the first one's answer.
-
-        A request id reused for another NIK is refused (409). On a shared store a replica claims
-        the id first; an id another replica already claimed is answered but not counted again.
+        """The answer of a request id, decided once (gateway.replay): a retry with the same
+        replay key gets the sealed answer; another key or another NIK gets 409. Every replica
+        decides (quota, anti-scraping) only what it admitted itself.
         """
-        verification = isinstance(req, VerificationRequest)
-        key = (peer.name, ("v" if verification else "r") + req.request_id)
-        fingerprint = self._cache.fingerprint(req.nik)
-        seen = self._cache.get(key)
-        if seen is not None:
-            if not hmac.compare_digest(seen.fingerprint, fingerprint):
-                SECURITY.warning(
-                    "request_id_reused device=%s institution=%s request_id=%s",
-                    peer.name,
-                    inst_id,
-                    req.request_id,
-                )
-                return error_answer(
-                    409, "CONFLICT", "this request id was used for another request", "request_id"
-                )
-            if seen.answer is not None:
-                return seen.answer
-            return await self._cache.replay(seen)
-        self._cache.start(key, fingerprint)
+        route = "v" if isinstance(req, VerificationRequest) else "r"
+        admitted = await self._replay.admit(
+            peer.name, route, req.request_id, req.nik, req.replay_key
+        )
+        if isinstance(admitted, Answer):
+            return admitted
         try:
-            counted = True
-            if self._store.shared:
-                counted = await self._claim(f"{key[0]}:{key[1]}")
             if isinstance(req, VerificationRequest):
-                answer = await self._decide(peer, inst_id, req, counted, timing)
+                answer = await self._decide(peer, inst_id, req, timing)
             else:
-                answer = await self._relay_return(inst_id, req, counted, timing)
-        except BaseException as err:
-            self._cache.fail(key, err)
+                answer = await self._relay_return(inst_id, req, timing)
+        except BaseException:
+            self._replay.abandon(admitted)
             raise
-        self._cache.finish(key, answer)
+        await self._replay.finish(admitted, answer)
         return answer
-
-    async def _claim(self, key: str) -> bool:
-        try:
-            return await self._store.claim_request(key, self._claim_ttl)
-        except StoreError as err:
-            log.warning("request claim failed, counting the request: %s", err)
-            return True
 
     async def _decide(
         self,
         peer: Peer,
         inst_id: str,
         req: VerificationRequest,
-        counted: bool,
         timing: list[float],
     ) -> Answer:
         policy = self._registry.policies[inst_id]
@@ -199,7 +173,7 @@ class Relay:
             outcome = Outcome.USER_INACTIVE
         elif not is_valid_nik(req.nik):
             outcome = Outcome.INVALID_NIK_FORMAT
-        elif counted and (rule := self._antiscrape.check(inst_id, peer.name, req.nik)):
+        elif rule := self._antiscrape.check(inst_id, peer.name, req.nik):
             SECURITY.warning(
                 "pattern_blocked rule=%s device=%s institution=%s request_id=%s",
                 rule,
@@ -210,7 +184,7 @@ class Relay:
             outcome = Outcome.PATTERN_BLOCKED
         took = False
         limit = policy.daily_limit()
-        if outcome is None and counted and limit is not None:
+        if outcome is None and limit is not None:
             try:
                 took = limit > 0 and await self._store.take_quota(inst_id, day, limit)
             except StoreError as err:
@@ -235,8 +209,7 @@ class Relay:
             if outcome in _DATA_RETURNED:
                 elements = filter_elements(answer.record, policy.element_names)
         code = outcome.value
-        if counted:
-            self._usage.add(inst_id, day, code)
+        self._usage.add(inst_id, day, code)
         body = encode_body(VerificationResponse(req.request_id, outcome, elements).to_json())
         return Answer(200, body, code)
 
@@ -259,9 +232,7 @@ class Relay:
             503, Outcome.SERVICE_UNAVAILABLE.value, "the population database did not answer"
         )
 
-    async def _relay_return(
-        self, inst_id: str, req: ReturnRequest, counted: bool, timing: list[float]
-    ) -> Answer:
+    async def _relay_return(self, inst_id: str, req: ReturnRequest, timing: list[float]) -> Answer:
         policy = self._registry.policies[inst_id]
         day = local_day(self._clock.time(), self._registry.institutions[inst_id].province)
         if not policy.active:
@@ -283,7 +254,6 @@ class Relay:
             else:
                 reason = None if result.accepted else result.reason or "REJECTED"
         accepted = reason is None
-        if counted:
-            self._usage.add(inst_id, day, "RETURN_ACCEPTED" if accepted else "RETURN_REFUSED")
+        self._usage.add(inst_id, day, "RETURN_ACCEPTED" if accepted else "RETURN_REFUSED")
         body = encode_body(ReturnResponse(req.request_id, accepted, reason).to_json())
         return Answer(200, body, "RETURN_ACCEPTED" if accepted else f"RETURN_{reason}")

@@ -15,7 +15,6 @@ from aiohttp import web
 from gateway.accesslog import AccessLog
 from gateway.admin import ROUTES as ADMIN_ROUTES
 from gateway.admin import AdminApi
-from gateway.answers import AnswerCache
 from gateway.antiscrape import AntiScrape
 from gateway.api import HEALTH, DeviceApi, add_fallback
 from gateway.clock import Clock, SystemClock
@@ -26,6 +25,7 @@ from gateway.logs import setup_logging
 from gateway.peers import PeerIdentifier
 from gateway.registry import Registry
 from gateway.relay import RETURNS, VERIFY, Relay
+from gateway.replay import SealedReplay, read_key_file, start_replay
 from gateway.store import Store, make_store
 from gateway.tls import load_ca, load_crl, server_context
 from gateway.upstream.base import Upstream, UpstreamAccount
@@ -50,6 +50,7 @@ class RunningGateway:
     store: Store
     usage: UsageCounter
     antiscrape: AntiScrape
+    replay: SealedReplay
     _runner: QuietAppRunner
     _server: asyncio.AbstractServer
     _upstream: Upstream
@@ -83,6 +84,7 @@ class RunningGateway:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._server.wait_closed(), SHUTDOWN_S)
         await self._access.close()
+        await self.replay.close()
         await self.registry.stop()
         await self.usage.stop()
         await self._upstream.close()
@@ -129,6 +131,8 @@ async def start_gateway(
         )
         for inst_id, inst in config.institutions.items()
     }
+    secret_file = config.store.secret_file
+    secret = None if secret_file is None else read_key_file(secret_file, "store.secret_file")
     store = make_store(config.store)
     async with contextlib.AsyncExitStack() as undo:
         undo.push_async_callback(store.close)
@@ -146,16 +150,24 @@ async def start_gateway(
         access = AccessLog(config.logging.access)
         access.open()
         undo.push_async_callback(access.close)
+        replay = start_replay(
+            store.replay_table(),
+            clock,
+            secret,
+            config.server.replay_window_s,
+            hold_s=3 * config.upstream.timeout_s + 1.0,  # the upstream's time, a retry included
+            max_entries=config.server.replay_max,
+        )
+        undo.push_async_callback(replay.close)
         relay = Relay(
             registry,
             store,
             upstream,
             accounts,
             antiscrape,
-            AnswerCache(config.server.idempotency_ttl_s, clock),
+            replay,
             usage,
             clock,
-            config.server.idempotency_ttl_s,
             access,
         )
         app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -194,6 +206,7 @@ async def start_gateway(
         store,
         usage,
         antiscrape,
+        replay,
         runner,
         server,
         upstream,

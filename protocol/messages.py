@@ -6,6 +6,8 @@ fields and wrong types with MessageError naming the field, never echoing its val
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from protocol.strict import Reader, StrictError
 from protocol.strictjson import strict_loads
 
 MAX_BODY_BYTES = 16 * 1024
+REPLAY_KEY_BYTES = 32
 FINGERS = ("right_index", "left_index")
 _REQUEST_ID = re.compile(r"^[0-9a-f]{32}\Z")
 _IDENT = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
@@ -56,6 +59,7 @@ class VerificationRequest:
     nik: str
     match: MatchEvidence
     reader: ReaderIdentity
+    replay_key: bytes  # 32 random bytes, fresh per request id; the gateway seals its answer with it
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this request."""
@@ -68,6 +72,7 @@ class VerificationRequest:
                 "tries": self.match.tries,
             },
             "reader": {"reader_id": self.reader.reader_id, "sam_id": self.reader.sam_id},
+            "replay_key": encode_replay_key(self.replay_key),
         }
 
     def __repr__(self) -> str:
@@ -107,10 +112,16 @@ class ReturnRequest:
     request_id: str
     nik: str
     return_number: str
+    replay_key: bytes  # as in VerificationRequest
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this request."""
-        return {"request_id": self.request_id, "nik": self.nik, "return_number": self.return_number}
+        return {
+            "request_id": self.request_id,
+            "nik": self.nik,
+            "return_number": self.return_number,
+            "replay_key": encode_replay_key(self.replay_key),
+        }
 
     def __repr__(self) -> str:
         return f"ReturnRequest(request_id={self.request_id!r}, <redacted>)"
@@ -144,7 +155,7 @@ def error_body(code: str, message: str, field_name: str | None = None) -> dict[s
     return {"error": err}
 
 
-def decode_body(raw: bytes) -> dict[str, Any]:
+def decode_body(raw: bytes | bytearray) -> dict[str, Any]:
     """Parse a request/response body into a JSON object, or raise MessageError.
 
     Strict JSON (protocol.strictjson): UTF-8, no duplicate keys, no NaN or Infinity.
@@ -168,6 +179,25 @@ def encode_body(obj: dict[str, Any]) -> bytes:
 _NIK_SHAPE = re.compile(r"^[0-9]{16}\Z")
 
 
+_REPLAY_KEY = re.compile(r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]\Z")
+
+
+def encode_replay_key(key: bytes | bytearray) -> str:
+    """A replay key as the body carries it: base64url without padding (43 characters)."""
+    if len(key) != REPLAY_KEY_BYTES:
+        raise MessageError("replay_key", f"must be {REPLAY_KEY_BYTES} bytes")
+    return base64.urlsafe_b64encode(key).rstrip(b"=").decode("ascii")
+
+
+def _replay_key(top: Reader) -> bytes:
+    """The 32-byte replay key of a request body (canonical base64url, no padding)."""
+    text = top.text("replay_key", pattern=_REPLAY_KEY)
+    try:
+        return base64.urlsafe_b64decode(text + "=")
+    except (binascii.Error, ValueError) as err:  # unreachable after the pattern; kept strict
+        raise MessageError("replay_key", "has the wrong format") from err
+
+
 def parse_verification_request(obj: object) -> VerificationRequest:
     """Validate a verification request's shape (NIK: 16 digits; the format rules come later)."""
     top = Reader(obj, error=MessageError)  # fields read in name order: the first one wrong is named
@@ -181,11 +211,13 @@ def parse_verification_request(obj: object) -> VerificationRequest:
         reader.text("reader_id", pattern=_IDENT), reader.text("sam_id", pattern=_IDENT)
     )
     reader.done()
+    replay_key = _replay_key(top)
     request = VerificationRequest(
         request_id=top.text("request_id", pattern=_REQUEST_ID),
         nik=nik,
         match=evidence,
         reader=identity,
+        replay_key=replay_key,
     )
     top.done()
     return request
@@ -216,10 +248,12 @@ def parse_return_request(obj: object) -> ReturnRequest:
     """Validate a data-balikan request."""
     top = Reader(obj, error=MessageError)
     nik = top.text("nik", pattern=_NIK_SHAPE)  # fields read in name order, as in the others
+    replay_key = _replay_key(top)
     request = ReturnRequest(
         request_id=top.text("request_id", pattern=_REQUEST_ID),
         nik=nik,
         return_number=top.text("return_number", pattern=_IDENT),
+        replay_key=replay_key,
     )
     top.done()
     return request

@@ -13,7 +13,7 @@ def canonical_dumps(obj: Mapping[str, Any]) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def strict_loads(raw: bytes, floats: bool = True) -> Any:
+def strict_loads(raw: bytes | bytearray, floats: bool = True) -> Any:
     """Decode UTF-8 JSON strictly; ValueError (UnicodeDecodeError is one) or RecursionError."""
     return json.loads(
         raw.decode("utf-8"),

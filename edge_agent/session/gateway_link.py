@@ -2,9 +2,10 @@
 
 One aiohttp ClientSession for the agent's life: keep-alive connections, TLS sessions resumed
 when a connection has to be opened again, a connect and a total timeout per attempt, and one
-retry with the same request id after a connection error (the gateway is idempotent by request
-id). An unreachable or misbehaving gateway is the SERVICE_UNAVAILABLE outcome, with the reason
-logged without personal data.
+retry with the same request id and replay key after a connection error (the gateway answers a
+request id once and keeps the answer for the retry sealed under the session's replay key). An
+unreachable or misbehaving gateway is the SERVICE_UNAVAILABLE outcome, with the reason logged
+without personal data.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from edge_agent.buffers import is_digits, wipe_buffer
 from edge_agent.config import GatewayConfig
 from edge_agent.tls import ResumingContext, client_context
 from protocol.messages import (
+    REPLAY_KEY_BYTES,
     MatchEvidence,
     MessageError,
     ReaderIdentity,
@@ -102,15 +104,20 @@ class GatewayLink:
             self._session = None
 
     async def verify(
-        self, request_id: str, nik: bytearray, match: MatchEvidence, reader: ReaderIdentity
+        self,
+        request_id: str,
+        nik: bytearray,
+        match: MatchEvidence,
+        reader: ReaderIdentity,
+        replay_key: bytearray,
     ) -> VerificationResponse:
         """POST one verification; never raises for network trouble (SERVICE_UNAVAILABLE)."""
         self.stats.requests += 1
-        if not is_digits(nik, NIK_LENGTH):
+        if not is_digits(nik, NIK_LENGTH) or len(replay_key) != REPLAY_KEY_BYTES:
             self.stats.unavailable += 1
-            _log.error("refusing to send request_id=%s: the NIK is not 16 digits", request_id)
+            _log.error("refusing to send request_id=%s: malformed NIK or replay key", request_id)
             return VerificationResponse(request_id, Outcome.SERVICE_UNAVAILABLE)
-        body = _request_body(request_id, nik, match, reader)
+        body = _request_body(request_id, nik, match, reader, replay_key)
         try:
             return await self._post(request_id, body)
         except _Unavailable as err:
@@ -149,10 +156,17 @@ class GatewayLink:
 
 
 def _request_body(
-    request_id: str, nik: bytearray, match: MatchEvidence, reader: ReaderIdentity
+    request_id: str,
+    nik: bytearray,
+    match: MatchEvidence,
+    reader: ReaderIdentity,
+    replay_key: bytearray,
 ) -> bytearray:
-    """The JSON body in a bytearray the caller wipes; the NIK is text only while it is built."""
-    request = VerificationRequest(request_id, nik.decode("ascii"), match, reader)
+    """The JSON body in a bytearray the caller wipes; NIK and key are text only while it is built.
+
+    The retry sends these same bytes: the same request id and replay key.
+    """
+    request = VerificationRequest(request_id, nik.decode("ascii"), match, reader, bytes(replay_key))
     return bytearray(encode_body(request.to_json()))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import secrets
 import threading
 import time
 import uuid
@@ -45,7 +46,7 @@ from hardware.fingerprint.errors import (
     SensorCancelledError,
 )
 from protocol.elements import DataElement
-from protocol.messages import MatchEvidence, ReaderIdentity
+from protocol.messages import REPLAY_KEY_BYTES, MatchEvidence, ReaderIdentity
 from protocol.nik import NIK_LENGTH
 from protocol.outcomes import Outcome
 
@@ -109,12 +110,14 @@ class _Owned:
     def __init__(self) -> None:
         self.card: CardContents | None = None
         self.elements: dict[DataElement, bytearray] = {}
+        self.replay_key = bytearray()  # fresh per request id; the gateway seals its answer with it
 
     def wipe(self) -> None:
         if self.card is not None:
             wipe_contents(self.card)
             self.card = None
         wipe_all(self.elements)
+        wipe_buffer(self.replay_key)
 
 
 def wipe_contents(contents: CardContents) -> None:
@@ -356,8 +359,10 @@ class Session:
             t0 = time.perf_counter()
             self._set(SessionState.QUERYING, Screen(ScreenName.QUERYING))
             request_id.append(uuid.uuid4().hex)
+            owned.replay_key[:] = secrets.token_bytes(REPLAY_KEY_BYTES)
             answer = await self._step(
-                self._gateway.verify(request_id[0], nik, evidence, self._reader), self._t.query
+                self._gateway.verify(request_id[0], nik, evidence, self._reader, owned.replay_key),
+                self._t.query,
             )
             steps["query"] = time.perf_counter() - t0
             if answer.outcome.info.data_returned:

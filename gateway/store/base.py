@@ -81,6 +81,31 @@ class Store(Protocol):
         """Revoke or reinstate a device."""
         ...
 
-    async def claim_request(self, key: str, ttl_s: float) -> bool:
-        """True the first time a request key is seen within ttl_s (across replicas)."""
+    def replay_table(self) -> ReplayTable | None:
+        """The table of sealed answers shared by replicas; None: each process keeps its own."""
+        ...
+
+
+class ReplayTable(Protocol):
+    """Request ids being answered or answered, by name (device, route, request id).
+
+    A record is the request's MACs (`macs`, fixed length) followed by its sealed answer, which is
+    empty while the request is being answered. Nothing in a record is readable without the
+    device's replay key. Every method raises gateway.errors.StoreError on failure.
+    """
+
+    async def claim(self, name: str, macs: bytes, hold_s: float) -> bytes | None:
+        """Hold `name` for `hold_s` as being answered (None), or return the record it has."""
+        ...
+
+    async def peek(self, name: str) -> bytes | None:
+        """The record of `name`, if any."""
+        ...
+
+    async def seal(self, name: str, macs: bytes, sealed: bytes, ttl_s: float) -> None:
+        """Keep the sealed answer of a name this process holds, for `ttl_s`."""
+        ...
+
+    async def release(self, name: str, macs: bytes) -> None:
+        """Forget a name this process holds and did not answer (a retry is decided afresh)."""
         ...

@@ -1,10 +1,17 @@
 """Redis store for several gateway replicas: quota takes are one Lua script (atomic on the
-server), usage counts are hash increments, policies a hash, revoked devices a set.
+server), usage counts are hash increments, policies a hash, device revocations a hash of
+(revoked, time) merged with the replica's own durable copy, and the sealed replay table.
+
+Redis must persist (deploy/redis/gateway-redis.conf: append-only file, fsync every second) so
+that the day's quota survives a restart; revocations survive even an emptied Redis, because
+every replica also keeps them in its own SQLite file and writes back what Redis lost.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -12,7 +19,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.errors import StoreError
-from gateway.store.base import UsageKey, UsageRow
+from gateway.store.base import ReplayTable, UsageKey, UsageRow
+from gateway.store.sqlite import SqliteStore
 
 T = TypeVar("T")
 _P = "kiosk-gateway:"
@@ -31,6 +39,20 @@ local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 if used > 0 then redis.call('DECR', KEYS[1]) end
 return 0
 """
+_CLAIM = """
+local held = redis.call('GET', KEYS[1])
+if held then return held end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+_SEAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class RedisStore:
@@ -38,11 +60,11 @@ class RedisStore:
 
     shared = True
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, local: SqliteStore) -> None:
         self._url = url
+        self._local = local  # this replica's durable copy of the revocations
         self._redis: aioredis.Redis | None = None
-        self._take: Any = None
-        self._give_back: Any = None
+        self._scripts: dict[str, Any] = {}
 
     def _r(self) -> aioredis.Redis:
         if self._redis is None:
@@ -61,8 +83,15 @@ class RedisStore:
             self._url, max_connections=_CONNECTIONS, timeout=_POOL_WAIT_S, decode_responses=True
         )
         self._redis = aioredis.Redis(connection_pool=pool)
-        self._take = self._redis.register_script(_TAKE)
-        self._give_back = self._redis.register_script(_GIVE_BACK)
+        for name, text in (
+            ("take", _TAKE),
+            ("give_back", _GIVE_BACK),
+            ("claim", _CLAIM),
+            ("seal", _SEAL),
+            ("release", _RELEASE),
+        ):
+            self._scripts[name] = self._redis.register_script(text)
+        await self._local.open()
         await self.ping()
 
     async def close(self) -> None:
@@ -70,6 +99,11 @@ class RedisStore:
         if self._redis is not None:
             await self._redis.aclose(close_connection_pool=True)
             self._redis = None
+        await self._local.close()
+
+    async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        self._r()
+        return await self._call(self._scripts[name](keys=keys, args=args))
 
     async def ping(self) -> None:
         """Raise StoreError unless Redis answers."""
@@ -77,16 +111,14 @@ class RedisStore:
 
     async def take_quota(self, institution: str, day: str, limit: int) -> bool:
         """Atomic check-and-increment on the server."""
-        self._r()
-        result = await self._call(
-            self._take(keys=[f"{_P}quota:{institution}:{day}"], args=[limit, _QUOTA_TTL_S])
+        result = await self._script(
+            "take", [f"{_P}quota:{institution}:{day}"], [limit, _QUOTA_TTL_S]
         )
         return int(result) == 1
 
     async def give_back_quota(self, institution: str, day: str) -> None:
         """Undo one take."""
-        self._r()
-        await self._call(self._give_back(keys=[f"{_P}quota:{institution}:{day}"], args=[]))
+        await self._script("give_back", [f"{_P}quota:{institution}:{day}"], [])
 
     async def quota_used(self, institution: str, day: str) -> int:
         """Look-ups counted that day."""
@@ -134,21 +166,85 @@ class RedisStore:
         )
 
     async def revoked_devices(self) -> frozenset[str]:
-        """Devices revoked through the admin API."""
-        members = await self._call(cast(Awaitable[set[str]], self._r().smembers(f"{_P}revoked")))
-        return frozenset(members)
-
-    async def set_device_revoked(self, device_id: str, revoked: bool) -> None:
-        """Revoke or reinstate a device."""
-        r = self._r()
-        if revoked:
-            await self._call(r.sadd(f"{_P}revoked", device_id))
-        else:
-            await self._call(r.srem(f"{_P}revoked", device_id))
-
-    async def claim_request(self, key: str, ttl_s: float) -> bool:
-        """SET NX with an expiry: the first replica to see a request id counts it."""
-        ok = await self._call(
-            self._r().set(f"{_P}request:{key}", "1", nx=True, px=max(1, int(ttl_s * 1000)))
+        """Devices revoked (the latest change of each wins, Redis or this replica's file)."""
+        raw = await self._call(
+            cast(Awaitable[dict[str, str]], self._r().hgetall(f"{_P}revocations"))
         )
-        return bool(ok)
+        remote = {device: _state(value) for device, value in raw.items()}
+        legacy = await self._call(cast(Awaitable[set[str]], self._r().smembers(f"{_P}revoked")))
+        for device in legacy:  # the set of earlier versions: revoked, older than any change
+            remote.setdefault(device, (True, 0.0))
+        local = await self._local.revocation_states()
+        merged = dict(remote)
+        for device, state in local.items():
+            if device not in merged or _newer(state, merged[device]):
+                merged[device] = state
+        lost = {d: s for d, s in merged.items() if d not in raw or _state(raw[d]) != s}
+        if lost:  # Redis lost them (restarted empty) or never had them: write them back
+            await self._call(
+                self._r().hset(f"{_P}revocations", mapping={d: _text(s) for d, s in lost.items()})
+            )
+        for device, state in merged.items():
+            if local.get(device) != state:
+                await self._local.set_device_revoked(device, state[0], state[1])
+        return frozenset(device for device, (revoked, _) in merged.items() if revoked)
+
+    async def set_device_revoked(
+        self, device_id: str, revoked: bool, at: float | None = None
+    ) -> None:
+        """Revoke or reinstate a device: this replica's file first (fsynced), then Redis."""
+        state = (revoked, time.time() if at is None else at)
+        await self._local.set_device_revoked(device_id, *state)
+        await self._call(self._r().hset(f"{_P}revocations", device_id, _text(state)))
+
+    def replay_table(self) -> ReplayTable:
+        """Replicas share the sealed replay table."""
+        return self
+
+    async def claim(self, name: str, macs: bytes, hold_s: float) -> bytes | None:
+        """Hold a request name unless a record exists (one script: atomic across replicas)."""
+        held = await self._script("claim", [f"{_P}replay:{name}"], [_b64(macs), _ms(hold_s)])
+        return None if held is None else base64.b64decode(held)
+
+    async def peek(self, name: str) -> bytes | None:
+        """The record of a request name."""
+        held = await self._call(self._r().get(f"{_P}replay:{name}"))
+        return None if held is None else base64.b64decode(held)
+
+    async def seal(self, name: str, macs: bytes, sealed: bytes, ttl_s: float) -> None:
+        """Replace this replica's hold by the sealed answer, for the replay window."""
+        await self._script(
+            "seal", [f"{_P}replay:{name}"], [_b64(macs), _b64(macs + sealed), _ms(ttl_s)]
+        )
+
+    async def release(self, name: str, macs: bytes) -> None:
+        """Drop this replica's hold."""
+        await self._script("release", [f"{_P}replay:{name}"], [_b64(macs)])
+
+
+_State = tuple[bool, float]
+
+
+def _state(text: str) -> _State:
+    revoked, _, at = text.partition(":")
+    try:
+        return revoked == "1", float(at)
+    except ValueError:
+        return True, 0.0  # unreadable: revoked, so that any later change wins
+
+
+def _text(state: _State) -> str:
+    return f"{int(state[0])}:{state[1]!r}"
+
+
+def _newer(a: _State, b: _State) -> bool:
+    """Later wins; at the same time, revoked wins."""
+    return (a[1], a[0]) > (b[1], b[0])
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

@@ -45,7 +45,6 @@ class SqliteStore:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-sqlite")
         self._db: sqlite3.Connection | None = None
-        self._claims: dict[str, float] = {}
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -194,24 +193,34 @@ class SqliteStore:
         )
         return frozenset(str(r[0]) for r in rows)
 
-    async def set_device_revoked(self, device_id: str, revoked: bool) -> None:
-        """Revoke or reinstate a device."""
-        await self._run(
-            lambda: self._conn().execute(
+    async def revocation_states(self) -> dict[str, tuple[bool, float]]:
+        """Every device's last revocation change: (revoked, when)."""
+        rows = await self._run(
+            lambda: (
+                self._conn().execute("SELECT device_id, revoked, updated FROM device").fetchall()
+            ),
+        )
+        return {str(d): (bool(r), float(u)) for d, r, u in rows}
+
+    async def set_device_revoked(
+        self, device_id: str, revoked: bool, at: float | None = None
+    ) -> None:
+        """Revoke or reinstate a device; the change is on disk (fsynced) when this returns."""
+        await self._run(self._set_revoked, device_id, revoked, time.time() if at is None else at)
+
+    def _set_revoked(self, device_id: str, revoked: bool, at: float) -> None:
+        db = self._conn()
+        db.execute("PRAGMA synchronous=FULL")
+        try:
+            db.execute(
                 "INSERT INTO device (device_id, revoked, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT (device_id) DO UPDATE SET revoked = excluded.revoked, "
                 "updated = excluded.updated",
-                (device_id, int(revoked), time.time()),
+                (device_id, int(revoked), at),
             )
-        )
+        finally:
+            db.execute("PRAGMA synchronous=NORMAL")
 
-    async def claim_request(self, key: str, ttl_s: float) -> bool:
-        """One gateway process: claims live in memory only."""
-        now = time.monotonic()
-        if len(self._claims) > 10_000:
-            self._claims = {k: t for k, t in self._claims.items() if t > now}
-        expires = self._claims.get(key)
-        if expires is not None and expires > now:
-            return False
-        self._claims[key] = now + ttl_s
-        return True
+    def replay_table(self) -> None:
+        """One gateway process: sealed answers are kept in its memory."""
+        return None

@@ -150,6 +150,7 @@ class GatewayCall:
     nik_text: str
     match: MatchEvidence
     reader: ReaderIdentity
+    replay_key: bytearray
 
 
 @dataclass
@@ -168,9 +169,14 @@ class FakeGatewayPort:
         self.answers.append(None)
 
     async def verify(
-        self, request_id: str, nik: bytearray, match: MatchEvidence, reader: ReaderIdentity
+        self,
+        request_id: str,
+        nik: bytearray,
+        match: MatchEvidence,
+        reader: ReaderIdentity,
+        replay_key: bytearray,
     ) -> VerificationResponse:
-        self.calls.append(GatewayCall(request_id, nik, nik.decode(), match, reader))
+        self.calls.append(GatewayCall(request_id, nik, nik.decode(), match, reader, replay_key))
         if self.proceed is not None:
             await self.proceed.wait()
             self.proceed.clear()

@@ -22,6 +22,7 @@ NIK = PERSONAS["ayu"].nik
 MATCH = MatchEvidence("right_index", 87, 1)
 READER = ReaderIdentity("RDR-0001", "SAM-0001")
 RID = "0123456789abcdef0123456789abcdef"
+KEY = bytes(range(32))
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ async def _verify_once(pki: Pki, gateway: FakeGateway) -> tuple[VerificationResp
     """One verification through a fresh link to the fake gateway (closed afterwards)."""
     link = await _link(_config(pki, gateway.port), pki.device_id)
     try:
-        return await link.verify(RID, bytearray(NIK.encode()), MATCH, READER), link
+        return await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, bytearray(KEY)), link
     finally:
         await link.close()
 
@@ -80,6 +81,7 @@ async def test_found_answer_with_elements_and_client_certificate(
         "nik": NIK,
         "match": {"finger": "right_index", "score": 87, "tries": 1},
         "reader": {"reader_id": "RDR-0001", "sam_id": "SAM-0001"},
+        "replay_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
     }
 
 
@@ -87,7 +89,7 @@ async def test_keep_alive_reuses_one_connection(pki: Pki, gateway: FakeGateway) 
     link = await _link(_config(pki, gateway.port), pki.device_id)
     try:
         for _ in range(3):
-            answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
+            answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, bytearray(KEY))
             assert answer.outcome is Outcome.FOUND
     finally:
         await link.close()
@@ -100,7 +102,7 @@ async def test_new_connection_resumes_the_tls_session(pki: Pki, gateway: FakeGat
     link = await _link(_config(pki, gateway.port), pki.device_id)
     try:
         for _ in range(2):
-            answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
+            answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, bytearray(KEY))
             assert answer.outcome is Outcome.FOUND
     finally:
         await link.close()
@@ -120,6 +122,7 @@ async def test_one_retry_with_the_same_request_id_after_a_dropped_connection(
     answer, link = await _verify_once(pki, gateway)
     assert answer.outcome is Outcome.NOT_FOUND
     assert [s.body["request_id"] for s in gateway.seen] == [RID, RID]
+    assert gateway.seen[0].body["replay_key"] == gateway.seen[1].body["replay_key"]
     assert link.stats.retries == 1
 
 
@@ -142,7 +145,7 @@ async def test_http_error_is_service_unavailable_without_retry(
     link = await _link(_config(pki, gateway.port), pki.device_id)
     try:
         with caplog.at_level(logging.DEBUG):
-            answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
+            answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, bytearray(KEY))
     finally:
         await link.close()
     assert answer.outcome is Outcome.SERVICE_UNAVAILABLE
@@ -184,7 +187,7 @@ async def test_unreachable_gateway_is_service_unavailable(pki: Pki) -> None:
         port = probe.getsockname()[1]
     link = await _link(_config(pki, port), pki.device_id)
     try:
-        answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
+        answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, bytearray(KEY))
     finally:
         await link.close()
     assert answer.outcome is Outcome.SERVICE_UNAVAILABLE
@@ -196,7 +199,7 @@ async def test_silent_gateway_times_out_then_retries_once(pki: Pki, gateway: Fak
     gateway.then("hang")
     link = await _link(_config(pki, gateway.port, timeout=0.3), pki.device_id)
     try:
-        answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
+        answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, bytearray(KEY))
     finally:
         await link.close()
     assert answer.outcome is Outcome.SERVICE_UNAVAILABLE
@@ -207,7 +210,7 @@ async def test_server_of_a_foreign_ca_is_refused_without_retry(pki: Pki) -> None
     fake, runner = await start_gateway(pki.server_context(foreign=True))
     link = await _link(_config(pki, fake.port), pki.device_id)
     try:
-        answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
+        answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, bytearray(KEY))
     finally:
         await link.close()
         await runner.cleanup()
@@ -218,7 +221,7 @@ async def test_server_of_a_foreign_ca_is_refused_without_retry(pki: Pki) -> None
 
 async def test_link_not_started_is_service_unavailable(pki: Pki) -> None:
     link = GatewayLink(_config(pki, 1), pki.device_id)
-    answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER)
+    answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, bytearray(KEY))
     assert answer.outcome is Outcome.SERVICE_UNAVAILABLE
 
 
@@ -235,7 +238,10 @@ async def test_a_nik_that_is_not_16_digits_is_never_sent(pki: Pki, gateway: Fake
     link = await _link(_config(pki, gateway.port), pki.device_id)
     try:
         for bad in (bytearray(b"123"), bytearray("33040145089200\xe9\xe9".encode()), bytearray()):
-            answer = await link.verify(RID, bad, MATCH, READER)
+            answer = await link.verify(RID, bad, MATCH, READER, bytearray(KEY))
+            assert answer.outcome is Outcome.SERVICE_UNAVAILABLE
+        for key in (bytearray(), bytearray(31)):  # a replay key is 32 bytes
+            answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, key)
             assert answer.outcome is Outcome.SERVICE_UNAVAILABLE
     finally:
         await link.close()

@@ -150,6 +150,7 @@ async def test_found_shows_the_elements_then_wipes_everything(kiosk: Kiosk) -> N
     assert (call.match.finger, call.match.score, call.match.tries) == ("right_index", 87, 1)
     assert call.reader == ReaderIdentity("RDR-0001", "SAM-0001")
     assert len(call.request_id) == 32 and int(call.request_id, 16) >= 0
+    assert len(call.replay_key) == 32 and any(call.replay_key)  # fresh random, the session's
     assert kiosk.finger.calls[0].template is contents.templates[Finger.RIGHT_INDEX]
     assert kiosk.finger.calls[0].finger_timeout == T.finger_wait
 
@@ -158,7 +159,7 @@ async def test_found_shows_the_elements_then_wipes_everything(kiosk: Kiosk) -> N
     idle = await kiosk.screens.expect(ScreenName.IDLE)
     assert idle.card_present  # the card is still in: the page says to take it
     assert state_of(kiosk) is SessionState.IDLE
-    assert_wiped(kept + element_buffers)
+    assert_wiped(kept + element_buffers + [call.replay_key])
     assert contents.identity == {} and contents.templates == {}
     assert result.elements == {}  # the screen referred to the session's buffers: gone too
     assert kiosk.session.counter.snapshot() == {"FOUND": 1}

@@ -26,6 +26,7 @@ from gateway.clock import Clock
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
 from kiosk_sim.pki import Issued, Pki, make_pki
+from protocol.messages import encode_replay_key
 from simulators.dukcapil import RunningDukcapilSim, SimUser, start_dukcapil_sim
 
 # Institutions of the tests: A (WIB, before PoC, 6 elements), B (WITA, PoC approved, 9
@@ -48,6 +49,7 @@ USERS = {
     "dukcapil-c": ("DUKCAPIL-C", "sandi-dukcapil-c"),
 }
 READERS = {"KIOSK-A1": ("RDR-A1", "SAM-A1")}
+REPLAY_SECRET = bytes(range(100, 132))  # the replicas' shared key of the replay MACs
 
 
 def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Any]:
@@ -118,31 +120,58 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.fail("redis-server is missing: run scripts/install-debian-packages.sh")
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    args += ["--dir", str(workdir), "--protected-mode", "yes", "--loglevel", "notice"]
-    proc = subprocess.Popen(
-        args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    ready = threading.Event()
+    server = RedisServer(exe, _free_port(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()
 
-    def drain() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "Ready to accept connections" in line:
-                ready.set()
 
-    threading.Thread(target=drain, daemon=True).start()
-    if not ready.wait(15):
-        proc.kill()
-        pytest.fail("redis-server did not become ready")
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
+REDIS_CONF = Path(__file__).resolve().parents[2] / "deploy" / "redis" / "gateway-redis.conf"
+
+
+@dataclass
+class RedisServer:
+    """A redis-server started with the project's configuration (deploy/redis), on loopback."""
+
+    exe: str
+    port: int
+    workdir: Path
+    proc: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start it (again, on the same directory: it reads its append-only file back)."""
+        args = [self.exe, str(REDIS_CONF), "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--dir", str(self.workdir), "--loglevel", "notice"]
+        proc = self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        ready = threading.Event()
+
+        def drain() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if "Ready to accept connections" in line:
+                    ready.set()
+
+        threading.Thread(target=drain, daemon=True).start()
+        if not ready.wait(15):
+            proc.kill()
+            pytest.fail("redis-server did not become ready")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final save."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
 
 
 @pytest.fixture
@@ -196,10 +225,11 @@ def base_config(
         (secrets_dir / f"{inst}.password").write_text(password + "\n")
     pki = certs.pki
     store_cfg: dict[str, Any] = {"kind": store, "usage_flush_s": 0.05, "refresh_s": 0.2}
-    if store == "sqlite":
-        store_cfg["path"] = str(tmp / "state" / "gateway.sqlite3")
-    else:
+    store_cfg["path"] = str(tmp / "state" / "gateway.sqlite3")
+    if store == "redis":
         store_cfg["url"] = redis_url
+        (secrets_dir / "replay.key").write_bytes(REPLAY_SECRET)
+        store_cfg["secret_file"] = "secrets/replay.key"
     return {
         "server": {"host": "127.0.0.1", "port": 0},
         "tls": {
@@ -296,6 +326,13 @@ class Client:
     base: str
     reader: tuple[str, str] = ("RDR-X", "SAM-X")
     sent: list[str] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict)  # request id → its replay key, as a kiosk
+
+    def replay_key(self, request_id: str) -> str:
+        """The replay key of a request id: fresh for a new id, the same for its retries."""
+        if request_id not in self.keys:
+            self.keys[request_id] = encode_replay_key(secrets.token_bytes(32))
+        return self.keys[request_id]
 
     async def request(
         self,
@@ -317,16 +354,30 @@ class Client:
             except ValueError:
                 return resp.status, text
 
-    def verification(self, nik: str, request_id: str | None = None) -> dict[str, Any]:
+    def verification(
+        self, nik: str, request_id: str | None = None, key: str | None = None
+    ) -> dict[str, Any]:
+        rid = request_id or new_request_id()
         return {
-            "request_id": request_id or new_request_id(),
+            "request_id": rid,
             "nik": nik,
             "match": {"finger": "right_index", "score": 180, "tries": 1},
             "reader": {"reader_id": self.reader[0], "sam_id": self.reader[1]},
+            "replay_key": key or self.replay_key(rid),
         }
 
-    async def verify(self, nik: str, request_id: str | None = None) -> tuple[int, Any]:
-        return await self.request("POST", "/v1/verifications", self.verification(nik, request_id))
+    def data_balikan(
+        self, nik: str, number: str, request_id: str | None = None, key: str | None = None
+    ) -> dict[str, Any]:
+        rid = request_id or new_request_id()
+        body = {"request_id": rid, "nik": nik, "return_number": number}
+        return {**body, "replay_key": key or self.replay_key(rid)}
+
+    async def verify(
+        self, nik: str, request_id: str | None = None, key: str | None = None
+    ) -> tuple[int, Any]:
+        body = self.verification(nik, request_id, key)
+        return await self.request("POST", "/v1/verifications", body)
 
 
 MakeClient = Callable[..., Client]

@@ -45,7 +45,7 @@ async def test_each_sanction(
     await patch({"network_cut": True})
     for kiosk in (a1, a2):
         assert (await kiosk.verify(AYU))[0] == 403
-        ret = {"request_id": "cd" * 16, "nik": AYU, "return_number": "ANGGOTA-1"}
+        ret = kiosk.data_balikan(AYU, "ANGGOTA-1", "cd" * 16)
         assert (await kiosk.request("POST", "/v1/returns", ret))[0] == 403
     # ...and no other institution.
     assert (await b1.verify(AYU))[1]["outcome"] == "FOUND"

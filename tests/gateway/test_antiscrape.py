@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import random
+import sys
 from typing import Any
 
 import pytest
 
-from gateway.antiscrape import AntiScrape
+from gateway.antiscrape import DEVICE_CAP, AntiScrape
 from gateway.config import AntiScrapeConfig
 from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import persona
@@ -150,3 +152,38 @@ def test_buckets_cost_the_garbage_collector_nothing_once_seen() -> None:
         scrape.check("inst", "dev", nik(serial))
     gc.collect()
     assert scrape._buckets and not any(gc.is_tracked(b) for b in scrape._buckets.values())
+
+
+def test_state_stays_bounded_whatever_a_device_sends() -> None:
+    """200,000 look-ups of random NIKs from one device, all but 10 refused (a burst): its share
+    of the state is capped, oldest dropped; another device's state is left alone. (Before the
+    cap: 400,000 buckets, 92 MiB; with it: 2,048 buckets, 0.8 MiB.)"""
+    cap = DEVICE_CAP
+    clock = FakeClock(1_700_000_000.0)
+    cfg = AntiScrapeConfig(burst_limit=0, device_burst_limit=10)
+    scrape = AntiScrape(cfg, clock)
+    assert scrape.check("inst", "other", nik(17)) is None
+    assert scrape.check("inst", "other", nik(18)) is None
+    rng = random.Random(14)
+    refused = 0
+    for _ in range(200_000):
+        look_up = f"{rng.randrange(10**11, 10**12)}{rng.randrange(1, 10**4):04d}"
+        refused += scrape.check("inst", "flood", look_up) is not None
+    assert refused >= 199_990
+    assert len(scrape) <= cap + 4
+    size = _deep_size(scrape.__dict__)
+    assert size < 2 * 1024 * 1024, f"the state holds {size / 2**20:.1f} MiB"
+    # The other device's buckets were not the flooder's to drop.
+    assert scrape.check("inst", "other", nik(16)) == "sequential"
+
+
+def _deep_size(obj: object, seen: set[int] | None = None) -> int:
+    """Bytes held by an object and everything it refers to (each object once)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or isinstance(obj, type):
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    for ref in gc.get_referents(obj):
+        size += _deep_size(ref, seen)
+    return size

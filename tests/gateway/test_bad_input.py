@@ -15,6 +15,7 @@ from simulators.personas import persona
 from tests.gateway.conftest import Certs, Client, MakeClient, MakeGateway
 
 NIK = persona("bagas").nik
+KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
 
 
 def good() -> dict[str, Any]:
@@ -23,6 +24,7 @@ def good() -> dict[str, Any]:
         "nik": NIK,
         "match": {"finger": "right_index", "score": 120, "tries": 1},
         "reader": {"reader_id": "RDR-X", "sam_id": "SAM-X"},
+        "replay_key": KEY,
     }
 
 
@@ -105,7 +107,7 @@ async def test_unknown_paths_and_methods(kiosk: Client) -> None:
 
 async def test_returns_reject_bad_bodies_too(kiosk: Client) -> None:
     status, body = await kiosk.request(
-        "POST", "/v1/returns", {"request_id": "ab" * 16, "nik": NIK, "return_number": "a b"}
+        "POST", "/v1/returns", kiosk.data_balikan(NIK, "a b", "ab" * 16)
     )
     assert (status, body["error"]["field"]) == (400, "return_number")
 

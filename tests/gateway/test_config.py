@@ -76,10 +76,25 @@ def test_errors_name_the_key(
     assert info.value.key == key
 
 
-def test_redis_store_needs_a_url(good: dict[str, Any], tmp_path: Path) -> None:
-    good["store"] = {"kind": "redis"}
+def test_redis_store_needs_a_url_its_own_file_and_the_shared_replay_key(
+    good: dict[str, Any], tmp_path: Path
+) -> None:
+    good["store"] = {"kind": "redis", "path": "replica.sqlite3"}
     with pytest.raises(ConfigError, match=r"^store\.url: "):
         parse_config(good, tmp_path)
+    good["store"]["url"] = "redis://127.0.0.1:6379/0"
+    with pytest.raises(ConfigError, match=r"^store\.secret_file: missing"):
+        parse_config(good, tmp_path)
+    del good["store"]["path"]
+    with pytest.raises(ConfigError, match=r"^store\.path: missing"):
+        parse_config(good, tmp_path)
+    (tmp_path / "replay.key").write_bytes(b"x" * 32)
+    good["store"].update(path="replica.sqlite3", secret_file="replay.key")
+    store = parse_config(good, tmp_path).store
+    assert (store.secret_file, store.path) == (
+        tmp_path / "replay.key",
+        tmp_path / "replica.sqlite3",
+    )
 
 
 def test_bad_toml_and_missing_file(tmp_path: Path) -> None:

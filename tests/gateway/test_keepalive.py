@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import re
 import ssl
@@ -13,6 +14,7 @@ import ssl
 import pytest
 
 from gateway.server import RunningGateway
+from protocol.messages import encode_replay_key
 from simulators.personas import persona
 from tests.gateway.conftest import Certs, MakeGateway, new_request_id
 
@@ -58,12 +60,14 @@ class Conn:
 
 
 def verification(rid: str | None = None) -> bytes:
+    rid = rid or new_request_id()
     body = json.dumps(
         {
-            "request_id": rid or new_request_id(),
+            "request_id": rid,
             "nik": NIK,
             "match": {"finger": "right_index", "score": 180, "tries": 1},
             "reader": {"reader_id": "RDR-X", "sam_id": "SAM-X"},
+            "replay_key": encode_replay_key(hashlib.sha256(rid.encode()).digest()),  # per id
         }
     ).encode()
     return (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from protocol.messages import encode_replay_key
 from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import PERSONAS
 from tests.gateway.conftest import Certs, base_config, new_request_id, to_toml
@@ -96,6 +98,7 @@ async def _drive(port: int, certs: Certs, sim: RunningDukcapilSim, n: int) -> di
             "nik": PERSONAS[KEYS[i % len(KEYS)]].nik,
             "match": {"finger": "right_index", "score": 150, "tries": 1},
             "reader": {"reader_id": "RDR-X", "sam_id": "SAM-X"},
+            "replay_key": encode_replay_key(secrets.token_bytes(32)),
         }
 
     try:
@@ -115,7 +118,12 @@ async def _drive(port: int, certs: Certs, sim: RunningDukcapilSim, n: int) -> di
             await post(
                 "KIOSK-B1",
                 "/v1/returns",
-                {"request_id": new_request_id(), "nik": p.nik, "return_number": "ANGGOTA-7"},
+                {
+                    "request_id": new_request_id(),
+                    "nik": p.nik,
+                    "return_number": "ANGGOTA-7",
+                    "replay_key": encode_replay_key(secrets.token_bytes(32)),
+                },
             )
             await post(
                 "KIOSK-B1",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import secrets
 from typing import Any
 
 import aiohttp
@@ -14,6 +15,7 @@ import aiohttp
 from gateway.clock import local_day
 from gateway.config import StoreConfig
 from gateway.store import make_store
+from protocol.messages import encode_replay_key
 from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import persona
 from tests.gateway.conftest import Certs, FakeClock, MakeClient, MakeGateway
@@ -24,7 +26,7 @@ AYU = persona("ayu").nik
 def _store_config(kind: str, tmp: Any, redis_url: str | None) -> StoreConfig:
     if kind == "sqlite":
         return StoreConfig(kind="sqlite", path=tmp / "quota.sqlite3")
-    return StoreConfig(kind="redis", url=redis_url)
+    return StoreConfig(kind="redis", url=redis_url, path=tmp / "replica.sqlite3")
 
 
 async def test_store_take_is_exact_under_concurrency(
@@ -68,6 +70,7 @@ async def test_500_simultaneous_requests_at_190_used(
                 "nik": AYU,
                 "match": {"finger": "left_index", "score": 99, "tries": 2},
                 "reader": {"reader_id": "RDR-X", "sam_id": "SAM-X"},
+                "replay_key": encode_replay_key(secrets.token_bytes(32)),
             }
             async with session.post(gw.url + "/v1/verifications", json=body) as resp:
                 assert resp.status == 200
@@ -195,9 +198,10 @@ async def test_replicas_share_quota_policy_and_request_ids(
     assert outcomes.count("FOUND") == 10
     assert outcomes.count("QUOTA_EXHAUSTED") == 90
 
-    # A request id retried on the other replica is counted once.
-    _, body = await make_client(one, certs.devices["KIOSK-B1"]).verify(AYU, "ef" * 16)
-    _, again = await make_client(two, certs.devices["KIOSK-B1"]).verify(AYU, "ef" * 16)
+    # A request id retried on the other replica (the same replay key) is counted once.
+    key = encode_replay_key(secrets.token_bytes(32))
+    _, body = await make_client(one, certs.devices["KIOSK-B1"]).verify(AYU, "ef" * 16, key)
+    _, again = await make_client(two, certs.devices["KIOSK-B1"]).verify(AYU, "ef" * 16, key)
     assert again == body
     await one.usage.flush()
     await two.usage.flush()

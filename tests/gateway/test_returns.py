@@ -13,8 +13,7 @@ AYU = persona("ayu").nik
 
 
 async def _return(kiosk: Client, nik: str, number: str, rid: str | None = None) -> tuple[int, Any]:
-    body = {"request_id": rid or new_request_id(), "nik": nik, "return_number": number}
-    return await kiosk.request("POST", "/v1/returns", body)
+    return await kiosk.request("POST", "/v1/returns", kiosk.data_balikan(nik, number, rid))
 
 
 async def test_return_relayed_after_a_look_up(
@@ -30,6 +29,9 @@ async def test_return_relayed_after_a_look_up(
     assert sim.sim.returns[USERS["dinsos-b"][0], AYU] == "DINSOS-0042"
     assert await _return(kiosk, AYU, "DINSOS-0042", rid) == (status, body)
     assert sim.stats.returns == 1  # the retry was replayed, not relayed again
+    other_key = kiosk.data_balikan(AYU, "DINSOS-0042", rid, "A" * 43)
+    status, body = await kiosk.request("POST", "/v1/returns", other_key)
+    assert (status, body["error"]["code"]) == (409, "CONFLICT")  # only the key's holder
     await gw.usage.flush()
     rows = await gw.store.usage("dinsos-b", "0000-01-01", "9999-12-31")
     assert {r.outcome: r.count for r in rows} == {"FOUND": 1, "RETURN_ACCEPTED": 1}

@@ -19,6 +19,7 @@ from protocol.messages import (
 from protocol.outcomes import Outcome
 
 NIK = "3313061704870002"
+KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"  # bytes 0..31, base64url without padding
 
 
 def request(**over: Any) -> dict[str, Any]:
@@ -27,6 +28,7 @@ def request(**over: Any) -> dict[str, Any]:
         "nik": NIK,
         "match": {"finger": "right_index", "score": 120, "tries": 1},
         "reader": {"reader_id": "RDR-0001", "sam_id": "SAM-0001"},
+        "replay_key": KEY,
     }
     body.update(over)
     return body
@@ -35,7 +37,8 @@ def request(**over: Any) -> dict[str, Any]:
 def test_round_trip() -> None:
     req = parse_verification_request(request())
     assert req.to_json() == request()
-    assert NIK not in repr(req)
+    assert req.replay_key == bytes(range(32))
+    assert NIK not in repr(req) and KEY not in repr(req)
 
 
 @pytest.mark.parametrize(
@@ -50,6 +53,12 @@ def test_round_trip() -> None:
         (request(match={"finger": "left_index", "score": 1, "tries": 4}), "match.tries"),
         (request(match={"finger": "left_index", "score": True, "tries": 1}), "match.score"),
         (request(reader=[]), "reader"),
+        (request(replay_key=KEY + "="), "replay_key"),  # no padding
+        (request(replay_key=KEY[:-1]), "replay_key"),  # 31.5 bytes
+        (request(replay_key=KEY[:-1] + "h"), "replay_key"),  # not canonical: the last bits set
+        (request(replay_key=KEY.replace("A", "+")), "replay_key"),  # base64url, not base64
+        (request(replay_key=bytes(range(32)).hex()), "replay_key"),  # not hex
+        (request(replay_key=None), "replay_key"),
     ],
 )
 def test_bad_requests_name_the_field_not_the_value(body: dict[str, Any], field: str) -> None:
@@ -63,6 +72,10 @@ def test_missing_field() -> None:
     body = request()
     del body["reader"]
     with pytest.raises(MessageError, match="reader: missing"):
+        parse_verification_request(body)
+    body = request()
+    del body["replay_key"]
+    with pytest.raises(MessageError, match="replay_key: missing"):
         parse_verification_request(body)
 
 
@@ -84,6 +97,9 @@ def test_response_without_elements() -> None:
 
 def test_return_request() -> None:
     body = {"request_id": "0" * 32, "nik": NIK, "return_number": "PERPUS-2026-0042"}
+    with pytest.raises(MessageError, match="replay_key: missing"):
+        parse_return_request(body)
+    body["replay_key"] = KEY
     assert parse_return_request(body).to_json() == body
 
 
@@ -110,7 +126,7 @@ def test_decode_body_is_strict_json(raw: bytes) -> None:
 
 @pytest.mark.parametrize("nik", [NIK[:15], NIK + "0", NIK[:15] + "x", NIK[:15] + "\u0661"])
 def test_nik_shape_is_16_ascii_digits(nik: str) -> None:
-    body = {"request_id": "0" * 32, "nik": nik, "return_number": "M-1"}
+    body = {"request_id": "0" * 32, "nik": nik, "return_number": "M-1", "replay_key": KEY}
     with pytest.raises(MessageError) as info:
         parse_return_request(body)
     assert info.value.field == "nik"

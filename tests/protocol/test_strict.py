@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from protocol.messages import MessageError, parse_verification_request
+from protocol.messages import MessageError, encode_replay_key, parse_verification_request
 from protocol.strict import REQUIRED, Reader, StrictError
 
 NIK = "3313061704870002"
@@ -132,6 +132,7 @@ def test_score_and_tries_may_be_integral_numbers() -> None:
         "nik": NIK,
         "match": {"finger": "right_index", "score": 120.0, "tries": 1.0},
         "reader": {"reader_id": "RDR-0001", "sam_id": "SAM-0001"},
+        "replay_key": encode_replay_key(bytes(32)),
     }
     request = parse_verification_request(body)
     assert (request.match.score, request.match.tries) == (120, 1)

@@ -22,7 +22,6 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig, UpstreamConfig, read_secret
 from gateway.errors import ConfigError
 from gateway.httpserver import QuietAppRunner
-from gateway.leanserver import LeanListener
 from gateway.logs import setup_logging
 from gateway.peers import PeerIdentifier
 from gateway.registry import Registry
@@ -53,7 +52,6 @@ class RunningGateway:
     antiscrape: AntiScrape
     _runner: QuietAppRunner
     _server: asyncio.AbstractServer
-    _lean: LeanListener
     _upstream: Upstream
     _access: AccessLog
     _probe: QuietAppRunner | None = None
@@ -81,7 +79,6 @@ class RunningGateway:
         if self._probe is not None:
             await self._probe.cleanup()
         self._server.close()
-        await self._lean.close(SHUTDOWN_S)
         await self._runner.cleanup()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._server.wait_closed(), SHUTDOWN_S)
@@ -170,9 +167,8 @@ async def start_gateway(
         await runner.setup()
         undo.push_async_callback(runner.cleanup)
         assert runner.server is not None
-        lean = LeanListener(device_api.lean, peers, runner.server)
         server = await asyncio.get_running_loop().create_server(
-            lean,
+            runner.server,
             config.server.host,
             config.server.port,
             ssl=ssl_context,
@@ -198,7 +194,6 @@ async def start_gateway(
         antiscrape,
         runner,
         server,
-        lean,
         upstream,
         access,
         probe,

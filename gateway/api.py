@@ -18,8 +18,14 @@ from gateway.logs import SafeFormatter
 from gateway.peers import Peer, PeerIdentifier, Role
 from gateway.relay import RETURNS, VERIFY, Relay
 from gateway.store.base import Store
-from gateway.wire import decode_json, parse_verification
-from protocol.messages import MAX_BODY_BYTES, MessageError, encode_body, parse_return_request
+from gateway.wire import parse_verification
+from protocol.messages import (
+    MAX_BODY_BYTES,
+    MessageError,
+    decode_body,
+    encode_body,
+    parse_return_request,
+)
 
 log = logging.getLogger(__name__)
 HEALTH = "/v1/health"
@@ -57,7 +63,7 @@ async def read_json(request: web.Request) -> dict[str, object] | Answer:
     except web.HTTPRequestEntityTooLarge:
         return error_answer(413, "BODY_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes")
     try:
-        return decode_json(raw)
+        return decode_body(raw)
     except MessageError as err:
         return error_answer(400, "BAD_REQUEST", str(err), err.field)
 
@@ -156,7 +162,7 @@ class DeviceApi:
                 reply(device)
                 return
             try:
-                body = decode_json(raw)
+                body = decode_body(raw)
                 req = parse_verification(body) if endpoint == VERIFY else parse_return_request(body)
             except MessageError as err:
                 answer = error_answer(400, "BAD_REQUEST", str(err), err.field)
@@ -213,8 +219,8 @@ def add_fallback(app: web.Application, known: dict[str, str]) -> None:
 
 
 def _matches(pattern: str, path: str) -> bool:
-    want = pattern.strip("/").split("/")
-    got = path.strip("/").split("/")
+    want = pattern.split("/")
+    got = path.split("/")
     return len(want) == len(got) and all(
         w == g or (w.startswith("{") and w.endswith("}")) for w, g in zip(want, got, strict=True)
     )

@@ -20,6 +20,7 @@ from gateway.antiscrape import AntiScrape
 from gateway.api import HEALTH, DeviceApi, add_fallback
 from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig, UpstreamConfig, read_secret
+from gateway.edges import http_edges
 from gateway.errors import ConfigError
 from gateway.httpserver import QuietAppRunner
 from gateway.logs import setup_logging
@@ -156,13 +157,17 @@ async def start_gateway(
             config.server.idempotency_ttl_s,
             access,
         )
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[http_edges])
         device_api = DeviceApi(relay, peers, store, access)
         device_api.add_routes(app)
         AdminApi(registry, store, usage, peers, clock).add_routes(app)
         add_fallback(app, {VERIFY: "POST", RETURNS: "POST", HEALTH: "GET", **ADMIN_ROUTES})
         runner = QuietAppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_S
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_S,
+            auto_decompress=False,
         )
         await runner.setup()
         undo.push_async_callback(runner.cleanup)
@@ -203,10 +208,16 @@ async def start_gateway(
 
 async def _start_probe(api: DeviceApi, host: str, port: int) -> tuple[QuietAppRunner, int]:
     """The plain-HTTP listener for load balancer probes: GET /v1/health and nothing else."""
-    app = web.Application(client_max_size=1024)
+    app = web.Application(client_max_size=1024, middlewares=[http_edges])
     app.router.add_get(HEALTH, api.probe)
     add_fallback(app, {HEALTH: "GET"})
-    runner = QuietAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_S)
+    runner = QuietAppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_S,
+        auto_decompress=False,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

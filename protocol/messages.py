@@ -14,6 +14,7 @@ from typing import Any
 from protocol.elements import DataElement
 from protocol.errors import ProtocolError
 from protocol.outcomes import Outcome
+from protocol.strictjson import strict_loads
 
 MAX_BODY_BYTES = 16 * 1024
 FINGERS = ("right_index", "left_index")
@@ -144,12 +145,12 @@ def error_body(code: str, message: str, field_name: str | None = None) -> dict[s
 
 
 def decode_body(raw: bytes) -> dict[str, Any]:
-    """Parse a request/response body into a JSON object, or raise MessageError."""
+    """Parse a request/response body into a JSON object (no duplicate keys), or MessageError."""
     if len(raw) > MAX_BODY_BYTES:
         raise MessageError("body", f"larger than {MAX_BODY_BYTES} bytes")
     try:
-        obj = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        obj = strict_loads(raw)
+    except (ValueError, RecursionError) as err:
         raise MessageError("body", "not valid JSON") from err
     if not isinstance(obj, dict):
         raise MessageError("body", "must be a JSON object")
@@ -195,6 +196,9 @@ def _str(obj: dict[str, Any], key: str, name: str, pattern: re.Pattern[str] | No
 def _int(obj: dict[str, Any], key: str, name: str, lo: int, hi: int) -> int:
     value = obj[key]
     where = _where(name, key)
+    # JSON Schema counts 3.0 as an integer; so does the parser (3.5 and booleans are refused).
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise MessageError(where, "must be an integer")
     if not lo <= value <= hi:

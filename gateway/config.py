@@ -33,6 +33,14 @@ class ServerConfig:
     # A plain-HTTP listener with GET /v1/health alone, for load balancer probes; off when None.
     probe_host: str = "127.0.0.1"
     probe_port: int | None = None
+    # The edges (gateway.limits): connections open in all and from one address, the time from
+    # accept to the end of the TLS handshake, for a request's head and body to arrive, and
+    # for an idle keep-alive connection.
+    max_connections: int = 4096
+    max_connections_per_address: int = 256
+    handshake_timeout_s: float = 5.0
+    request_timeout_s: float = 10.0
+    idle_timeout_s: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +180,13 @@ def _server(t: _Table) -> ServerConfig:
         idempotency_ttl_s=t.get_float("idempotency_ttl_s", d.idempotency_ttl_s, 1.0, 86400.0),
         probe_host=t.get_str("probe_host", d.probe_host),
         probe_port=t.get_int("probe_port", 0, 0, 65535) if t.has("probe_port") else None,
+        max_connections=t.get_int("max_connections", d.max_connections, 1, 1_000_000),
+        max_connections_per_address=t.get_int(
+            "max_connections_per_address", d.max_connections_per_address, 1, 1_000_000
+        ),
+        handshake_timeout_s=t.get_float("handshake_timeout_s", d.handshake_timeout_s, 0.01, 60.0),
+        request_timeout_s=t.get_float("request_timeout_s", d.request_timeout_s, 0.01, 300.0),
+        idle_timeout_s=t.get_float("idle_timeout_s", d.idle_timeout_s, 0.01, 86400.0),
     )
     t.done()
     return out

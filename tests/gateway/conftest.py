@@ -201,7 +201,8 @@ def base_config(
     else:
         store_cfg["url"] = redis_url
     return {
-        "server": {"host": "127.0.0.1", "port": 0},
+        # Up to 500 simultaneous connections from the one test address (test_quota).
+        "server": {"host": "127.0.0.1", "port": 0, "max_connections_per_address": 1024},
         "tls": {
             "cert": str(pki.server.cert),
             "key": str(pki.server.key),

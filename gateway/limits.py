@@ -33,6 +33,7 @@ from protocol.messages import MAX_BODY_BYTES
 log = logging.getLogger(__name__)
 _WARN_EVERY_S = 10.0
 _ACCEPT_RETRY_S = 0.1
+_TLS_HANDSHAKE = b"\x16"  # the content type of the record that carries a ClientHello
 
 
 class ConnectionGuard:
@@ -161,6 +162,15 @@ class ConnectionGuard:
 
     def _hello(self, pending: _Pending) -> None:
         """The first bytes are in: start TLS with what is left of the handshake time."""
+        try:
+            first = pending.sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            first = b""
+        if first != _TLS_HANDSHAKE:  # closed, or not TLS: no TLS object is made for it
+            self._drop(pending)
+            return
         self._unwatch(pending)
         task = self._loop.create_task(self._handshake(pending))
         self._tasks.add(task)

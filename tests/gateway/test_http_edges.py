@@ -10,12 +10,15 @@ import json
 import logging
 import socket
 import ssl
+import time
 
 import pytest
 
+from gateway.clock import local_day
 from gateway.server import RunningGateway
+from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import persona
-from tests.gateway.conftest import Certs, MakeGateway, new_request_id
+from tests.gateway.conftest import Certs, MakeClient, MakeGateway, new_request_id
 
 NIK = persona("ayu").nik
 
@@ -119,3 +122,40 @@ async def test_http_edges(
     assert NIK.encode() not in head + rest or status == 200
     assert "Traceback" not in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_an_answer_whose_connection_closed_is_kept_for_the_replay(
+    make_gateway: MakeGateway,
+    make_client: MakeClient,
+    certs: Certs,
+    sim: RunningDukcapilSim,
+) -> None:
+    """A request followed at once by close_notify is processed once, counted once, and a
+    retry with its request id gets its answer without a second look-up or quota unit."""
+    gw = await make_gateway()
+    rid = new_request_id()
+    ctx = certs.pki.client_context(certs.devices["KIOSK-A2"])
+
+    def send_and_close() -> None:
+        with (
+            socket.create_connection(("127.0.0.1", gw.port), 5) as raw,
+            ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(post(V, body(request_id=rid)).replace(b"Connection: close\r\n", b""))
+            tls.settimeout(0.01)
+            with contextlib.suppress(OSError):
+                tls.unwrap()  # close_notify right after the request
+
+    await asyncio.get_running_loop().run_in_executor(None, send_and_close)
+    async with asyncio.timeout(10):
+        while sim.stats.queries < 1:
+            await asyncio.sleep(0.01)
+    kiosk = make_client(gw, certs.devices["KIOSK-A2"])
+    status, answer = await kiosk.request("POST", "/v1/verifications", raw=body(request_id=rid))
+    assert (status, answer["outcome"], answer["request_id"]) == (200, "FOUND", rid)
+    assert sim.stats.queries == 1
+    day = local_day(time.time(), gw.registry.institutions["perpus-a"].province)
+    await gw.usage.flush()
+    rows = await gw.store.usage("perpus-a", "0000-01-01", "9999-12-31")
+    assert sum(r.count for r in rows) == 1
+    assert await gw.store.quota_used("perpus-a", day) == 1

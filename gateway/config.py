@@ -33,9 +33,7 @@ class ServerConfig:
     # A plain-HTTP listener with GET /v1/health alone, for load balancer probes; off when None.
     probe_host: str = "127.0.0.1"
     probe_port: int | None = None
-    # The edges (gateway.limits): connections open in all and from one address, the time from
-    # accept to the end of the TLS handshake, for a request's head and body to arrive, and
-    # for an idle keep-alive connection.
+    # The edges: see gateway.limits and docs/gateway.md.
     max_connections: int = 4096
     max_connections_per_address: int = 256
     handshake_timeout_s: float = 5.0

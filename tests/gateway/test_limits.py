@@ -179,3 +179,19 @@ async def test_a_slow_body_is_cut_too(make_gateway: MakeGateway, certs: Certs) -
             b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
         )
         assert await closed_by_server(tls)
+
+
+async def test_refused_handshakes_are_released(make_gateway: MakeGateway, certs: Certs) -> None:
+    gw = await make_gateway()
+    ctx = certs.pki.client_context(None)
+
+    def refused() -> None:
+        with (
+            contextlib.suppress(OSError),
+            ctx.wrap_socket(connect(gw), server_hostname="localhost") as tls,
+        ):
+            tls.sendall(b"GET /v1/health HTTP/1.1\r\nHost: gw\r\n\r\n")
+            tls.recv(1)
+
+    await asyncio.get_running_loop().run_in_executor(None, refused)
+    await until(lambda: gw.guard.count == 0)

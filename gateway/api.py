@@ -51,28 +51,50 @@ def peer_of(request: web.Request, peers: PeerIdentifier) -> Peer | None:
     return peers.identify(transport.get_extra_info("ssl_object"))
 
 
+BODY = web.RequestKey("body", bytearray)
+_TOO_LARGE = f"the body is over {MAX_BODY_BYTES} bytes"
+
+
+async def read_body(request: web.Request) -> bytearray | None:
+    """The request's body in a buffer of its own (None when over the limit), kept on the request.
+
+    Not `request.read()`: that caches the body as bytes on the request, which aiohttp keeps until
+    the connection's next request. This buffer is wiped once the request is answered.
+    """
+    raw = bytearray()
+    request[BODY] = raw
+    while chunk := await request.content.readany():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            return None
+    return raw
+
+
+def wipe_body(request: web.Request) -> None:
+    """Overwrite the request's body buffer."""
+    raw = request.get(BODY)
+    if raw is not None:
+        raw[:] = bytes(len(raw))
+
+
 async def read_json(request: web.Request) -> dict[str, object] | Answer:
     """The request's JSON object, or the 4xx answer explaining why not."""
     if request.content_type != _JSON:
         return error_answer(415, "UNSUPPORTED_MEDIA_TYPE", "the body must be application/json")
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
-        return error_answer(413, "BODY_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes")
-    # Read from the stream into a buffer wiped after parsing, not with request.read(): that
-    # caches the body on the request, which aiohttp keeps until the connection's next request.
-    raw = bytearray()
+        return error_answer(413, "BODY_TOO_LARGE", _TOO_LARGE)
+    raw = request.get(BODY)
+    if raw is None:
+        raw = await read_body(request)
     try:
-        while chunk := await request.content.readany():
-            raw += chunk
-            if len(raw) > MAX_BODY_BYTES:
-                return error_answer(
-                    413, "BODY_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes"
-                )
+        if raw is None:
+            return error_answer(413, "BODY_TOO_LARGE", _TOO_LARGE)
         return decode_body(raw)
     except MessageError as err:
         return error_answer(400, "BAD_REQUEST", str(err), err.field)
     finally:
-        raw[:] = bytes(len(raw))
+        wipe_body(request)
 
 
 def guarded(endpoint: str, handler: Handler) -> Handler:
@@ -200,8 +222,8 @@ def add_fallback(app: web.Application, known: dict[str, str]) -> None:
 
 
 def _matches(pattern: str, path: str) -> bool:
-    want = pattern.strip("/").split("/")
-    got = path.strip("/").split("/")
+    want = pattern.split("/")
+    got = path.split("/")
     return len(want) == len(got) and all(
         w == g or (w.startswith("{") and w.endswith("}")) for w, g in zip(want, got, strict=True)
     )

@@ -34,6 +34,12 @@ class ServerConfig:
     # A plain-HTTP listener with GET /v1/health alone, for load balancer probes; off when None.
     probe_host: str = "127.0.0.1"
     probe_port: int | None = None
+    # The edges: see gateway.limits and docs/gateway.md.
+    max_connections: int = 4096
+    max_connections_per_address: int = 256
+    handshake_timeout_s: float = 5.0
+    request_timeout_s: float = 10.0
+    idle_timeout_s: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +190,13 @@ def _server(t: Reader) -> ServerConfig:
         replay_max=t.integer("replay_max", d.replay_max, 1, 10_000_000),
         probe_host=t.text("probe_host", d.probe_host),
         probe_port=t.integer("probe_port", None, 0, 65535),
+        max_connections=t.integer("max_connections", d.max_connections, 1, 1_000_000),
+        max_connections_per_address=t.integer(
+            "max_connections_per_address", d.max_connections_per_address, 1, 1_000_000
+        ),
+        handshake_timeout_s=t.number("handshake_timeout_s", d.handshake_timeout_s, 0.01, 60.0),
+        request_timeout_s=t.number("request_timeout_s", d.request_timeout_s, 0.01, 300.0),
+        idle_timeout_s=t.number("idle_timeout_s", d.idle_timeout_s, 0.01, 86400.0),
     )
     t.done()
     return out

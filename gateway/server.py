@@ -4,7 +4,6 @@ the CLI.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import ssl
@@ -19,8 +18,10 @@ from gateway.antiscrape import AntiScrape
 from gateway.api import HEALTH, DeviceApi, add_fallback
 from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig, UpstreamConfig, read_secret
+from gateway.edges import http_edges
 from gateway.errors import ConfigError
 from gateway.httpserver import QuietAppRunner
+from gateway.limits import ConnectionGuard
 from gateway.logs import setup_logging
 from gateway.peers import PeerIdentifier
 from gateway.registry import Registry
@@ -52,7 +53,7 @@ class RunningGateway:
     antiscrape: AntiScrape
     replay: SealedReplay
     _runner: QuietAppRunner
-    _server: asyncio.AbstractServer
+    guard: ConnectionGuard
     _upstream: Upstream
     _access: AccessLog
     _probe: QuietAppRunner | None = None
@@ -79,10 +80,8 @@ class RunningGateway:
         self._closed = True
         if self._probe is not None:
             await self._probe.cleanup()
-        self._server.close()
+        self.guard.close()
         await self._runner.cleanup()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._server.wait_closed(), SHUTDOWN_S)
         await self._access.close()
         await self.replay.close()
         await self.registry.stop()
@@ -170,26 +169,27 @@ async def start_gateway(
             clock,
             access,
         )
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        guard = ConnectionGuard(config.server, ssl_context)
+        app = web.Application(
+            client_max_size=MAX_BODY_BYTES, middlewares=[http_edges, guard.middleware()]
+        )
         device_api = DeviceApi(relay, peers, store, access)
         device_api.add_routes(app)
         AdminApi(registry, store, usage, peers, clock).add_routes(app)
         add_fallback(app, {VERIFY: "POST", RETURNS: "POST", HEALTH: "GET", **ADMIN_ROUTES})
         runner = QuietAppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_S
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_S,
+            auto_decompress=False,
+            keepalive_timeout=config.server.idle_timeout_s,
         )
         await runner.setup()
         undo.push_async_callback(runner.cleanup)
         assert runner.server is not None
-        server = await asyncio.get_running_loop().create_server(
-            runner.server,
-            config.server.host,
-            config.server.port,
-            ssl=ssl_context,
-            backlog=config.server.backlog,
-        )
-        port = int(server.sockets[0].getsockname()[1])
-        undo.push_async_callback(_close_server, server)
+        port = await guard.start(runner.server)
+        undo.callback(guard.close)
         probe, probe_port = None, None
         if config.server.probe_port is not None:
             probe, probe_port = await _start_probe(
@@ -208,7 +208,7 @@ async def start_gateway(
         antiscrape,
         replay,
         runner,
-        server,
+        guard,
         upstream,
         access,
         probe,
@@ -218,10 +218,16 @@ async def start_gateway(
 
 async def _start_probe(api: DeviceApi, host: str, port: int) -> tuple[QuietAppRunner, int]:
     """The plain-HTTP listener for load balancer probes: GET /v1/health and nothing else."""
-    app = web.Application(client_max_size=1024)
+    app = web.Application(client_max_size=1024, middlewares=[http_edges])
     app.router.add_get(HEALTH, api.probe)
     add_fallback(app, {HEALTH: "GET"})
-    runner = QuietAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_S)
+    runner = QuietAppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_S,
+        auto_decompress=False,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -230,7 +236,3 @@ async def _start_probe(api: DeviceApi, host: str, port: int) -> tuple[QuietAppRu
         await runner.cleanup()
         raise
     return runner, int(runner.addresses[0][1])
-
-
-async def _close_server(server: asyncio.AbstractServer) -> None:
-    server.close()

@@ -6,6 +6,7 @@ handshake for resumption, and trusts the device CA and the admin CA for client c
 
 from __future__ import annotations
 
+import logging
 import ssl
 from pathlib import Path
 
@@ -15,10 +16,39 @@ from cryptography.exceptions import InvalidSignature
 from gateway.config import TlsConfig
 from gateway.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
+
+class AlertingSSLObject(ssl.SSLObject):
+    """An SSLObject whose failed handshake first lets its TLS alert go out.
+
+    asyncio's and uvloop's TLS protocols close the socket as soon as `do_handshake` raises,
+    dropping the alert OpenSSL wrote (e.g. certificate_required, unknown_ca). Here the first
+    failure is reported as "want read": the protocol then sends what is outgoing (the alert)
+    and waits; the client, told, closes, and the next call raises the kept error. A client that
+    stays is closed by the handshake timeout.
+    """
+
+    _failed: ssl.SSLError | None = None
+
+    def do_handshake(self) -> None:
+        """As SSLObject.do_handshake, the alert of a refusal flushed first."""
+        if self._failed is not None:
+            raise self._failed
+        try:
+            super().do_handshake()
+        except ssl.SSLWantReadError:
+            raise
+        except ssl.SSLError as err:
+            log.info("TLS handshake refused: %s", err.reason or type(err).__name__)
+            self._failed = err
+            raise ssl.SSLWantReadError("the alert is sent first") from err
+
 
 def server_context(cfg: TlsConfig) -> ssl.SSLContext:
     """The listener's SSL context."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.sslobject_class = AlertingSSLObject
     ctx.minimum_version = cfg.min_version
     ctx.verify_mode = ssl.CERT_REQUIRED
     try:

@@ -231,7 +231,8 @@ def base_config(
         (secrets_dir / "replay.key").write_bytes(REPLAY_SECRET)
         store_cfg["secret_file"] = "secrets/replay.key"
     return {
-        "server": {"host": "127.0.0.1", "port": 0},
+        # Up to 500 simultaneous connections from the one test address (test_quota).
+        "server": {"host": "127.0.0.1", "port": 0, "max_connections_per_address": 1024},
         "tls": {
             "cert": str(pki.server.cert),
             "key": str(pki.server.key),

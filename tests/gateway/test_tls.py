@@ -220,3 +220,30 @@ async def test_resumption_and_no_root_in_the_chain(make_gateway: MakeGateway, ce
         ),
     )
     assert shown.count(b"-----BEGIN CERTIFICATE-----") == 1
+
+
+@pytest.mark.parametrize(
+    ("which", "alert"),
+    [("none", "TLSV13_ALERT_CERTIFICATE_REQUIRED"), ("foreign", "TLSV1_ALERT_UNKNOWN_CA")],
+)
+async def test_refusals_end_with_a_tls_alert(
+    make_gateway: MakeGateway, certs: Certs, which: str, alert: str
+) -> None:
+    gw = await make_gateway()
+    ctx = certs.pki.client_context(None if which == "none" else certs.foreign)
+
+    def run() -> str:
+        with (
+            socket.create_connection(("127.0.0.1", gw.port), 5) as raw,
+            ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                tls.recv(1)
+            except ssl.SSLError as err:  # the alert, as the client's TLS reports it
+                return str(err.reason)
+            except OSError as err:
+                return f"no alert: {type(err).__name__}"
+            return "no alert: EOF"
+
+    assert await asyncio.get_running_loop().run_in_executor(None, run) == alert

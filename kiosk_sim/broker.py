@@ -1,10 +1,12 @@
 """A real mosquitto for tests and the simulation: TLS, client certificates, the fleet's ACL.
 
-Two TLS listeners on loopback, each with its own CA and ACL (`per_listener_settings true`):
+Two TLS 1.3 listeners on loopback, each with its own CA and ACL, configured by
+`kiosk_sim.mosquitto_config` (the same configuration as `deploy/mosquitto/`, other paths):
 
 - the device listener (`.port`): trusts only the device CA (and its CRL); the certificate's CN
-  is the username (`use_identity_as_username`) and the client id (`use_username_as_clientid`,
-  so no device can take over another's session); ACL `pattern readwrite kiosk/v1/%u/#`.
+  is the username and the client id (no device can take over another's session); the ACL lets a
+  kiosk write `state`, `health`, `usage`, `reported`, `cmd/<id>/ack` of its own tree and read
+  its `desired`, `cmd/<id>` and `state`, nothing else.
 - the admin listener (`.admin_port`): trusts only the admin CA; an admin may read every kiosk
   topic, write `desired` and `cmd/<id>`, and use `fleet/v1/<its name>/#` for itself.
 
@@ -27,6 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from kiosk_sim.mosquitto_config import (
+    ADMIN_ACL,
+    KIOSK_ACL,
+    Listener,
+    admin_acl,
+    kiosk_acl,
+    render_config,
+)
 from kiosk_sim.pki import Issued, Pki
 
 _log = logging.getLogger(__name__)
@@ -46,29 +56,6 @@ class BrokerEndpoint:
     host: str
     port: int
     ca_file: Path  # the server CA, to check the broker's certificate
-
-
-def device_acl() -> str:
-    """The ACL of the device listener."""
-    return "# kiosks: each only under its own tree\npattern readwrite kiosk/v1/%u/#\n"
-
-
-def admin_acl(admins: tuple[str, ...]) -> str:
-    """The ACL of the admin listener for the given admin certificate names."""
-    lines = ["# Dukcapil admins (admin CA only on this listener)"]
-    for name in admins:
-        lines += [
-            f"user {name}",
-            "topic read kiosk/v1/+/state",
-            "topic read kiosk/v1/+/health",
-            "topic read kiosk/v1/+/usage",
-            "topic read kiosk/v1/+/reported",
-            "topic readwrite kiosk/v1/+/desired",
-            "topic write kiosk/v1/+/cmd/+",
-            "topic read kiosk/v1/+/cmd/+/ack",
-        ]
-    lines.append("pattern readwrite fleet/v1/%u/#")
-    return "\n".join(lines) + "\n"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -144,15 +131,11 @@ class MosquittoBroker:
         """Write mosquitto.conf, the two ACL files and the server certificate."""
         if self._server is None:
             self._server = self.pki.issue_server("mqtt-broker", (self.host, "localhost"))
-        (self.run_dir / "acl-devices").write_text(device_acl())
-        (self.run_dir / "acl-admins").write_text(admin_acl(self.admins))
-        lines = [
-            "# written by kiosk_sim/broker.py",
-            "per_listener_settings true",
-            "persistence true",
+        (self.run_dir / KIOSK_ACL).write_text(kiosk_acl())
+        (self.run_dir / ADMIN_ACL).write_text(admin_acl(self.admins))
+        extra = [
             f"persistence_location {self.run_dir}/",
             f"persistence_file {self.persistence_path.name}",
-            f"autosave_interval {self._autosave}",
             f"log_dest file {self.log_path}",
             "log_dest stderr",
             "log_type error",
@@ -162,39 +145,35 @@ class MosquittoBroker:
             *(["log_type debug"] if self._log_debug else []),
             "connection_messages true",
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
-            "max_packet_size 65536",
-            "max_keepalive 300",
-            "persistent_client_expiration 2d",
         ]
         if os.geteuid() == 0:
-            lines.append("user root")  # mosquitto would drop to a user that cannot read run_dir
-        lines += [
-            "",
-            f"listener {self.port} {self.host}",
-            "protocol mqtt",
-            f"certfile {self._server.cert}",
-            f"keyfile {self._server.key}",
-            f"cafile {self.pki.device_ca.cert}",
-            f"crlfile {self.pki.device_crl}",
-            "require_certificate true",
-            "use_identity_as_username true",
-            "use_username_as_clientid true",
-            "tls_version tlsv1.2",
-            "allow_anonymous false",
-            f"acl_file {self.run_dir / 'acl-devices'}",
-            "",
-            f"listener {self.admin_port} {self.host}",
-            "protocol mqtt",
-            f"certfile {self._server.cert}",
-            f"keyfile {self._server.key}",
-            f"cafile {self.pki.admin_ca.cert}",
-            "require_certificate true",
-            "use_identity_as_username true",
-            "tls_version tlsv1.2",
-            "allow_anonymous false",
-            f"acl_file {self.run_dir / 'acl-admins'}",
-        ]
-        self.config_path.write_text("\n".join(lines) + "\n")
+            extra.append("user root")  # mosquitto would drop to a user that cannot read run_dir
+        server = self._server
+        kiosks = Listener(
+            self.port,
+            server.cert,
+            server.key,
+            self.pki.device_ca.cert,
+            self.run_dir / KIOSK_ACL,
+            crlfile=self.pki.device_crl,
+            bind=self.host,
+        )
+        admins = Listener(
+            self.admin_port,
+            server.cert,
+            server.key,
+            self.pki.admin_ca.cert,
+            self.run_dir / ADMIN_ACL,
+            bind=self.host,
+        )
+        text = render_config(
+            kiosks,
+            admins,
+            header=["# written by kiosk_sim/broker.py"],
+            autosave_interval=self._autosave,
+            extra=extra,
+        )
+        self.config_path.write_text(text)
         return self.config_path
 
     # --- lifetime -------------------------------------------------------------------------

@@ -10,8 +10,9 @@ packages=(
     pcscd vsmartcard-vpcd
     # shared quota counters of gateway replicas (the tests start their own redis-server)
     redis-server
-    # MQTT broker of the kiosk telemetry and remote commands (tests start their own)
-    mosquitto
+    # MQTT broker of the kiosk telemetry and remote commands (tests start their own); its own
+    # clients and openssl's s_client prove its ACL and TLS in the tests
+    mosquitto mosquitto-clients openssl
     # headless browser of the kiosk UI tests (driven by Playwright; never its own download)
     chromium
 )

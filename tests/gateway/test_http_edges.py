@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 import gzip
 import json
-import secrets
 import logging
+import secrets
 import socket
 import ssl
 import time
@@ -17,8 +17,8 @@ import pytest
 
 from gateway.clock import local_day
 from gateway.server import RunningGateway
-from simulators.dukcapil import RunningDukcapilSim
 from protocol.messages import encode_replay_key
+from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import persona
 from tests.gateway.conftest import Certs, MakeClient, MakeGateway, new_request_id
 
@@ -144,7 +144,9 @@ async def test_an_answer_whose_connection_closed_is_kept_for_the_replay(
             socket.create_connection(("127.0.0.1", gw.port), 5) as raw,
             ctx.wrap_socket(raw, server_hostname="localhost") as tls,
         ):
-            tls.sendall(post(V, body(request_id=rid, replay_key=key)).replace(b"Connection: close\r\n", b""))
+            tls.sendall(
+                post(V, body(request_id=rid, replay_key=key)).replace(b"Connection: close\r\n", b"")
+            )
             tls.settimeout(0.01)
             with contextlib.suppress(OSError):
                 tls.unwrap()  # close_notify right after the request
@@ -154,7 +156,9 @@ async def test_an_answer_whose_connection_closed_is_kept_for_the_replay(
         while sim.stats.queries < 1:
             await asyncio.sleep(0.01)
     kiosk = make_client(gw, certs.devices["KIOSK-A2"])
-    status, answer = await kiosk.request("POST", "/v1/verifications", raw=body(request_id=rid, replay_key=key))
+    status, answer = await kiosk.request(
+        "POST", "/v1/verifications", raw=body(request_id=rid, replay_key=key)
+    )
     assert (status, answer["outcome"], answer["request_id"]) == (200, "FOUND", rid)
     assert sim.stats.queries == 1
     day = local_day(time.time(), gw.registry.institutions["perpus-a"].province)

@@ -1,4 +1,5 @@
-"""The broker's TLS and ACL, proven against the real mosquitto: every kiosk only in its tree.
+"""The broker's TLS and ACL, proven against the real mosquitto: every kiosk only in its tree
+(per subtopic, with mosquitto's own clients: test_broker_clients.py).
 
 mosquitto's acl_file answers every SUBSCRIBE with "granted" and filters on delivery instead
 (checked on Debian's 2.0.11): so "cannot subscribe outside its tree" is proven by what a
@@ -76,7 +77,7 @@ async def test_subscriptions_outside_its_tree_deliver_nothing(
     await admin.publish(topic(OTHER_DEVICE, Channel.DESIRED), b"retained-d", qos=1, retain=True)
 
     spy = await kiosks(DEVICE, [("kiosk/#", 1), ("#", 1), (f"kiosk/v1/{OTHER_DEVICE}/#", 1)])
-    marker = topic(DEVICE, Channel.HEALTH)
+    marker = topic(DEVICE, Channel.STATE)  # of what it writes, a kiosk reads only its state
     await b.client.publish(topic(OTHER_DEVICE, Channel.USAGE), b"live-b", qos=1)
     await admin.publish(command_topic(OTHER_DEVICE, "0" * 32), b"live-cmd", qos=1)
     await admin.publish(topic(DEVICE, Channel.DESIRED), b"for-a", qos=1)

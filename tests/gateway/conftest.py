@@ -160,24 +160,6 @@ def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, wall: float, mono: float = 1000.0) -> None:
-        self.wall = wall
-        self.mono = mono
-
-    def time(self) -> float:
-        return self.wall
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def advance(self, seconds: float) -> None:
-        self.wall += seconds
-        self.mono += seconds
-
-
 @pytest.fixture
 async def sim() -> AsyncIterator[RunningDukcapilSim]:
     users = [SimUser(u, p, inst) for inst, (u, p) in USERS.items()]

@@ -16,7 +16,8 @@ from gateway.config import StoreConfig
 from gateway.store import make_store
 from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import persona
-from tests.gateway.conftest import Certs, FakeClock, MakeClient, MakeGateway
+from tests.clock import FakeClock
+from tests.gateway.conftest import Certs, MakeClient, MakeGateway
 
 AYU = persona("ayu").nik
 

@@ -15,12 +15,12 @@ from protocol.outcomes import Outcome
 from simulators.dukcapil import RunningDukcapilSim, SimUser
 from simulators.dukcapil.population import record_of
 from simulators.personas import persona
+from tests.clock import FakeClock
 from tests.gateway.conftest import (
     ELEMENTS_A,
     ELEMENTS_B,
     USERS,
     Certs,
-    FakeClock,
     MakeClient,
     MakeGateway,
     new_request_id,

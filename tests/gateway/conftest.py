@@ -22,7 +22,7 @@ import pytest
 import redis
 import uvloop
 
-from gateway.clock import Clock
+from common.clock import Clock
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
 from kiosk_sim.pki import Issued, Pki, make_pki

@@ -17,7 +17,7 @@ import ssl
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TypeVar, overload
+from typing import Self, TypeVar
 
 from common.errors import TlsFileError
 
@@ -43,44 +43,32 @@ def load_trust(ctx: ssl.SSLContext, ca_file: Path) -> None:
         raise TlsFileError("ca", ca_file, _reason(err)) from err
 
 
-@overload
 def client_context(
     ca_file: Path,
     cert_file: Path | None = None,
     key_file: Path | None = None,
     *,
     min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
-    context_class: None = None,
-) -> ssl.SSLContext: ...
-
-
-@overload
-def client_context(
-    ca_file: Path,
-    cert_file: Path | None = None,
-    key_file: Path | None = None,
-    *,
-    min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
-    context_class: type[_Ctx],
-) -> _Ctx: ...
-
-
-def client_context(
-    ca_file: Path,
-    cert_file: Path | None = None,
-    key_file: Path | None = None,
-    *,
-    min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
-    context_class: type[ssl.SSLContext] | None = None,
 ) -> ssl.SSLContext:
     """A client context trusting only `ca_file`, checking the host name, showing a certificate.
 
-    `cert_file` and `key_file` (both or neither) are the client's own certificate and key;
-    `context_class` a subclass of SSLContext to make (ResumingContext), SSLContext by default.
+    `cert_file` and `key_file` (both or neither) are the client's own certificate and key.
     """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return configure_client(ctx, ca_file, cert_file, key_file, min_version=min_version)
+
+
+def configure_client(
+    ctx: _Ctx,
+    ca_file: Path,
+    cert_file: Path | None = None,
+    key_file: Path | None = None,
+    *,
+    min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
+) -> _Ctx:
+    """Make a new client-side `ctx` (e.g. a ResumingContext) what `client_context` returns."""
     if (cert_file is None) != (key_file is None):
         raise ValueError("give both cert_file and key_file, or neither")
-    ctx = (context_class or ssl.SSLContext)(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = min_version
     ctx.check_hostname = True
     ctx.verify_mode = ssl.CERT_REQUIRED
@@ -133,8 +121,11 @@ class ResumingContext(ssl.SSLContext):
     handshakes: int
     resumptions: int
 
+    def __new__(cls, protocol: int = ssl.PROTOCOL_TLS_CLIENT) -> Self:
+        """A client context (ssl.SSLContext is made by __new__)."""
+        return super().__new__(cls, protocol)
+
     def __init__(self, protocol: int = ssl.PROTOCOL_TLS_CLIENT) -> None:
-        # ssl.SSLContext is made by __new__ (which takes `protocol`); here only our fields.
         self._saved = None
         self._recent = deque(maxlen=4)
         self._last_counted = None

@@ -17,7 +17,7 @@ import aiohttp
 
 from common.buffers import wipe
 from common.errors import TlsFileError
-from common.tls import ResumingContext, client_context
+from common.tls import ResumingContext, configure_client
 from edge_agent.config import GatewayConfig
 from edge_agent.errors import ConfigError
 from protocol.messages import (
@@ -58,8 +58,8 @@ class _Unavailable(Exception):
 def tls_context(config: GatewayConfig) -> ResumingContext:
     """The device's client context for the gateway (ConfigError if its files do not load)."""
     try:
-        return client_context(
-            config.ca_file, config.cert_file, config.key_file, context_class=ResumingContext
+        return configure_client(
+            ResumingContext(), config.ca_file, config.cert_file, config.key_file
         )
     except TlsFileError as err:
         key = "gateway.ca_file" if err.role == "ca" else "gateway.cert_file"

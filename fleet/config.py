@@ -32,6 +32,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from common.config import ConfigFile, read_toml
+from common.errors import TlsFileError
+from common.tls import client_context
 from fleet.errors import ConfigError, FleetError
 from protocol.strict import Reader
 
@@ -50,12 +52,9 @@ class TlsFiles:
     def context(self) -> ssl.SSLContext:
         """A TLS 1.2+ client context (FleetError if the files do not load)."""
         try:
-            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_file))
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
-        except (OSError, ssl.SSLError) as err:
-            raise FleetError(f"cannot load TLS files ({self.cert_file.name}): {err}") from err
-        return ctx
+            return client_context(self.ca_file, self.cert_file, self.key_file)
+        except TlsFileError as err:
+            raise FleetError(f"cannot load TLS files: {err}") from err
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from common.clock import Clock, local_day
 from gateway.accesslog import AccessLog
 from gateway.answers import Answer, error_answer
 from gateway.antiscrape import AntiScrape
-from gateway.clock import Clock, local_day
 from gateway.errors import StoreError, UpstreamError
 from gateway.logs import SECURITY
 from gateway.peers import Peer
@@ -35,6 +35,7 @@ from protocol.messages import (
 )
 from protocol.nik import is_valid_nik
 from protocol.outcomes import Outcome
+from protocol.regions import utc_offset_hours
 
 log = logging.getLogger(__name__)
 VERIFY = "/v1/verifications"
@@ -164,7 +165,9 @@ class Relay:
         timing: list[float],
     ) -> Answer:
         policy = self._registry.policies[inst_id]
-        day = local_day(self._clock.time(), self._registry.institutions[inst_id].province)
+        day = local_day(
+            self._clock.time(), utc_offset_hours(self._registry.institutions[inst_id].province)
+        )
         elements: dict[DataElement, str] = {}
         outcome: Outcome | None = None
         if not policy.active:
@@ -234,7 +237,9 @@ class Relay:
 
     async def _relay_return(self, inst_id: str, req: ReturnRequest, timing: list[float]) -> Answer:
         policy = self._registry.policies[inst_id]
-        day = local_day(self._clock.time(), self._registry.institutions[inst_id].province)
+        day = local_day(
+            self._clock.time(), utc_offset_hours(self._registry.institutions[inst_id].province)
+        )
         if not policy.active:
             reason: str | None = Outcome.INSTITUTION_INACTIVE.value
         elif not policy.user_usable():

@@ -26,8 +26,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from common.clock import Clock
 from gateway.answers import Answer, error_answer
-from gateway.clock import Clock
 from gateway.errors import ConfigError, StoreError
 from gateway.logs import SECURITY
 from gateway.store.base import ReplayTable

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-import ssl
 import sys
 import threading
 import time
@@ -36,6 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from common.tls import client_context
 from kiosk_sim.broker import ADMIN_CN, MosquittoBroker
 from kiosk_sim.pki import Issued, Pki
 from protocol.mqtt import (
@@ -160,8 +160,7 @@ class MessageRecorder:
         self.messages: list[tuple[float, str, bytes, bool]] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(setup.ca_file))
-        ctx.load_cert_chain(str(setup.admin_cert.cert), str(setup.admin_cert.key))
+        ctx = client_context(setup.ca_file, setup.admin_cert.cert, setup.admin_cert.key)
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"recorder-{secrets.token_hex(4)}",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.elements import DataElement
+from protocol.nik import has_nik_shape
 from protocol.outcomes import Outcome
 from protocol.strict import Reader, StrictError
 from protocol.strictjson import strict_loads
@@ -176,7 +177,12 @@ def encode_body(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-_NIK_SHAPE = re.compile(r"^[0-9]{16}\Z")
+def _nik(top: Reader) -> str:
+    """The request's NIK: its shape only (16 digits); the format rules are the gateway's."""
+    nik = top.text("nik")
+    if not has_nik_shape(nik):
+        raise top.error("nik", "has the wrong format")
+    return nik
 
 
 _REPLAY_KEY = re.compile(r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]\Z")
@@ -205,7 +211,7 @@ def parse_verification_request(obj: object) -> VerificationRequest:
     finger = match.choice("finger", FINGERS)
     evidence = MatchEvidence(finger, match.integer("score", lo=0, hi=65535), _tries(match))
     match.done()
-    nik = top.text("nik", pattern=_NIK_SHAPE)
+    nik = _nik(top)
     reader = top.nested("reader")
     identity = ReaderIdentity(
         reader.text("reader_id", pattern=_IDENT), reader.text("sam_id", pattern=_IDENT)
@@ -247,7 +253,7 @@ def parse_verification_response(obj: object) -> VerificationResponse:
 def parse_return_request(obj: object) -> ReturnRequest:
     """Validate a data-balikan request."""
     top = Reader(obj, error=MessageError)
-    nik = top.text("nik", pattern=_NIK_SHAPE)  # fields read in name order, as in the others
+    nik = _nik(top)  # fields read in name order, as in the others
     replay_key = _replay_key(top)
     request = ReturnRequest(
         request_id=top.text("request_id", pattern=_REQUEST_ID),

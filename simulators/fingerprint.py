@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from common.buffers import wipe
 from hardware.fingerprint.errors import FrameFault, MalformedPacketError
 from hardware.fingerprint.packet import (
     DEFAULT_ADDRESS,
@@ -291,7 +292,7 @@ class FingerprintSim:
             MAX_TEMPLATE_SIZE
         ):
             self._download = None
-            _wipe(buf)
+            wipe(buf)
             with self._cond:
                 self._bad += 1
             return
@@ -352,7 +353,7 @@ class FingerprintSim:
             self._ack(_NO_FINGER)
             return
         if self._image is not None:
-            _wipe(self._image)
+            wipe(self._image)
         self._image, self._image_poor = finger, poor
         self._ack(OK)
 
@@ -387,7 +388,7 @@ class FingerprintSim:
         self._ack(OK)
         for frame in build_data_packets(buf, self._packet_size, self.address):
             self._reply(frame)
-            _wipe(frame)
+            wipe(frame)
 
     def _down_char(self, params: bytes) -> None:
         buffer_id = self._buffer_id(params)
@@ -422,22 +423,22 @@ class FingerprintSim:
     def _store(self, buffer_id: int, buf: bytearray) -> None:
         old = self._buffers[buffer_id]
         if old is not None:
-            _wipe(old)
+            wipe(old)
         self._buffers[buffer_id] = buf
 
     def _set_finger(self, finger: bytearray | None, poor: int, presses: int | None = None) -> None:
         if self._finger is not None:
-            _wipe(self._finger)
+            wipe(self._finger)
         self._finger, self._finger_poor, self._presses = finger, poor, presses
 
     def _reset_module(self) -> None:
         for buf in (self._image, *self._buffers.values()):
             if buf is not None:
-                _wipe(buf)
+                wipe(buf)
         self._image = None
         self._buffers = {1: None, 2: None}
         if self._download is not None:
-            _wipe(self._download[1])
+            wipe(self._download[1])
             self._download = None
         self._parser.clear()
 
@@ -471,8 +472,3 @@ class FingerprintSim:
             commands=dict(self._commands),
             empty_captures=self._empty_captures,
         )
-
-
-def _wipe(buf: bytearray) -> None:
-    buf[:] = bytes(len(buf))
-    del buf[:]

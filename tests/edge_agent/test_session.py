@@ -34,9 +34,9 @@ from protocol.elements import DataElement
 from protocol.messages import ReaderIdentity
 from protocol.outcomes import Outcome
 from simulators.personas import PERSONAS
+from tests.clock import FakeClock
 from tests.edge_agent.fakes import (
     FakeCard,
-    FakeClock,
     FakeFinger,
     FakeGatewayPort,
     Recorder,

@@ -15,9 +15,10 @@ import time
 
 import pytest
 
-from gateway.clock import local_day
+from common.clock import local_day
 from gateway.server import RunningGateway
 from protocol.messages import encode_replay_key
+from protocol.regions import utc_offset_hours
 from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import persona
 from tests.gateway.conftest import Certs, MakeClient, MakeGateway, new_request_id
@@ -161,7 +162,7 @@ async def test_an_answer_whose_connection_closed_is_kept_for_the_replay(
     )
     assert (status, answer["outcome"], answer["request_id"]) == (200, "FOUND", rid)
     assert sim.stats.queries == 1
-    day = local_day(time.time(), gw.registry.institutions["perpus-a"].province)
+    day = local_day(time.time(), utc_offset_hours(gw.registry.institutions["perpus-a"].province))
     await gw.usage.flush()
     rows = await gw.store.usage("perpus-a", "0000-01-01", "9999-12-31")
     assert sum(r.count for r in rows) == 1

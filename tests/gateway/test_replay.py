@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidTag
 from gateway.answers import Answer, error_answer
 from gateway.errors import StoreError
 from gateway.replay import MACS_BYTES, MemoryTable, SealedReplay, Ticket, open_sealed, seal
-from tests.gateway.conftest import FakeClock
+from tests.clock import FakeClock
 
 NIK = "3313064507900004"
 OTHER_NIK = "3313064507900012"

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import redis
 
-from gateway.clock import local_day
+from common.clock import local_day
 from gateway.errors import StoreError
 from gateway.server import RunningGateway
 from protocol.messages import encode_replay_key
+from protocol.regions import utc_offset_hours
 from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import persona
 from tests.gateway.conftest import (
@@ -68,7 +69,7 @@ async def test_a_reused_request_id_is_refused_at_both_replicas(
     make_gateway: MakeGateway, make_client: MakeClient, certs: Certs, sim: RunningDukcapilSim
 ) -> None:
     one, two = await _replicas(make_gateway)
-    day = local_day(one.relay._clock.time(), "33")
+    day = local_day(one.relay._clock.time(), utc_offset_hours("33"))
     for _ in range(200):
         assert await one.store.take_quota("perpus-a", day, 200)
     at_one = make_client(one, certs.devices["KIOSK-A2"])
@@ -113,7 +114,7 @@ async def test_redis_killed_and_started_again_keeps_the_quota_and_the_revocation
     sim: RunningDukcapilSim,
 ) -> None:
     one, two = await _replicas(make_gateway, own_redis.url)
-    day = local_day(one.relay._clock.time(), "33")
+    day = local_day(one.relay._clock.time(), utc_offset_hours("33"))
     for _ in range(195):
         assert await one.store.take_quota("perpus-a", day, 200)
     kiosks = [make_client(gw, certs.devices["KIOSK-A1"]) for gw in (one, two)]

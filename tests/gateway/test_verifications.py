@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.clock import SystemClock, local_day
+from common.clock import SystemClock, local_day
 from protocol.messages import parse_verification_response
 from protocol.outcomes import Outcome
 from simulators.dukcapil import RunningDukcapilSim, SimUser
@@ -122,7 +122,7 @@ async def test_upstream_parameter_checks(
 
 
 def _today(gw: Any) -> str:
-    return local_day(SystemClock().time(), "33")
+    return local_day(SystemClock().time(), 7)
 
 
 async def test_elements_are_filtered_per_pks(

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from common.buffers import wipe
 from hardware.card import ktpel, tlv
 from hardware.card.apdu import CommandApdu
 from hardware.card.ktpel import CardProfile, KtpelProfile
@@ -19,7 +20,6 @@ from hardware.card.ktpel_crypto import (
     open_cryptogram,
     pad,
     unpad_in_place,
-    wipe,
 )
 from hardware.card.reader import CardContents, Finger, IdentityField
 from hardware.errors import (

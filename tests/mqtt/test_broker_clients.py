@@ -16,7 +16,7 @@ import ssl
 
 import pytest
 
-from edge_agent.uplink.mqtt import tls_context
+from common.tls import client_context
 from fleet.config import TlsFiles
 from kiosk_sim.broker import ADMIN_CN, MosquittoBroker
 from kiosk_sim.pki import Issued
@@ -90,7 +90,7 @@ async def test_our_clients_speak_tls_1_3(broker: MosquittoBroker, certs: Certs, 
     port, issued = _listener(broker, certs, which)
     ca = certs.pki.server_ca.cert
     contexts = {
-        "kiosks": tls_context(ca, issued.cert, issued.key),
+        "kiosks": client_context(ca, issued.cert, issued.key),
         "admins": TlsFiles(ca, issued.cert, issued.key).context(),
     }
     ctx: ssl.SSLContext = contexts[which]

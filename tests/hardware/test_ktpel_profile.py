@@ -30,7 +30,7 @@ from hardware.errors import (
     SamMissingError,
     SamNotAuthorisedError,
 )
-from simulators.ktpel_card import (
+from simulators.card import (
     CardFault,
     DirectTransport,
     FaultKind,

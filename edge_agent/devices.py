@@ -1,39 +1,21 @@
 """The small interfaces the session depends on; the real drivers satisfy them structurally.
 
 The session never constructs a driver: app.py builds them from the configuration and tests pass
-fakes. Card and finger calls are blocking (the session runs them in an executor, one thread per
-device so calls to one device never overlap); the gateway is async; indicators are quick calls
-made on the event loop.
+fakes. The card reader's interface is the driver's own (hardware.card.reader.CardReader), the
+clock is common.clock.Clock. Card and finger calls are blocking (the session runs them in an
+executor, one thread per device so calls to one device never overlap); the gateway is async;
+indicators are quick calls made on the event loop.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Protocol
 
-from hardware.card.reader import CardContents, CardEvent
 from protocol.elements import DataElement
 from protocol.messages import MatchEvidence, ReaderIdentity
 from protocol.outcomes import Outcome
-
-
-class CardPort(Protocol):
-    """A KTP-el reader with its SAM (hardware.card.reader.CardReader; hardware.card.pcsc).
-
-    `read()` checks card and SAM against each other, then reads; it raises hardware.errors
-    CardError subclasses. The returned contents belong to the caller, who wipes them.
-    """
-
-    def start_monitor(self, callback: Callable[[CardEvent], None]) -> None:
-        """Call `callback` from a monitor thread on every insertion and removal."""
-
-    def stop_monitor(self) -> None:
-        """Stop the monitor thread."""
-
-    def read(self) -> CardContents:
-        """Authenticate card and SAM, then read identity and templates (blocking)."""
-        ...
 
 
 class MatchLike(Protocol):
@@ -105,14 +87,3 @@ class IndicatorPort(Protocol):
 
     def show(self, pattern: str) -> None:
         """Switch to a pattern: idle, busy, success, failure, deactivated, tamper."""
-
-
-class Clock(Protocol):
-    """Time for the session: real in the agent, driven by hand in tests."""
-
-    def monotonic(self) -> float:
-        """Seconds from an arbitrary start, never going back."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Return after `seconds`."""

@@ -1,4 +1,4 @@
-"""Process hygiene: no core dumps, no NIK in logs, and systemd's readiness and watchdog.
+"""Process hygiene: no NIK in logs, and systemd's readiness and watchdog (core dumps: common).
 
 The NIK filter is a last resort: the code never logs personal data, the filter masks anything
 NIK-shaped that slips through anyway and counts how often it had to (tests prove it never did).
@@ -8,40 +8,21 @@ sd_notify speaks the datagram protocol of $NOTIFY_SOCKET directly (no systemd li
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import logging
 import os
-import re
-import resource
 import socket
 from collections.abc import Mapping
 
-from edge_agent.devices import Clock
-from edge_agent.tasks import cancel_and_wait
+from common.clock import Clock
+from common.tasks import cancel_and_wait
+from protocol.nik import NIK_IN_TEXT
 
 _log = logging.getLogger(__name__)
-
-_PR_SET_DUMPABLE = 4
-_NIK_SHAPED = re.compile(r"(?<![0-9])([0-9]{4})[0-9]{12}(?![0-9])")
-
-
-def disable_core_dumps() -> bool:
-    """Set RLIMIT_CORE to 0 and mark the process not dumpable; True if both took effect."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
-        return int(libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def mask_niks(text: str) -> tuple[str, int]:
     """Replace every run of exactly 16 digits by its first 4 and asterisks; count them."""
-    return _NIK_SHAPED.subn(lambda m: m.group(1) + "*" * 12, text)
+    return NIK_IN_TEXT.subn(lambda m: m.group(1) + "*" * 12, text)
 
 
 class NikMaskFilter(logging.Filter):

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from common.errors import TlsFileError
+from common.tls import client_context
 from fleet.errors import EXIT_USAGE, FleetError
 
 _NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
@@ -48,12 +50,9 @@ class TlsFiles:
     def context(self) -> ssl.SSLContext:
         """A TLS 1.2+ client context (FleetError if the files do not load)."""
         try:
-            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_file))
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
-        except (OSError, ssl.SSLError) as err:
-            raise FleetError(f"cannot load TLS files ({self.cert_file.name}): {err}") from err
-        return ctx
+            return client_context(self.ca_file, self.cert_file, self.key_file)
+        except TlsFileError as err:
+            raise FleetError(f"cannot load TLS files: {err}") from err
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from gateway.periodic import cancel_and_wait
+from common.tasks import cancel_and_wait
 
 ACCESS = logging.getLogger("gateway.access")
 _FLUSH_BYTES = 64 * 1024

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from common.clock import Clock, local_day
 from gateway.answers import Answer, error_answer
 from gateway.api import Handler, guarded, peer_of, read_json, respond
-from gateway.clock import Clock, local_day
 from gateway.errors import StoreError
 from gateway.logs import SECURITY
 from gateway.peers import Peer, PeerIdentifier, Role
@@ -20,6 +20,7 @@ from gateway.registry import Registry
 from gateway.store.base import Store
 from gateway.usage import UsageCounter
 from protocol.messages import encode_body
+from protocol.regions import utc_offset_hours
 
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
@@ -175,7 +176,9 @@ class AdminApi:
         inst = self._institution(request)
         if inst is None:
             return respond(error_answer(404, "NOT_FOUND", "no such institution"))
-        day = local_day(self._clock.time(), self._registry.institutions[inst].province)
+        day = local_day(
+            self._clock.time(), utc_offset_hours(self._registry.institutions[inst].province)
+        )
         used = await self._store.quota_used(inst, day)
         limit = self._registry.policies[inst].daily_limit()
         return _ok({"institution": inst, "day": day, "used": used, "limit": limit})

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from gateway.clock import Clock
+from common.clock import Clock
 from protocol.messages import encode_body, error_body
 
 

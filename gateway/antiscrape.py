@@ -24,7 +24,7 @@ import secrets
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 
-from gateway.clock import Clock
+from common.clock import Clock
 from gateway.config import AntiScrapeConfig
 
 _MAX_ENTRIES = 64

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import uvloop
 
+from common.hardening import disable_core_dumps
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError, GatewayError
-from gateway.hardening import disable_core_dumps
 from gateway.logs import setup_logging
 from gateway.server import start_gateway
 
@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="validate the config and exit (0 when valid)"
     )
     args = parser.parse_args(argv)
-    disable_core_dumps()
+    if not disable_core_dumps():
+        log.warning("prctl(PR_SET_DUMPABLE, 0) failed; RLIMIT_CORE is 0 anyway")
     try:
         config = load_config(args.config)
     except ConfigError as err:

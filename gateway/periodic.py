@@ -1,12 +1,10 @@
-"""Background jobs of the gateway: run one every few seconds against the store, stop one."""
+"""Background jobs of the gateway: run one every few seconds against the store."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from gateway.errors import StoreError
 
@@ -21,12 +19,3 @@ async def every(seconds: float, job: Callable[[], Awaitable[object]], failure: s
             await job()
         except StoreError as err:
             log.warning("%s: %s", failure, err)
-
-
-async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
-    """Cancel a background job (if any) and wait until it has ended."""
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from common.tasks import cancel_and_wait
 from gateway.config import DevicePin, GatewayConfig, Institution
 from gateway.peers import Peer
-from gateway.periodic import cancel_and_wait, every
+from gateway.periodic import every
 from gateway.policy import Policy, PolicyError, parse_policy
 from gateway.store.base import Store
 from protocol.messages import ReaderIdentity

@@ -22,10 +22,10 @@ from collections.abc import Callable, Coroutine, Generator, Mapping
 from functools import partial
 from typing import Any, cast
 
+from common.clock import Clock, local_day
 from gateway.accesslog import AccessLog
 from gateway.answers import Answer, AnswerCache, error_answer
 from gateway.antiscrape import AntiScrape
-from gateway.clock import Clock, local_day
 from gateway.errors import StoreError, UpstreamError
 from gateway.logs import SECURITY, SafeFormatter
 from gateway.peers import Peer
@@ -49,6 +49,7 @@ from protocol.messages import (
     encode_body,
 )
 from protocol.outcomes import Outcome
+from protocol.regions import utc_offset_hours
 
 log = logging.getLogger(__name__)
 VERIFY = "/v1/verifications"
@@ -230,7 +231,9 @@ class Relay:
         timing: list[float],
     ) -> Pipeline:
         policy = self._registry.policies[inst_id]
-        day = local_day(self._clock.time(), self._registry.institutions[inst_id].province)
+        day = local_day(
+            self._clock.time(), utc_offset_hours(self._registry.institutions[inst_id].province)
+        )
         elements: dict[str, str] = {}
         outcome: Outcome | None = None
         if not policy.active:
@@ -303,7 +306,9 @@ class Relay:
         self, inst_id: str, req: ReturnRequest, counted: bool, timing: list[float]
     ) -> Pipeline:
         policy = self._registry.policies[inst_id]
-        day = local_day(self._clock.time(), self._registry.institutions[inst_id].province)
+        day = local_day(
+            self._clock.time(), utc_offset_hours(self._registry.institutions[inst_id].province)
+        )
         if not policy.active:
             reason: str | None = Outcome.INSTITUTION_INACTIVE.value
         elif not policy.user_usable():

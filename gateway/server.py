@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from common.clock import Clock, SystemClock
 from gateway.accesslog import AccessLog
 from gateway.admin import ROUTES as ADMIN_ROUTES
 from gateway.admin import AdminApi
 from gateway.answers import AnswerCache
 from gateway.antiscrape import AntiScrape
 from gateway.api import HEALTH, DeviceApi, add_fallback
-from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig, UpstreamConfig, read_secret
 from gateway.errors import ConfigError
 from gateway.httpserver import QuietAppRunner

@@ -1,7 +1,8 @@
 """TLS of the gateway's listener: TLS 1.3 (1.2 at least), client certificates required.
 
-The server sends only its own certificate (no root), issues one stateful session ticket per
-handshake for resumption, and trusts the device CA and the admin CA for client certificates.
+The context is common.tls.server_context trusting the device CA and the admin CA for client
+certificates; here its files are named by their configuration keys, and the CAs and the device
+CRL are read for the registry.
 """
 
 from __future__ import annotations
@@ -12,32 +13,24 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+from common.errors import TlsFileError
+from common.tls import server_context as _server_context
 from gateway.config import TlsConfig
 from gateway.errors import ConfigError
 
 
 def server_context(cfg: TlsConfig) -> ssl.SSLContext:
     """The listener's SSL context."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = cfg.min_version
-    ctx.verify_mode = ssl.CERT_REQUIRED
     try:
-        ctx.load_cert_chain(str(cfg.cert), str(cfg.key))
-    except (OSError, ssl.SSLError) as err:
-        raise ConfigError("tls.cert", f"cannot load the server certificate and key: {err}") from err
-    for key, path in (("tls.device_ca", cfg.device_ca), ("tls.admin_ca", cfg.admin_ca)):
-        try:
-            ctx.load_verify_locations(cafile=str(path))
-        except (OSError, ssl.SSLError) as err:
-            raise ConfigError(key, f"cannot load the CA certificate: {err}") from err
-    # Stateful TLS 1.3 tickets (a short id, the session stays in the server's cache) keep the
-    # bytes on the wire small; one ticket per handshake is enough for a kiosk.
-    ctx.options |= ssl.OP_NO_TICKET
-    ctx.num_tickets = 1
-    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
-    if cfg.min_version <= ssl.TLSVersion.TLSv1_2:
-        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
-    return ctx
+        return _server_context(
+            cfg.cert, cfg.key, (cfg.device_ca, cfg.admin_ca), min_version=cfg.min_version
+        )
+    except TlsFileError as err:
+        if err.role == "identity":
+            key = "tls.cert"
+        else:
+            key = "tls.device_ca" if err.path == cfg.device_ca else "tls.admin_ca"
+        raise ConfigError(key, str(err)) from err
 
 
 def load_ca(path: Path, key: str) -> x509.Certificate:

@@ -7,8 +7,9 @@ import asyncio
 import logging
 from collections import Counter
 
+from common.tasks import cancel_and_wait
 from gateway.errors import StoreError
-from gateway.periodic import cancel_and_wait, every
+from gateway.periodic import every
 from gateway.store.base import Store, UsageKey
 
 log = logging.getLogger(__name__)

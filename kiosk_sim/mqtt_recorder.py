@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from common.tls import client_context
 from kiosk_sim.broker import MosquittoBroker
 from kiosk_sim.fleet_admin import FleetSetup
 
@@ -34,8 +34,7 @@ class MessageRecorder:
         self.messages: list[tuple[float, str, bytes, bool]] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(setup.ca_file))
-        ctx.load_cert_chain(str(setup.admin_cert.cert), str(setup.admin_cert.key))
+        ctx = client_context(setup.ca_file, setup.admin_cert.cert, setup.admin_cert.key)
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"recorder-{secrets.token_hex(4)}",

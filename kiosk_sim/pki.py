@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from common.tls import client_context
+
 SERVER_CA = "server-ca"
 DEVICE_CA = "device-ca"
 ADMIN_CA = "admin-ca"
@@ -164,10 +166,9 @@ class Pki:
 
     def client_context(self, issued: Issued | None) -> ssl.SSLContext:
         """A client TLS context trusting the server CA, presenting `issued` if given."""
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.server_ca.cert))
-        if issued is not None:
-            ctx.load_cert_chain(str(issued.cert), str(issued.key))
-        return ctx
+        if issued is None:
+            return client_context(self.server_ca.cert)
+        return client_context(self.server_ca.cert, issued.cert, issued.key)
 
     def _issue(
         self,

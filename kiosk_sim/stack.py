@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -213,8 +212,7 @@ class Stack:
     async def admin_patch_policy(self, patch: dict[str, Any]) -> None:
         """Change the institution's policy through the gateway's admin API (admin certificate)."""
         assert self.pki is not None and self._admin is not None
-        ctx = ssl.create_default_context(cafile=str(self.pki.server_ca.cert))
-        ctx.load_cert_chain(self._admin.cert, self._admin.key)
+        ctx = self.pki.client_context(self._admin)
         url = f"https://127.0.0.1:{self.gateway_port}/admin/v1/institutions/{INSTITUTION}/policy"
         timeout = aiohttp.ClientTimeout(total=10)
         async with (

@@ -13,6 +13,7 @@ from typing import Any
 
 from protocol.elements import DataElement
 from protocol.errors import ProtocolError
+from protocol.nik import has_nik_shape
 from protocol.outcomes import Outcome
 
 MAX_BODY_BYTES = 16 * 1024
@@ -202,7 +203,11 @@ def _int(obj: dict[str, Any], key: str, name: str, lo: int, hi: int) -> int:
     return value
 
 
-_NIK_SHAPE = re.compile(r"^[0-9]{16}\Z")
+def _nik(obj: dict[str, Any]) -> str:
+    value = _str(obj, "nik", "")
+    if not has_nik_shape(value):
+        raise MessageError("nik", "has the wrong format")
+    return value
 
 
 def parse_verification_request(obj: object) -> VerificationRequest:
@@ -215,7 +220,7 @@ def parse_verification_request(obj: object) -> VerificationRequest:
         raise MessageError("match.finger", f"must be one of {', '.join(FINGERS)}")
     return VerificationRequest(
         request_id=_str(top, "request_id", "", _REQUEST_ID),
-        nik=_str(top, "nik", "", _NIK_SHAPE),
+        nik=_nik(top),
         match=MatchEvidence(finger, _int(match, "score", "match", 0, 65535), _tries(match)),
         reader=ReaderIdentity(
             _str(reader, "reader_id", "reader", _IDENT), _str(reader, "sam_id", "reader", _IDENT)
@@ -255,7 +260,7 @@ def parse_return_request(obj: object) -> ReturnRequest:
     top = _object(obj, "", {"request_id", "nik", "return_number"})
     return ReturnRequest(
         request_id=_str(top, "request_id", "", _REQUEST_ID),
-        nik=_str(top, "nik", "", _NIK_SHAPE),
+        nik=_nik(top),
         return_number=_str(top, "return_number", "", _IDENT),
     )
 

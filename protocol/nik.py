@@ -7,6 +7,7 @@ DD for women + serial (4, not 0000). Validation never puts the NIK into an error
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -14,6 +15,8 @@ from protocol.errors import NikFormatError
 from protocol.regions import PROVINCES
 
 NIK_LENGTH = 16
+NIK_IN_TEXT = re.compile(r"(?<![0-9])([0-9]{4})[0-9]{12}(?![0-9])")
+"""A NIK-shaped run of exactly 16 digits inside a longer text; group 1 is its first four."""
 
 
 class Sex(Enum):
@@ -61,11 +64,18 @@ def _as_text(nik: str | bytes | bytearray) -> str:
     return nik
 
 
+def has_nik_shape(nik: str | bytes | bytearray) -> bool:
+    """True if `nik` is exactly 16 ASCII digits (a bytearray is checked without making a str)."""
+    if isinstance(nik, str):
+        return len(nik) == NIK_LENGTH and nik.isascii() and nik.isdigit()
+    return len(nik) == NIK_LENGTH and all(0x30 <= b <= 0x39 for b in nik)
+
+
 def parse_nik(nik: str | bytes | bytearray) -> NikParts:
     """Split a NIK into its parts, raising NikFormatError naming the rule that failed."""
-    text = _as_text(nik)
-    if len(text) != NIK_LENGTH or not text.isascii() or not text.isdigit():
+    if not has_nik_shape(nik):
         raise NikFormatError("must be exactly 16 digits")
+    text = _as_text(nik)
     province, regency, district = text[0:2], text[2:4], text[4:6]
     if province not in PROVINCES:
         raise NikFormatError("unknown province code")

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from edge_agent.buffers import is_digits, wipe_buffer
+from common.buffers import wipe
+from common.errors import TlsFileError
+from common.tls import ResumingContext, configure_client
 from edge_agent.config import GatewayConfig
-from edge_agent.tls import ResumingContext, client_context
+from edge_agent.errors import ConfigError
 from protocol.messages import (
     MatchEvidence,
     MessageError,
@@ -28,7 +30,7 @@ from protocol.messages import (
     encode_body,
     parse_verification_response,
 )
-from protocol.nik import NIK_LENGTH
+from protocol.nik import has_nik_shape
 from protocol.outcomes import Outcome
 
 _log = logging.getLogger(__name__)
@@ -53,6 +55,17 @@ class _Unavailable(Exception):
     """The gateway could not give a usable answer; the message says why (no personal data)."""
 
 
+def tls_context(config: GatewayConfig) -> ResumingContext:
+    """The device's client context for the gateway (ConfigError if its files do not load)."""
+    try:
+        return configure_client(
+            ResumingContext(), config.ca_file, config.cert_file, config.key_file
+        )
+    except TlsFileError as err:
+        key = "gateway.ca_file" if err.role == "ca" else "gateway.cert_file"
+        raise ConfigError(key, str(err)) from err
+
+
 class GatewayLink:
     """The agent's one client of the gateway. `start()` inside the loop, `close()` at the end."""
 
@@ -62,7 +75,7 @@ class GatewayLink:
         self._cfg = config
         self._url = config.url + VERIFY_PATH
         self._device_id = device_id
-        self._ctx = ssl_context or client_context(config.ca_file, config.cert_file, config.key_file)
+        self._ctx = ssl_context or tls_context(config)
         self._session: aiohttp.ClientSession | None = None
         self.stats = LinkStats()
 
@@ -106,7 +119,7 @@ class GatewayLink:
     ) -> VerificationResponse:
         """POST one verification; never raises for network trouble (SERVICE_UNAVAILABLE)."""
         self.stats.requests += 1
-        if not is_digits(nik, NIK_LENGTH):
+        if not has_nik_shape(nik):
             self.stats.unavailable += 1
             _log.error("refusing to send request_id=%s: the NIK is not 16 digits", request_id)
             return VerificationResponse(request_id, Outcome.SERVICE_UNAVAILABLE)
@@ -118,7 +131,7 @@ class GatewayLink:
             _log.warning("gateway unavailable request_id=%s: %s", request_id, err)
             return VerificationResponse(request_id, Outcome.SERVICE_UNAVAILABLE)
         finally:
-            wipe_buffer(body)
+            wipe(body)
 
     async def _post(self, request_id: str, body: bytearray) -> VerificationResponse:
         if self._session is None:

@@ -22,12 +22,20 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
 
-from edge_agent.buffers import is_digits, wipe_all, wipe_buffer
+from common.buffers import wipe_all
+from common.clock import Clock
 from edge_agent.config import TimeoutsConfig
-from edge_agent.devices import CardPort, Clock, FingerPort, GatewayPort, MatchLike
+from edge_agent.devices import FingerPort, GatewayPort, MatchLike
 from edge_agent.session.counters import OutcomeCounter
 from edge_agent.session.screens import Screen, ScreenName, ScreenObserver, TryProblem
-from hardware.card.reader import CardContents, CardEvent, CardEventKind, Finger, IdentityField
+from hardware.card.reader import (
+    CardContents,
+    CardEvent,
+    CardEventKind,
+    CardReader,
+    Finger,
+    IdentityField,
+)
 from hardware.errors import (
     CardError,
     CardNotAuthenticError,
@@ -46,7 +54,7 @@ from hardware.fingerprint.errors import (
 )
 from protocol.elements import DataElement
 from protocol.messages import MatchEvidence, ReaderIdentity
-from protocol.nik import NIK_LENGTH
+from protocol.nik import has_nik_shape
 from protocol.outcomes import Outcome
 
 _log = logging.getLogger(__name__)
@@ -112,17 +120,9 @@ class _Owned:
 
     def wipe(self) -> None:
         if self.card is not None:
-            wipe_contents(self.card)
+            self.card.wipe()
             self.card = None
         wipe_all(self.elements)
-
-
-def wipe_contents(contents: CardContents) -> None:
-    """Overwrite and drop every buffer of a card read (safe while a driver thread holds one)."""
-    for buf in (*contents.identity.values(), *contents.templates.values()):
-        wipe_buffer(buf)
-    contents.identity.clear()
-    contents.templates.clear()
 
 
 class Session:
@@ -131,7 +131,7 @@ class Session:
     def __init__(
         self,
         *,
-        card: CardPort,
+        card: CardReader,
         finger: FingerPort,
         gateway: GatewayPort,
         reader: ReaderIdentity,
@@ -343,7 +343,7 @@ class Session:
             steps["card"] = time.perf_counter() - t0
             nik = contents.identity.get(IdentityField.NIK)
             self._fingers = tuple(f for f in Finger if len(contents.templates.get(f, b"")) > 0)
-            if nik is None or not is_digits(nik, NIK_LENGTH) or not self._fingers:
+            if nik is None or not has_nik_shape(nik) or not self._fingers:
                 _log.warning("card read without a well-formed NIK or any fingerprint template")
                 return Outcome.CARD_UNREADABLE
 
@@ -381,7 +381,7 @@ class Session:
             return Outcome.SERVICE_UNAVAILABLE
 
     async def _read_card(self) -> CardContents:
-        work, abandon = self._blocking(self._card_exec, self._card.read, discard=wipe_contents)
+        work, abandon = self._blocking(self._card_exec, self._card.read, discard=CardContents.wipe)
         try:
             return await self._step(work, self._t.card_read, abandon)
         except (CardRemovedError, NoCardError) as err:

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
+from common.tasks import cancel_and_wait
 from edge_agent.session.screens import Screen, ScreenName
-from edge_agent.tasks import cancel_and_wait
 from hardware.card.reader import Finger
 from protocol.outcomes import Lang
 

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from edge_agent.devices import Clock
+from common.clock import Clock
 from edge_agent.uplink.health import HealthProbes
 from edge_agent.uplink.mqtt.client import Message, MqttClient, MqttOptions
 from edge_agent.uplink.mqtt.errors import MqttError

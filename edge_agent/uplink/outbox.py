@@ -12,12 +12,12 @@ Writes are synchronous (WAL, synchronous=FULL): a count is on disk before the se
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from common.clock import local_day
 from edge_agent.session.counters import OutcomeCounter
 from protocol.outcomes import Outcome
 from protocol.regions import utc_offset_hours
@@ -36,12 +36,6 @@ CREATE TABLE IF NOT EXISTS days (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-
-
-def local_day(wall: float, utc_offset_h: int) -> str:
-    """The calendar day (YYYY-MM-DD) at `wall` in a zone `utc_offset_h` hours east of UTC."""
-    zone = dt.timezone(dt.timedelta(hours=utc_offset_h))
-    return dt.datetime.fromtimestamp(wall, zone).date().isoformat()
 
 
 class UsageOutbox:

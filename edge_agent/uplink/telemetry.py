@@ -16,8 +16,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from edge_agent.devices import Clock
-from edge_agent.tasks import cancel_and_wait
+from common.clock import Clock
+from common.tasks import cancel_and_wait
 from edge_agent.uplink.health import HealthProbes
 from edge_agent.uplink.mqtt.client import MqttClient, Will
 from edge_agent.uplink.mqtt.errors import MqttError

@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from edge_agent.clock import SystemClock
+from common.clock import Clock, SystemClock
+from common.hardening import disable_core_dumps
 from edge_agent.config import AgentConfig, FingerprintConfig, IndicatorsConfig, ReaderConfig
-from edge_agent.devices import CardPort, Clock, FingerPort, GatewayPort, IndicatorPort
+from edge_agent.devices import FingerPort, GatewayPort, IndicatorPort
 from edge_agent.errors import StartupError
-from edge_agent.hygiene import Notifier, disable_core_dumps
+from edge_agent.hygiene import Notifier
 from edge_agent.session.counters import OutcomeCounter
 from edge_agent.session.gateway_link import GatewayLink
 from edge_agent.session.lights import IndicatorObserver, NoIndicators, PatternNames
@@ -37,7 +38,7 @@ from edge_agent.wiring.fleet_side import (
     open_supervisor,
     watch_tamper_switch,
 )
-from hardware.card.reader import CardEvent
+from hardware.card.reader import CardEvent, CardReader
 from hardware.errors import HardwareError
 from protocol.messages import ReaderIdentity, VerificationResponse
 from protocol.outcomes import Outcome
@@ -45,7 +46,7 @@ from protocol.outcomes import Outcome
 _log = logging.getLogger(__name__)
 
 
-def build_card_reader(cfg: ReaderConfig) -> CardPort:
+def build_card_reader(cfg: ReaderConfig) -> CardReader:
     """The PC/SC reader with its SAM (hardware.card.pcsc)."""
     from hardware.card.pcsc import PcscCardReader
 
@@ -85,7 +86,7 @@ class Agent:
         self,
         config: AgentConfig,
         *,
-        card: CardPort | None = None,
+        card: CardReader | None = None,
         finger: FingerPort | None = None,
         gateway: GatewayPort | None = None,
         indicators: IndicatorPort | None = None,

@@ -18,15 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.clock import Clock
+from common.errors import TlsFileError
+from common.tasks import cancel_and_wait
+from common.tls import client_context
 from edge_agent.config import AgentConfig
-from edge_agent.devices import Clock
 from edge_agent.errors import ConfigError, StartupError
 from edge_agent.session.lights import pattern_for
 from edge_agent.session.screens import Screen
-from edge_agent.tasks import cancel_and_wait
 from edge_agent.uplink.connection import Uplink
 from edge_agent.uplink.health import GatewayPing, HealthProbes, module_probe, pcsc_probe
-from edge_agent.uplink.mqtt.client import MqttOptions, tls_context
+from edge_agent.uplink.mqtt.client import MqttOptions
 from edge_agent.uplink.outbox import OutboxCounter, UsageOutbox
 from edge_agent.uplink.remote_control import Enforcer, RemoteControl
 from edge_agent.uplink.statefile import RemoteState, StateFile
@@ -130,8 +132,8 @@ def build_uplink(
         return None
     ca, cert, key = config.mqtt_files
     try:
-        ctx = tls_context(ca, cert, key)
-    except (OSError, ValueError) as err:
+        ctx = client_context(ca, cert, key)
+    except TlsFileError as err:
         raise ConfigError("mqtt", f"cannot load the TLS files: {err}") from err
     options = MqttOptions(
         host=m.host,

@@ -18,6 +18,7 @@ from gateway.upstream.answers import (
 )
 from gateway.upstream.base import ReturnAnswer, UpstreamAccount, UpstreamAnswer
 from gateway.upstream.pool import HttpPool
+from protocol.nik import has_nik_shape
 from protocol.outcomes import Outcome
 
 
@@ -138,6 +139,6 @@ class DukcapilHttpUpstream:
 
 
 def _nik_body(nik: str) -> bytes:
-    if len(nik) != 16 or not nik.isascii() or not nik.isdigit():
+    if not has_nik_shape(nik):
         raise ValueError("a NIK is 16 ASCII digits")
     return b'{"nik":"%s"}' % nik.encode()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from common.buffers import wipe
 from hardware.card import tlv
 from hardware.card.apdu import SW, ApduTransport, CommandApdu, exchange
 from hardware.card.ktpel_crypto import (
@@ -18,7 +19,6 @@ from hardware.card.ktpel_crypto import (
     SESSION_KEYS_SIZE,
     SecureChannel,
     SessionKeys,
-    wipe,
 )
 from hardware.card.reader import CardContents, Finger, IdentityField
 from hardware.errors import (

@@ -10,13 +10,13 @@ send-sequence counter. Secrets live in `bytearray`s and are wiped by their owner
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
+from common.buffers import wipe
 from hardware.card import tlv
 from hardware.card.apdu import CommandApdu
 from hardware.errors import CardNotAuthenticError, MalformedCardDataError
@@ -38,14 +38,6 @@ TAG_LE = 0x97
 CLA_SM = 0x0C  # secure messaging, command header authenticated
 
 _ZERO_IV = bytes(BLOCK)
-
-
-def wipe(*buffers: bytearray) -> None:
-    """Overwrite each buffer with zeros, then empty it (if no view on it is still alive)."""
-    for buf in buffers:
-        buf[:] = bytes(len(buf))
-        with contextlib.suppress(BufferError):  # a view still points at it: it is zeros now
-            del buf[:]
 
 
 def pad(data: Buffer) -> bytes:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
+from common.buffers import wipe
+
 
 class Finger(Enum):
     """The two fingers whose templates a KTP-el chip holds."""
@@ -42,11 +44,6 @@ class IdentityField(Enum):
     VALID_UNTIL = "valid_until"
 
 
-def _wipe(buf: bytearray) -> None:
-    buf[:] = bytes(len(buf))
-    del buf[:]
-
-
 @dataclass(eq=False, repr=False)
 class CardContents:
     """Everything read from one card: UTF-8 identity fields and the two templates."""
@@ -55,9 +52,8 @@ class CardContents:
     templates: dict[Finger, bytearray] = field(default_factory=dict)
 
     def wipe(self) -> None:
-        """Overwrite every buffer with zeros and drop it."""
-        for buf in (*self.identity.values(), *self.templates.values()):
-            _wipe(buf)
+        """Overwrite every buffer with zeros and drop it (safe while a driver thread holds one)."""
+        wipe(*self.identity.values(), *self.templates.values())
         self.identity.clear()
         self.templates.clear()
 
@@ -81,7 +77,11 @@ class CardEvent:
 
 
 class CardReader(Protocol):
-    """A KTP-el reader with its SAM. Blocking calls: the agent runs them in an executor."""
+    """A KTP-el reader with its SAM (hardware.card.pcsc.PcscCardReader).
+
+    Blocking calls: the agent runs them in an executor. The session never constructs a reader;
+    the contents `read()` returns belong to the caller, who wipes them.
+    """
 
     def start_monitor(self, callback: Callable[[CardEvent], None]) -> None:
         """Call `callback` (from a monitor thread) on every insertion and removal."""

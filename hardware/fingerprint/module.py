@@ -13,10 +13,10 @@ import termios
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 import serial
 
+from common.buffers import wipe
 from hardware import TRAFFIC, traffic_enabled
 from hardware.fingerprint.errors import (
     FingerTimeoutError,
@@ -45,6 +45,7 @@ from hardware.fingerprint.packet import (
     parse_packet,
     parse_system_parameters,
 )
+from hardware.serial_port import SerialPort
 
 _log = logging.getLogger(__name__)
 
@@ -57,24 +58,6 @@ _TIMEOUT_SLACK = 0.02  # shorten the port's read timeout only when it would over
 _PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 
 
-class SerialPort(Protocol):
-    """What the driver needs of a serial port (pyserial's `serial.Serial` has it)."""
-
-    timeout: float | None
-
-    def read(self, size: int = 1) -> bytes:
-        """Read up to `size` bytes, waiting at most `timeout` seconds."""
-        ...
-
-    def write(self, data: bytes | bytearray, /) -> int | None:
-        """Write all bytes."""
-        ...
-
-    def reset_input_buffer(self) -> None:
-        """Drop whatever has been received and not read."""
-        ...
-
-
 def open_serial(
     path: str, baud: int = DEFAULT_BAUD, *, timeout: float = DEFAULT_TIMEOUT
 ) -> serial.Serial:
@@ -85,11 +68,6 @@ def open_serial(
         )
     except _PORT_ERRORS as err:
         raise SensorPortError(f"cannot open the fingerprint module port {path}") from err
-
-
-def _wipe(buf: bytearray) -> None:
-    buf[:] = bytes(len(buf))
-    del buf[:]
 
 
 class FingerprintModule:
@@ -157,7 +135,7 @@ class FingerprintModule:
                 try:
                     self._send(frame, redact=True)
                 finally:
-                    _wipe(frame)
+                    wipe(frame)
 
     def upload_template(self, buffer_id: int) -> bytearray:
         """UpChar: read character buffer 1 or 2 out of the module (the caller wipes it)."""
@@ -175,7 +153,7 @@ class FingerprintModule:
                     if last:
                         return out
             except BaseException:
-                _wipe(out)
+                wipe(out)
                 raise
 
     def match(self) -> MatchResult:
@@ -237,7 +215,7 @@ class FingerprintModule:
             try:
                 self._send(frame, redact=instruction is Instruction.VFY_PWD)
             finally:
-                _wipe(frame)
+                wipe(frame)
             packet = self._receive(time.monotonic() + self._timeout)
             if packet.pid is not PacketId.ACK:
                 packet.wipe()
@@ -284,7 +262,7 @@ class FingerprintModule:
             self._reset_input()
             raise
         finally:
-            _wipe(frame)
+            wipe(frame)
         if traffic_enabled(_log):
             if packet.pid is PacketId.ACK:
                 _log.log(TRAFFIC, "rx ack %s", packet.payload.hex(" "))

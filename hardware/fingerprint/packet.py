@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
+from common.buffers import wipe
 from hardware.fingerprint.errors import FrameFault, MalformedPacketError, error_for_code
 
 HEADER = b"\xef\x01"
@@ -65,8 +66,7 @@ class Packet:
 
     def wipe(self) -> None:
         """Overwrite the payload with zeros and drop it."""
-        self.payload[:] = bytes(len(self.payload))
-        del self.payload[:]
+        wipe(self.payload)
 
     def __repr__(self) -> str:
         return f"Packet({self.pid.name}, {len(self.payload)} payload bytes)"
@@ -145,7 +145,7 @@ def build_data_packets(
         chunk = data[start : start + packet_size]
         frame = build_packet(PacketId.END_DATA if last else PacketId.DATA, chunk, address)
         if isinstance(chunk, bytearray):
-            chunk[:] = bytes(len(chunk))
+            wipe(chunk)
         yield frame
 
 
@@ -193,7 +193,7 @@ def _decode(buf: bytes | bytearray, address: int | None) -> Packet:
     body = buf[HEAD_SIZE : end - 2]  # a bytearray slice is the one copy, owned by the Packet
     payload = body if isinstance(body, bytearray) else bytearray(body)
     if int.from_bytes(buf[end - 2 : end], "big") != checksum(pid, payload):
-        payload[:] = bytes(len(payload))
+        wipe(payload)
         raise MalformedPacketError("bad packet", FrameFault.CHECKSUM)
     return Packet(pid, payload, int.from_bytes(buf[2:6], "big"))
 

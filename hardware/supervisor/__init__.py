@@ -17,7 +17,7 @@ from hardware.supervisor.errors import (
     SupervisorTimeoutError,
     TamperClearRefusedError,
 )
-from hardware.supervisor.link import SerialPort, SupervisorHealth, SupervisorLink
+from hardware.supervisor.link import SupervisorHealth, SupervisorLink
 from hardware.supervisor.messages import (
     DroppedFrames,
     McuPattern,
@@ -35,7 +35,6 @@ __all__ = [
     "McuPattern",
     "McuStatus",
     "NakReason",
-    "SerialPort",
     "SupervisorError",
     "SupervisorHealth",
     "SupervisorLink",

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
 
 from hardware import TRAFFIC, traffic_enabled
+from hardware.serial_port import SerialPort
 from hardware.supervisor.errors import (
     FrameFault,
     MalformedFrameError,
@@ -50,31 +50,6 @@ DEFAULT_RESPONSE_TIMEOUT = 1.0
 DEFAULT_LINK_TIMEOUT = 15.0
 FRAME_GAP = 0.1  # silence that ends a half-received frame
 _READ_MAX = 512
-
-
-class SerialPort(Protocol):
-    """What the driver needs of a serial port (pyserial's `serial.Serial` has it).
-
-    The port must have a read timeout (a fraction of a second): the reader thread checks for
-    shutdown between reads.
-    """
-
-    @property
-    def in_waiting(self) -> int:
-        """Bytes received and not yet read."""
-        ...
-
-    def read(self, size: int = 1) -> bytes:
-        """Read up to `size` bytes, waiting at most the port's timeout."""
-        ...
-
-    def write(self, data: bytes, /) -> int | None:
-        """Write all bytes."""
-        ...
-
-    def reset_input_buffer(self) -> None:
-        """Drop whatever has been received and not read."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

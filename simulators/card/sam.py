@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from common.buffers import wipe
 from hardware.card import ktpel
 from hardware.card.apdu import SW, CommandApdu
 from hardware.card.ktpel_crypto import (
@@ -103,7 +104,7 @@ class VirtualSam:
         serial, rnd_card = cmd.data[: ktpel.SERIAL_SIZE], cmd.data[ktpel.SERIAL_SIZE :]
         card_key = diversify(self._master, serial, ktpel.KTPEL_AID)
         auth = AuthKeys.from_card_key(card_key)
-        card_key[:] = bytes(len(card_key))
+        wipe(card_key)
         pending = _Pending(auth, rnd_card, os.urandom(NONCE_SIZE), bytearray(os.urandom(SEED_SIZE)))
         self._pending = pending
         cryptogram = make_cryptogram(auth, pending.rnd_host, rnd_card, pending.seed_host)

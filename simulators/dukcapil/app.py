@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import logging
 import secrets
@@ -27,13 +26,13 @@ from typing import Any
 
 from aiohttp import web
 
+from common.clock import local_day
 from protocol.nik import is_valid_nik
 from protocol.outcomes import Outcome
 from simulators.dukcapil.faults import Fault, FaultKind
 from simulators.dukcapil.population import Population, SimUser
 
 log = logging.getLogger(__name__)
-_WIB = dt.timezone(dt.timedelta(hours=7))
 _MAX_BODY = 16 * 1024
 
 
@@ -205,7 +204,7 @@ class DukcapilSim:
         if refused is not None:
             return refused, {}
         if user.daily_quota is not None:
-            day = dt.datetime.fromtimestamp(self._clock(), _WIB).date().isoformat()
+            day = local_day(self._clock(), 7)  # the upstream counts in WIB
             if self._used[user.user_id, day] >= user.daily_quota:
                 return Outcome.QUOTA_EXHAUSTED, {}
             self._used[user.user_id, day] += 1

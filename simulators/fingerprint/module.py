@@ -12,6 +12,7 @@ import threading
 import zlib
 from collections.abc import Callable
 
+from common.buffers import wipe
 from hardware.fingerprint.packet import (
     NO_MATCH,
     OK,
@@ -41,12 +42,6 @@ _UNSUPPORTED = 0xFC
 POOR_IMAGE_CODES = (0x06, 0x07)
 
 Reply = Callable[[bytes | bytearray], None]
-
-
-def wipe(buf: bytearray) -> None:
-    """Zero a template buffer and empty it."""
-    buf[:] = bytes(len(buf))
-    del buf[:]
 
 
 class Sensor:

@@ -1,4 +1,4 @@
-"""Fakes of the session's ports, a hand-driven clock and a recording screen observer."""
+"""Fakes of the session's ports and a recording screen observer (the clock: tests/clock.py)."""
 
 from __future__ import annotations
 
@@ -18,48 +18,7 @@ from protocol.elements import DataElement
 from protocol.messages import MatchEvidence, ReaderIdentity, VerificationResponse
 from protocol.outcomes import Outcome
 from simulators.personas import Persona
-
-WAIT = 5.0  # seconds any test waits for something that should happen at once
-
-
-class FakeClock:
-    """monotonic() and sleep() that move only when the test calls advance()."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._sleepers: list[tuple[float, float, asyncio.Future[None]]] = []
-        self._changed = asyncio.Event()
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (self.now + seconds, seconds, fut)
-        self._sleepers.append(entry)
-        self._changed.set()
-        try:
-            await fut
-        finally:
-            self._sleepers.remove(entry)
-
-    def sleeping(self) -> list[float]:
-        """Durations of the sleeps pending now."""
-        return [duration for _, duration, fut in self._sleepers if not fut.done()]
-
-    async def wait_sleeping(self, seconds: float) -> None:
-        """Return once something sleeps for exactly `seconds`."""
-        async with asyncio.timeout(WAIT):
-            while seconds not in self.sleeping():
-                self._changed.clear()
-                await self._changed.wait()
-
-    def advance(self, seconds: float) -> None:
-        """Move time on and wake every sleep that is due."""
-        self.now += seconds
-        for deadline, _, fut in list(self._sleepers):
-            if deadline <= self.now and not fut.done():
-                fut.set_result(None)
+from tests.clock import WAIT
 
 
 class FakeCard:

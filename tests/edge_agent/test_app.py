@@ -32,9 +32,10 @@ from hardware.card.reader import CardEvent, CardEventKind
 from hardware.fingerprint.packet import MatchResult
 from protocol.outcomes import Outcome
 from simulators.personas import PERSONAS
+from tests.clock import FakeClock
 from tests.edge_agent.certs import Pki, make_pki
 from tests.edge_agent.fake_gateway import FakeGateway, start_gateway
-from tests.edge_agent.fakes import FakeCard, FakeClock, FakeFinger, Recorder, card_of
+from tests.edge_agent.fakes import FakeCard, FakeFinger, Recorder, card_of
 
 AYU = PERSONAS["ayu"]
 

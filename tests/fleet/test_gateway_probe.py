@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_agent.tls import client_context
+from common.tls import client_context
 from edge_agent.uplink.health import GatewayPing
 from gateway.server import RunningGateway
 from kiosk_sim.broker import free_port

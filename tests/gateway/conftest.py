@@ -22,7 +22,7 @@ import pytest
 import redis
 import uvloop
 
-from gateway.clock import Clock
+from common.clock import Clock
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
 from kiosk_sim.pki import Issued, Pki, make_pki
@@ -158,24 +158,6 @@ def redis_url(redis_server: str) -> str:
 def store_kind(request: pytest.FixtureRequest) -> str:
     """Run a test on both stores."""
     return str(request.param)
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, wall: float, mono: float = 1000.0) -> None:
-        self.wall = wall
-        self.mono = mono
-
-    def time(self) -> float:
-        return self.wall
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def advance(self, seconds: float) -> None:
-        self.wall += seconds
-        self.mono += seconds
 
 
 @pytest.fixture

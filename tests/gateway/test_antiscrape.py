@@ -12,7 +12,8 @@ from gateway.antiscrape import AntiScrape
 from gateway.config import AntiScrapeConfig
 from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import persona
-from tests.gateway.conftest import Certs, FakeClock, MakeClient, MakeGateway
+from tests.clock import FakeClock
+from tests.gateway.conftest import Certs, MakeClient, MakeGateway
 
 PREFIX = "330401450892"  # region 330401, born 05-08-1992, female
 

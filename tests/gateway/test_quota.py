@@ -11,12 +11,13 @@ from typing import Any
 
 import aiohttp
 
-from gateway.clock import local_day
+from common.clock import local_day
 from gateway.config import StoreConfig
 from gateway.store import make_store
 from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import persona
-from tests.gateway.conftest import Certs, FakeClock, MakeClient, MakeGateway
+from tests.clock import FakeClock
+from tests.gateway.conftest import Certs, MakeClient, MakeGateway
 
 AYU = persona("ayu").nik
 
@@ -55,7 +56,7 @@ async def test_500_simultaneous_requests_at_190_used(
     sim: RunningDukcapilSim,
 ) -> None:
     gw = await make_gateway(store=store_kind)
-    day = local_day(gw.relay._clock.time(), "33")
+    day = local_day(gw.relay._clock.time(), 7)
     for _ in range(190):
         await gw.store.take_quota("perpus-a", day, 200)
     ctx = certs.pki.client_context(certs.devices["KIOSK-A2"])
@@ -126,7 +127,7 @@ async def test_200_a_day_before_poc_then_unmetered(
     store_kind: str, make_gateway: MakeGateway, make_client: MakeClient, certs: Certs
 ) -> None:
     gw = await make_gateway(store=store_kind)
-    day = local_day(gw.relay._clock.time(), "33")
+    day = local_day(gw.relay._clock.time(), 7)
     for _ in range(199):
         await gw.store.take_quota("perpus-a", day, 200)
     kiosk = make_client(gw, certs.devices["KIOSK-A1"])
@@ -174,7 +175,7 @@ async def test_upstream_failure_gives_the_quota_unit_back(
     sim: RunningDukcapilSim,
 ) -> None:
     gw = await make_gateway(store=store_kind)
-    day = local_day(gw.relay._clock.time(), "33")
+    day = local_day(gw.relay._clock.time(), 7)
     sim.set_fault("error", status=500)
     status, body = await make_client(gw, certs.devices["KIOSK-A1"]).verify(AYU)
     assert (status, body["error"]["code"]) == (503, "SERVICE_UNAVAILABLE")
@@ -186,7 +187,7 @@ async def test_replicas_share_quota_policy_and_request_ids(
 ) -> None:
     one = await make_gateway(store="redis")
     two = await make_gateway(store="redis")
-    day = local_day(one.relay._clock.time(), "33")
+    day = local_day(one.relay._clock.time(), 7)
     for _ in range(190):
         await one.store.take_quota("perpus-a", day, 200)
     kiosks = [make_client(gw, certs.devices["KIOSK-A1"], limit=50) for gw in (one, two)]

@@ -18,7 +18,7 @@ from simulators.dukcapil import Population, RunningDukcapilSim, SimUser, start_d
 from simulators.dukcapil.faults import Fault, FaultKind
 from simulators.dukcapil.population import generated_record, record_of
 from simulators.personas import PERSONAS, RecordStatus, persona
-from tests.gateway.conftest import FakeClock
+from tests.clock import FakeClock
 
 ACCOUNT = UpstreamAccount("inst", "USER-1", "pw-1")
 # Valid NIKs of no persona: a woman born 7 November 1993, a man born 2 March 1961.

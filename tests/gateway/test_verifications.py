@@ -8,19 +8,19 @@ from typing import Any
 
 import pytest
 
+from common.clock import SystemClock, local_day
 from gateway.answers import Answer, AnswerCache
-from gateway.clock import SystemClock, local_day
 from protocol.messages import parse_verification_response
 from protocol.outcomes import Outcome
 from simulators.dukcapil import RunningDukcapilSim, SimUser
 from simulators.dukcapil.population import record_of
 from simulators.personas import persona
+from tests.clock import FakeClock
 from tests.gateway.conftest import (
     ELEMENTS_A,
     ELEMENTS_B,
     USERS,
     Certs,
-    FakeClock,
     MakeClient,
     MakeGateway,
     new_request_id,
@@ -125,7 +125,7 @@ async def test_upstream_parameter_checks(
 
 
 def _today(gw: Any) -> str:
-    return local_day(SystemClock().time(), "33")
+    return local_day(SystemClock().time(), 7)
 
 
 async def test_elements_are_filtered_per_pks(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.buffers import wipe
 from hardware.card.apdu import CommandApdu
 from hardware.card.ktpel_crypto import (
     AuthKeys,
@@ -15,7 +16,6 @@ from hardware.card.ktpel_crypto import (
     open_cryptogram,
     pad,
     unpad_in_place,
-    wipe,
 )
 from hardware.errors import CardNotAuthenticError, MalformedCardDataError
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from common.tls import client_context
 from edge_agent.config import (
     AdminConfig,
     AgentConfig,
@@ -29,7 +30,7 @@ from edge_agent.config import (
     UiConfig,
 )
 from edge_agent.session.screens import ScreenName
-from edge_agent.uplink.mqtt import Message, MqttClient, MqttOptions, tls_context
+from edge_agent.uplink.mqtt import Message, MqttClient, MqttOptions
 from edge_agent.wiring.app import Agent
 from hardware.card.reader import CardEvent, CardEventKind
 from hardware.fingerprint.packet import MatchResult
@@ -40,9 +41,9 @@ from protocol.outcomes import Outcome
 from protocol.signed import public_pem
 from protocol.topics import Channel, topic
 from simulators.personas import PERSONAS, Persona
+from tests.clock import FakeClock
 from tests.edge_agent.fakes import (
     FakeCard,
-    FakeClock,
     FakeFinger,
     FakeGatewayPort,
     Recorder,
@@ -94,7 +95,7 @@ def client_options(
         "host": "127.0.0.1",
         "port": endpoint_port,
         "client_id": client_id,
-        "ssl_context": tls_context(certs.pki.server_ca.cert, issued.cert, issued.key),
+        "ssl_context": client_context(certs.pki.server_ca.cert, issued.cert, issued.key),
         "keepalive": 10,
         "session_expiry": 3600,
         "connect_timeout": 3.0,

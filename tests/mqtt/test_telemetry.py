@@ -14,7 +14,7 @@ from edge_agent.uplink.statefile import RemoteState
 from edge_agent.uplink.telemetry import Telemetry
 from protocol.outcomes import Outcome
 from protocol.topics import DeviceStatus, parse_health, parse_usage
-from tests.edge_agent.fakes import FakeClock
+from tests.clock import FakeClock
 from tests.mqtt.fixtures import DEVICE, WAIT, Certs
 
 

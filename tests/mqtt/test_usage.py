@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from common.clock import local_day
 from edge_agent.uplink.mqtt import Message
-from edge_agent.uplink.outbox import OutboxCounter, UsageOutbox, local_day
+from edge_agent.uplink.outbox import OutboxCounter, UsageOutbox
 from kiosk_sim.broker import MosquittoBroker
 from protocol.outcomes import Outcome
 from protocol.topics import Channel, UsageMessage, parse_usage, topic

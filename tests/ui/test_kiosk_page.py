@@ -24,7 +24,8 @@ from protocol.elements import DataElement
 from protocol.messages import ReaderIdentity
 from protocol.outcomes import Lang, Outcome
 from simulators.personas import PERSONAS
-from tests.edge_agent.fakes import FakeCard, FakeClock, FakeFinger, FakeGatewayPort, card_of
+from tests.clock import FakeClock
+from tests.edge_agent.fakes import FakeCard, FakeFinger, FakeGatewayPort, card_of
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENS = Path(__file__).parents[2] / "build" / "screens"

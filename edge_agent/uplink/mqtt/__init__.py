@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_agent.uplink.mqtt.client import Message, MqttClient, MqttOptions, Will, tls_context
+from edge_agent.uplink.mqtt.client import Message, MqttClient, MqttOptions, Will
 from edge_agent.uplink.mqtt.errors import (
     MqttConnectionLost,
     MqttError,
@@ -21,5 +21,4 @@ __all__ = [
     "MqttRefused",
     "MqttTimeout",
     "Will",
-    "tls_context",
 ]

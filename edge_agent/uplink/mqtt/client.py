@@ -28,7 +28,6 @@ import ssl
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -38,7 +37,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge_agent.tasks import cancel_and_wait
+from common.tasks import cancel_and_wait
 from edge_agent.uplink.mqtt.errors import (
     MqttConnectionLost,
     MqttError,
@@ -97,14 +96,6 @@ class ClientStats:
     disconnects: int = 0
     published: int = 0
     received: int = 0
-
-
-def tls_context(ca_file: Path, cert_file: Path, key_file: Path) -> ssl.SSLContext:
-    """A TLS 1.2+ client context trusting `ca_file`, presenting the device certificate."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(str(cert_file), str(key_file))
-    return ctx
 
 
 ConnectHandler = Callable[[bool], Awaitable[None]]

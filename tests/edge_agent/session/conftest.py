@@ -8,7 +8,8 @@ import pytest
 
 from edge_agent.session.verification import Session, SessionReport
 from protocol.messages import ReaderIdentity
-from tests.edge_agent.fakes import FakeCard, FakeClock, FakeFinger, FakeGatewayPort, Recorder
+from tests.clock import FakeClock
+from tests.edge_agent.fakes import FakeCard, FakeFinger, FakeGatewayPort, Recorder
 from tests.edge_agent.session.harness import Kiosk, T
 
 

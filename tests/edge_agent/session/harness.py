@@ -13,7 +13,8 @@ from hardware.fingerprint.packet import MatchResult
 from protocol.elements import DataElement
 from protocol.outcomes import Outcome
 from simulators.personas import PERSONAS
-from tests.edge_agent.fakes import FakeCard, FakeClock, FakeFinger, FakeGatewayPort, Recorder
+from tests.clock import FakeClock
+from tests.edge_agent.fakes import FakeCard, FakeFinger, FakeGatewayPort, Recorder
 
 AYU = PERSONAS["ayu"]
 SLOT = "ID card slot"

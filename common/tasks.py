@@ -1,4 +1,4 @@
-"""Stopping the agent's background tasks."""
+"""Owning background tasks: every task started is cancelled and awaited on shutdown."""
 
 from __future__ import annotations
 

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 import resource
 
-log = logging.getLogger(__name__)
 _PR_SET_DUMPABLE = 4
 
 
-def disable_core_dumps() -> None:
-    """Set RLIMIT_CORE to 0 and mark the process non-dumpable (Linux prctl)."""
+def disable_core_dumps() -> bool:
+    """Set RLIMIT_CORE to 0 and mark the process not dumpable; True if both took effect."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
-        return
+        return False
     try:
         libc = ctypes.CDLL(libc_name, use_errno=True)
-        if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
-            log.warning("prctl(PR_SET_DUMPABLE, 0) failed; RLIMIT_CORE is 0 anyway")
+        return int(libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
     except (OSError, AttributeError):
-        log.warning("prctl is not available; RLIMIT_CORE is 0 anyway")
+        return False

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from edge_agent.session.verification import Session, SessionReport
+from edge_agent.session.report import SessionReport
+from edge_agent.session.verification import Session
 from protocol.messages import ReaderIdentity
 from tests.clock import FakeClock
 from tests.edge_agent.fakes import FakeCard, FakeFinger, FakeGatewayPort, Recorder

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge_agent.config import TimeoutsConfig
+from edge_agent.session.report import SessionReport
 from edge_agent.session.screens import Screen, ScreenName
-from edge_agent.session.verification import Session, SessionReport, SessionState
+from edge_agent.session.verification import Session, SessionState
 from hardware.card.reader import CardContents, CardEvent, CardEventKind
 from hardware.fingerprint.packet import MatchResult
 from protocol.elements import DataElement

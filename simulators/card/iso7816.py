@@ -1,4 +1,5 @@
-"""What both virtual chips share of ISO/IEC 7816: the ATR they announce and how they answer."""
+"""What both virtual chips share of ISO/IEC 7816: the ATR they announce, how they answer, and
+that power and reset lose their volatile state."""
 
 from __future__ import annotations
 
@@ -17,3 +18,22 @@ def make_atr(historical: bytes) -> bytes:
 def answer(data: bytes, sw: int) -> bytes:
     """A response APDU's bytes: data, then SW1 SW2."""
     return ResponseApdu(data, sw).to_bytes()
+
+
+class VolatileChip:
+    """The `VirtualCard` power hooks of a chip: each one forgets its volatile state (`_clear`)."""
+
+    def power_on(self) -> None:
+        """Fresh volatile state."""
+        self._clear()
+
+    def power_off(self) -> None:
+        """Volatile state lost."""
+        self._clear()
+
+    def reset(self) -> None:
+        """Fresh volatile state."""
+        self._clear()
+
+    def _clear(self) -> None:
+        raise NotImplementedError

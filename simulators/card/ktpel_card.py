@@ -20,7 +20,7 @@ from hardware.card.ktpel_crypto import (
 )
 from hardware.errors import CardNotAuthenticError, MalformedCardDataError
 from simulators.card.faults import CardFault, FaultKind
-from simulators.card.iso7816 import answer, make_atr
+from simulators.card.iso7816 import VolatileChip, answer, make_atr
 from simulators.card.personalisation import fcp, personalise, serial_for
 from simulators.card.sam import SIMULATED_MASTER_KEY
 from simulators.personas import Persona, persona
@@ -32,7 +32,7 @@ FORGER_MASTER_KEY = bytes.fromhex("464f524745522d4e4f542d444b43504c")
 CARD_ATR = make_atr(b"\x80\x56KTPEL1")
 
 
-class VirtualKtpelCard:
+class VirtualKtpelCard(VolatileChip):
     """A KTP-el chip personalised for one persona, optionally with a fault."""
 
     atr = CARD_ATR
@@ -61,20 +61,6 @@ class VirtualKtpelCard:
     @property
     def _cloned(self) -> bool:
         return self.fault is not None and self.fault.kind is FaultKind.CLONED
-
-    # --- VirtualCard hooks
-
-    def power_on(self) -> None:
-        """Fresh volatile state."""
-        self._clear()
-
-    def power_off(self) -> None:
-        """Volatile state lost."""
-        self._clear()
-
-    def reset(self) -> None:
-        """Fresh volatile state."""
-        self._clear()
 
     def _clear(self) -> None:
         self._app_selected = False

@@ -21,7 +21,7 @@ from hardware.card.ktpel_crypto import (
     open_cryptogram,
 )
 from hardware.errors import CardNotAuthenticError, MalformedCardDataError
-from simulators.card.iso7816 import answer, make_atr
+from simulators.card.iso7816 import VolatileChip, answer, make_atr
 
 SIMULATED_MASTER_KEY = bytes.fromhex("5349_4d2d_4b54_5045_4c2d_4d41_5354_4552".replace("_", ""))
 """The simulated Dukcapil master key ("SIM-KTPEL-MASTER"); only virtual SAMs hold it."""
@@ -37,7 +37,7 @@ class _Pending:
     seed_host: bytearray
 
 
-class VirtualSam:
+class VirtualSam(VolatileChip):
     """The reader's SAM: holds the master key, runs the host side of mutual authentication.
 
     `activated` is False until Dukcapil activates the SAM; a deactivated SAM answers SELECT with
@@ -52,18 +52,6 @@ class VirtualSam:
         self._master = bytearray(master_key)
         self._selected = False
         self._pending: _Pending | None = None
-
-    def power_on(self) -> None:
-        """Fresh volatile state."""
-        self._clear()
-
-    def power_off(self) -> None:
-        """Volatile state lost."""
-        self._clear()
-
-    def reset(self) -> None:
-        """Fresh volatile state."""
-        self._clear()
 
     def _clear(self) -> None:
         self._selected = False

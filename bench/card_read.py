@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hardware.card.pcsc import PcscCardReader
     from kiosk_sim.pcscd import PcscdError, PcscdProcess
-    from simulators.ktpel_card import VirtualSam, card_for
+    from simulators.card import VirtualSam, card_for
     from simulators.vpcd import VirtualSlot
 
     with tempfile.TemporaryDirectory(prefix="bench-pcscd-") as tmp:

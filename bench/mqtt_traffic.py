@@ -49,7 +49,7 @@ from gateway.config import parse_config as gateway_config
 from gateway.server import start_gateway
 from hardware.card.reader import CardContents, CardEvent
 from kiosk_sim.broker import MosquittoBroker, free_port
-from kiosk_sim.fleet_scenarios import FleetSetup
+from kiosk_sim.fleet_admin import FleetSetup
 from kiosk_sim.pki import make_pki
 from protocol.messages import MatchEvidence, ReaderIdentity, VerificationResponse
 from protocol.outcomes import Outcome

@@ -102,7 +102,7 @@ def _stop_event() -> asyncio.Event:
 
 
 async def _demo(run_dir: Path, *, as_json: bool) -> int:
-    from kiosk_sim.fleet_scenarios import MessageRecorder
+    from kiosk_sim.mqtt_recorder import MessageRecorder
     from kiosk_sim.scenarios import ScenarioResult, format_results, run_scenarios
     from kiosk_sim.stack import DEMO_TIMEOUTS, Stack
 

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 
 from hardware.card.reader import Finger
 from kiosk_sim.pcscd import PcscdProcess
+from simulators.card import CardFault, VirtualSam, card_for
 from simulators.fingerprint import FingerprintSim
 from simulators.gpio import Enclosure, mock_factory, output_states
-from simulators.ktpel_card import CardFault, VirtualSam, card_for
 from simulators.personas import persona
 from simulators.vpcd import VirtualSlot
 

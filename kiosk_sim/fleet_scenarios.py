@@ -4,7 +4,7 @@ The stack owns the kiosk (agent process, devices, page); these scenarios drive t
 with the real `kiosk-fleet` command and watch MQTT as an admin would. What they need of the
 stack comes in `KioskHooks`; each scenario returns (expected, got), equal when it passed.
 
-Wiring, in the stack:
+Wiring, in the stack (`FleetSetup` from `fleet_admin`, `MessageRecorder` from `mqtt_recorder`):
 
     setup = FleetSetup.create(run_dir / "fleet", pki, broker, gateway_url=gateway.url)
     agent_toml += setup.agent_sections(broker, run_dir / "agent" / "state",
@@ -20,24 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import secrets
-import sys
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
-from common.tls import client_context
-from kiosk_sim.broker import ADMIN_CN, MosquittoBroker
-from kiosk_sim.pki import Issued, Pki
+from kiosk_sim.broker import MosquittoBroker
+from kiosk_sim.fleet_admin import FleetSetup
+from kiosk_sim.mqtt_recorder import MessageRecorder
 from protocol.mqtt import (
     Channel,
     PayloadError,
@@ -48,192 +38,8 @@ from protocol.mqtt import (
     parse_usage,
     topic,
 )
-from protocol.signed import private_pem, public_pem
 
 DEFAULT_TIMEOUT = 15.0
-
-
-@dataclass(frozen=True)
-class FleetSetup:
-    """The admin side of a simulation: signing key, admin certificate, fleet.toml."""
-
-    directory: Path
-    admin_cert: Issued
-    signing_key: Path
-    public_key: Path
-    fleet_config: Path
-    ca_file: Path
-
-    @classmethod
-    def create(
-        cls, directory: Path, pki: Pki, broker: MosquittoBroker, gateway_url: str | None = None
-    ) -> FleetSetup:
-        """Make a signing key pair, an admin certificate and fleet.toml in `directory`."""
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        from fleet.config import render_config
-
-        directory.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        signing = directory / "admin-ed25519.pem"
-        signing.write_bytes(private_pem(key))
-        signing.chmod(0o600)
-        public = directory / "admin-ed25519.pub"
-        public.write_bytes(public_pem(key.public_key()))
-        admin = broker.issue_admin(ADMIN_CN)
-        config = directory / "fleet.toml"
-        config.write_text(
-            render_config(
-                signing_key=signing,
-                broker_host=broker.host,
-                broker_port=broker.admin_port,
-                ca_file=pki.server_ca.cert,
-                cert_file=admin.cert,
-                key_file=admin.key,
-                gateway_url=gateway_url,
-            )
-        )
-        return cls(directory, admin, signing, public, config, pki.server_ca.cert)
-
-    def agent_sections(
-        self,
-        broker: MosquittoBroker,
-        state_dir: Path,
-        *,
-        province: str = "31",
-        supervisor_port: str | None = None,
-        health_interval: float = 60.0,
-    ) -> str:
-        """The [mqtt], [admin], [state] (and [supervisor]) sections to append to agent.toml."""
-        text = f"""
-[mqtt]
-host = "{broker.host}"
-port = {broker.port}
-keepalive = 30
-reconnect_min = 0.2
-reconnect_max = 2.0
-health_interval = {health_interval}
-probe_interval = 10.0
-
-[admin]
-public_keys = [{json.dumps(str(self.public_key))}]
-
-[state]
-dir = {json.dumps(str(state_dir))}
-province = "{province}"
-"""
-        if supervisor_port is not None:
-            text += f"""
-[supervisor]
-port = {json.dumps(supervisor_port)}
-heartbeat_interval = 0.5
-"""
-        return text
-
-    async def fleet(self, *args: str) -> tuple[int, str]:
-        """Run `kiosk-fleet --config fleet.toml ARGS`; (exit code, stdout + stderr)."""
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "fleet",
-            "--config",
-            str(self.fleet_config),
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        out, _ = await proc.communicate()
-        return int(proc.returncode or 0), out.decode(errors="replace").strip()
-
-
-class MessageRecorder:
-    """An admin subscriber on `kiosk/#` that keeps every message (across broker restarts)."""
-
-    def __init__(
-        self,
-        broker: MosquittoBroker,
-        setup: FleetSetup,
-        filters: tuple[str, ...] = ("kiosk/#",),
-        client_id: str | None = None,
-    ) -> None:
-        self.filters = filters
-        self.messages: list[tuple[float, str, bytes, bool]] = []
-        self._cond = threading.Condition()
-        self._subscribed = threading.Event()
-        ctx = client_context(setup.ca_file, setup.admin_cert.cert, setup.admin_cert.key)
-        self._client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"recorder-{secrets.token_hex(4)}",
-            protocol=paho.MQTTv5,
-        )
-        self._client.tls_set_context(ctx)
-        self._client.reconnect_delay_set(1, 2)
-        self._client.on_connect = self._connected
-        self._client.on_subscribe = lambda *a: self._subscribed.set()
-        self._client.on_message = self._message
-        self._host, self._port = broker.host, broker.admin_port
-
-    def _connected(self, c: Any, u: Any, flags: Any, rc: Any, props: Any) -> None:
-        c.subscribe([(f, 1) for f in self.filters])
-
-    def _message(self, c: Any, u: Any, msg: paho.MQTTMessage) -> None:
-        with self._cond:
-            self.messages.append((time.time(), msg.topic, bytes(msg.payload), bool(msg.retain)))
-            self._cond.notify_all()
-
-    def start(self, timeout: float = 10.0) -> MessageRecorder:
-        """Connect (persistent session) and wait for the subscription."""
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = 3600
-        self._client.connect(self._host, self._port, 30, clean_start=False, properties=props)
-        self._client.loop_start()
-        if not self._subscribed.wait(timeout):
-            raise TimeoutError("the recorder could not subscribe")
-        return self
-
-    def stop(self) -> None:
-        """Disconnect."""
-        self._client.disconnect()
-        self._client.loop_stop()
-
-    def count(self) -> int:
-        """Messages so far."""
-        with self._cond:
-            return len(self.messages)
-
-    def wait_for(
-        self, match: Callable[[str, bytes], bool], timeout: float, start: int = 0
-    ) -> tuple[str, bytes] | None:
-        """The first message from index `start` on that matches; None on timeout (blocking)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            i = start
-            while True:
-                while i < len(self.messages):
-                    _, name, payload, _ = self.messages[i]
-                    i += 1
-                    if match(name, payload):
-                        return name, payload
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._cond.wait(left)
-
-    async def await_for(
-        self, match: Callable[[str, bytes], bool], timeout: float, start: int = 0
-    ) -> tuple[str, bytes] | None:
-        """wait_for from the event loop (in a thread)."""
-        return await asyncio.to_thread(self.wait_for, match, timeout, start)
-
-    def payloads(self) -> bytes:
-        """Every topic and payload, one per line (what the privacy scan reads)."""
-        with self._cond:
-            return b"\n".join(t.encode() + b" " + p for _, t, p, _ in self.messages)
-
-    def dump(self, path: Path) -> Path:
-        """Write payloads() to `path`."""
-        path.write_bytes(self.payloads())
-        return path
 
 
 @dataclass

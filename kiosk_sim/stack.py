@@ -27,7 +27,7 @@ from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
 from kiosk_sim.broker import MosquittoBroker
 from kiosk_sim.devices import SimulatedDevices
-from kiosk_sim.fleet_scenarios import FleetSetup
+from kiosk_sim.fleet_admin import FleetSetup
 from kiosk_sim.pki import Issued, Pki, make_pki
 from simulators.dukcapil import RunningDukcapilSim, SimUser, start_dukcapil_sim
 from simulators.mcu import McuSim

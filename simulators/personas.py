@@ -1,16 +1,19 @@
 """Synthetic citizens. Invented names; real region codes; valid NIKs unless said otherwise.
 
-These records are the only place where the canary personal data of the simulations lives: the
-virtual KTP-el cards are made from them and the Dukcapil simulator's population is made from them.
-Privacy scans grep every file a run wrote for their NIKs and names.
+The records are data, in `personas.toml` beside this module. They are the only place where the
+canary personal data of the simulations lives: the virtual KTP-el cards are made from them and
+the Dukcapil simulator's population is made from them. Privacy scans grep every file a run wrote
+for their NIKs and names.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import tomllib
 from dataclasses import dataclass
 from enum import Enum
+from importlib.resources import files
 
 from hardware.card.reader import Finger
 from protocol.nik import Sex
@@ -42,7 +45,6 @@ class Persona:
     religion: str
     marital_status: str
     occupation: str
-    nationality: str
     address: str
     rt: str
     rw: str
@@ -50,7 +52,8 @@ class Persona:
     district: str
     regency: str
     province: str
-    valid_until: str
+    nationality: str = "WNI"
+    valid_until: str = "SEUMUR HIDUP"
     status: RecordStatus = RecordStatus.ACTIVE
 
     def template(self, finger: Finger) -> bytes:
@@ -72,162 +75,18 @@ def synthetic_template(seed: str) -> bytes:
     return b"\x03\x01" + body
 
 
-_P = [
-    Persona(
-        key="ayu",
-        nik="3304014508920003",
-        kk_number="3304010101180011",
-        full_name="AYUNINGSIH PRAMESWARI KARTAWIJAYA",
-        sex=Sex.FEMALE,
-        birth_place="BANJARNEGARA",
-        birth_date=dt.date(1992, 8, 5),
-        religion="ISLAM",
-        marital_status="KAWIN",
-        occupation="GURU",
-        nationality="WNI",
-        address="JL. SERAYU TIMUR GG. MELATI NO. 17",
-        rt="003",
-        rw="005",
-        village="KALIWUNGU",
-        district="SUSUKAN",
-        regency="BANJARNEGARA",
-        province="JAWA TENGAH",
-        valid_until="SEUMUR HIDUP",
-    ),
-    Persona(
-        key="bagas",
-        nik="3313061704870002",
-        kk_number="3313060202150007",
-        full_name="BAGASWARA TIRTONEGORO SUMARLIN",
-        sex=Sex.MALE,
-        birth_place="KARANGANYAR",
-        birth_date=dt.date(1987, 4, 17),
-        religion="KRISTEN",
-        marital_status="BELUM KAWIN",
-        occupation="WIRASWASTA",
-        nationality="WNI",
-        address="DUSUN NGARGOYOSO KIDUL",
-        rt="002",
-        rw="001",
-        village="NGARGOYOSO",
-        district="NGARGOYOSO",
-        regency="KARANGANYAR",
-        province="JAWA TENGAH",
-        valid_until="SEUMUR HIDUP",
-    ),
-    Persona(
-        key="darmo",
-        nik="1218022306410001",
-        kk_number="1218020303090004",
-        full_name="DARMOSUWITO HARJOPRANOTO",
-        sex=Sex.MALE,
-        birth_place="SEI RAMPAH",
-        birth_date=dt.date(1941, 6, 23),
-        religion="ISLAM",
-        marital_status="CERAI MATI",
-        occupation="PENSIUNAN",
-        nationality="WNI",
-        address="JL. LINTAS SUMATERA KM 54",
-        rt="001",
-        rw="004",
-        village="SEI RAMPAH",
-        district="SEI RAMPAH",
-        regency="SERDANG BEDAGAI",
-        province="SUMATERA UTARA",
-        valid_until="SEUMUR HIDUP",
-        status=RecordStatus.DECEASED,
-    ),
-    Persona(
-        key="gandari",
-        nik="1971035911990004",
-        kk_number="1971031010200002",
-        full_name="GANDARIWATI SEKARLANGIT OEI",
-        sex=Sex.FEMALE,
-        birth_place="PANGKALPINANG",
-        birth_date=dt.date(1999, 11, 19),
-        religion="BUDDHA",
-        marital_status="BELUM KAWIN",
-        occupation="PELAJAR/MAHASISWA",
-        nationality="WNI",
-        address="JL. DEPATI HAMZAH BLOK C NO. 8",
-        rt="007",
-        rw="002",
-        village="BACANG",
-        district="BUKIT INTAN",
-        regency="KOTA PANGKALPINANG",
-        province="KEPULAUAN BANGKA BELITUNG",
-        valid_until="SEUMUR HIDUP",
-        status=RecordStatus.DUPLICATE,
-    ),
-    Persona(
-        key="hendrikus",
-        nik="6171050112780005",
-        kk_number="6171052708110003",
-        full_name="HENDRIKUS ASANG LIMBUNAN",
-        sex=Sex.MALE,
-        birth_place="PUTUSSIBAU",
-        birth_date=dt.date(1978, 12, 1),
-        religion="KATOLIK",
-        marital_status="KAWIN",
-        occupation="NELAYAN/PERIKANAN",
-        nationality="WNI",
-        address="JL. TANJUNG RAYA II GG. SEPAKAT",
-        rt="004",
-        rw="011",
-        village="SAIGON",
-        district="PONTIANAK TIMUR",
-        regency="KOTA PONTIANAK",
-        province="KALIMANTAN BARAT",
-        valid_until="SEUMUR HIDUP",
-        status=RecordStatus.INACTIVE,
-    ),
-    Persona(
-        key="intan",
-        nik="3304046612010006",
-        kk_number="3304041512190009",
-        full_name="INTANSARI WIDYANINGRUM PUSPAKENCANA",
-        sex=Sex.FEMALE,
-        birth_place="BANJARNEGARA",
-        birth_date=dt.date(2001, 12, 26),
-        religion="ISLAM",
-        marital_status="BELUM KAWIN",
-        occupation="KARYAWAN SWASTA",
-        nationality="WNI",
-        address="DESA GUMIWANG RT 02",
-        rt="002",
-        rw="003",
-        village="GUMIWANG",
-        district="PURWANEGARA",
-        regency="BANJARNEGARA",
-        province="JAWA TENGAH",
-        valid_until="SEUMUR HIDUP",
-        status=RecordStatus.ABSENT,
-    ),
-    Persona(
-        key="joko",
-        # Serial 0000: a card whose NIK does not follow the format (INVALID_NIK_FORMAT upstream).
-        nik="3313070309850000",
-        kk_number="3313071111160001",
-        full_name="JOKOLELONO SASTRAWIRYAN",
-        sex=Sex.MALE,
-        birth_place="KARANGANYAR",
-        birth_date=dt.date(1985, 9, 3),
-        religion="HINDU",
-        marital_status="KAWIN",
-        occupation="PETANI/PEKEBUN",
-        nationality="WNI",
-        address="DUSUN TAWANGMANGU WETAN",
-        rt="001",
-        rw="002",
-        village="TAWANGMANGU",
-        district="TAWANGMANGU",
-        regency="KARANGANYAR",
-        province="JAWA TENGAH",
-        valid_until="SEUMUR HIDUP",
-    ),
-]
+def _load(text: str) -> dict[str, Persona]:
+    """The personas of `personas.toml`, by key (a field that is not Persona's raises TypeError)."""
+    personas = {}
+    for key, fields in tomllib.loads(text).items():
+        fields["sex"] = Sex[fields["sex"].upper()]
+        fields["status"] = RecordStatus(fields.get("status", RecordStatus.ACTIVE.value))
+        personas[key] = Persona(key=key, **fields)
+    return personas
 
-PERSONAS: dict[str, Persona] = {p.key: p for p in _P}
+
+PERSONAS: dict[str, Persona] = _load(files("simulators").joinpath("personas.toml").read_text())
+"""Every persona, by key, in the order of personas.toml."""
 
 
 def persona(key: str) -> Persona:

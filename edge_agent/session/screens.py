@@ -7,7 +7,8 @@ They become text only when a message for the page is built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -15,6 +16,8 @@ from typing import Any, Protocol
 from hardware.card.reader import Finger
 from protocol.elements import DataElement
 from protocol.outcomes import Outcome
+
+_log = logging.getLogger(__name__)
 
 
 class ScreenName(Enum):
@@ -86,3 +89,29 @@ class ScreenObserver(Protocol):
 
     def show(self, screen: Screen) -> None:
         """Called on the event loop, in order; must not block."""
+
+
+class ScreenPublisher:
+    """The screen shown now, published in order to every observer; a failing observer is logged."""
+
+    def __init__(self, observers: Sequence[ScreenObserver] = ()) -> None:
+        self._observers = list(observers)
+        self.current = Screen(ScreenName.IDLE)
+
+    def add(self, observer: ScreenObserver) -> None:
+        """Also publish to `observer`, starting with the current screen."""
+        self._observers.append(observer)
+        self._notify(observer, self.current)
+
+    def publish(self, screen: Screen) -> None:
+        """Show `screen` now."""
+        self.current = screen
+        for observer in self._observers:
+            self._notify(observer, screen)
+
+    @staticmethod
+    def _notify(observer: ScreenObserver, screen: Screen) -> None:
+        try:
+            observer.show(screen)
+        except Exception:
+            _log.exception("screen observer %s failed", type(observer).__name__)

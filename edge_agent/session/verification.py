@@ -5,8 +5,11 @@ switch between the card's two fingers) → querying the gateway → showing the 
 A pulled card ends the session at any step; a second card is ignored; every step has a timeout.
 
 The session owns the personal data of one citizen: the card's contents and the returned data
-elements, all in bytearrays, overwritten when the session ends whatever the path. What remains is
-one count in the outcome counter.
+elements, all in bytearrays (`citizen_data`), overwritten when the session ends whatever the
+path. What remains is one count in the outcome counter and a `SessionReport`.
+
+The finger tries are `finger_step`; how a step waits, times out or is aborted is `steps`; the
+screens reach their observers through `screens.ScreenPublisher`.
 """
 
 from __future__ import annotations
@@ -15,20 +18,29 @@ import asyncio
 import concurrent.futures
 import logging
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from common.buffers import wipe, wipe_all
 from common.clock import Clock
 from edge_agent.config import TimeoutsConfig
-from edge_agent.devices import FingerPort, GatewayPort, MatchLike
+from edge_agent.devices import FingerPort, GatewayPort
+from edge_agent.session.citizen_data import CitizenData
 from edge_agent.session.counters import OutcomeCounter
-from edge_agent.session.screens import Screen, ScreenName, ScreenObserver, TryProblem
+from edge_agent.session.finger_step import FingerStep
+from edge_agent.session.report import SessionReport
+from edge_agent.session.screens import Screen, ScreenName, ScreenObserver, ScreenPublisher
+from edge_agent.session.steps import (
+    Aborted,
+    DeviceFault,
+    EarlyOutcome,
+    Reason,
+    StepTimeout,
+    StepWaiter,
+    on_device_thread,
+)
 from hardware.card.reader import (
     CardContents,
     CardEvent,
@@ -45,22 +57,13 @@ from hardware.errors import (
     NoReaderError,
     SamMissingError,
     SamNotAuthorisedError,
-    SensorError,
 )
-from hardware.fingerprint.errors import (
-    CaptureFailedError,
-    NoFingerError,
-    PoorImageError,
-    SensorCancelledError,
-)
-from protocol.elements import DataElement
-from protocol.messages import REPLAY_KEY_BYTES, MatchEvidence, ReaderIdentity
+from protocol.messages import REPLAY_KEY_BYTES, ReaderIdentity
 from protocol.nik import has_nik_shape
 from protocol.outcomes import Outcome
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-_MAX_SCORE = 65535
 
 
 class SessionState(Enum):
@@ -73,59 +76,6 @@ class SessionState(Enum):
     QUERYING = "querying"
     SHOWING_RESULT = "showing_result"
     DEACTIVATED = "deactivated"
-
-
-class _Reason(Enum):
-    PULLED = "card pulled"
-    CANCELLED = "cancelled at the kiosk"
-    DEACTIVATED = "kiosk deactivated"
-
-
-class _Aborted(Exception):
-    def __init__(self, reason: _Reason) -> None:
-        super().__init__(reason.value)
-        self.reason = reason
-
-
-class _StepTimeout(Exception):
-    pass
-
-
-class _DeviceFault(Exception):
-    """A device of the kiosk failed (SAM, reader, fingerprint module): not the citizen's doing."""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionReport:
-    """What one session leaves for logs and the bench: no personal data."""
-
-    outcome: Outcome
-    request_id: str | None
-    tries: int
-    total: float  # seconds from the card to idle (perf_counter)
-    waited: float  # of which waiting for devices, the gateway, the citizen and timers
-    steps: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def own(self) -> float:
-        """Seconds the agent itself spent (total minus waits)."""
-        return max(0.0, self.total - self.waited)
-
-
-class _Owned:
-    """The personal data of one session; `wipe()` overwrites all of it."""
-
-    def __init__(self) -> None:
-        self.card: CardContents | None = None
-        self.elements: dict[DataElement, bytearray] = {}
-        self.replay_key = bytearray()  # fresh per request id; the gateway seals its answer with it
-
-    def wipe(self) -> None:
-        if self.card is not None:
-            self.card.wipe()
-            self.card = None
-        wipe_all(self.elements)
-        wipe(self.replay_key)
 
 
 class Session:
@@ -147,32 +97,30 @@ class Session:
         on_finished: Callable[[SessionReport], None] | None = None,
     ) -> None:
         self._card = card
-        self._finger_port = finger
         self._gateway = gateway
         self._reader = reader
         self._t = timeouts
         self._clock = clock
         self.counter = counter if counter is not None else OutcomeCounter()
-        self._observers = list(observers)
-        self._first_finger = first_finger
-        self._max_tries = max_tries
+        self._screens = ScreenPublisher(observers)
         self._on_finished = on_finished
-        # One thread per device: calls to one device never overlap, even an abandoned one.
+        # One thread for the reader: calls to it never overlap, even an abandoned one.
         self._card_exec = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="card")
-        self._finger_exec = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="finger")
         self._state = SessionState.IDLE
-        self._screen = Screen(ScreenName.IDLE)
         self._present: set[str] = set()
         self._deactivated = False
         self._task: asyncio.Task[None] | None = None
-        self._abort: asyncio.Future[_Reason] | None = None
+        self._waiter = StepWaiter(clock)
+        self._finger_step = FingerStep(
+            finger,
+            self._waiter,
+            clock,
+            self._show_finger,
+            finger_wait=timeouts.finger_wait,
+            first_finger=first_finger,
+            max_tries=max_tries,
+        )
         self._session_reader: str | None = None
-        self._fingers: tuple[Finger, ...] = ()
-        self._finger = first_finger
-        self._finger_cancel: threading.Event | None = None
-        self._tries = 0
-        self._problem: TryProblem | None = None
-        self._waited = 0.0
         self._closed = False
 
     # --- what the outside sees and does ---------------------------------------------------------
@@ -185,7 +133,7 @@ class Session:
     @property
     def screen(self) -> Screen:
         """The screen shown now."""
-        return self._screen
+        return self._screens.current
 
     @property
     def deactivated(self) -> bool:
@@ -194,8 +142,7 @@ class Session:
 
     def add_observer(self, observer: ScreenObserver) -> None:
         """Also publish screens to `observer`, starting with the current one."""
-        self._observers.append(observer)
-        self._notify(observer, self._screen)
+        self._screens.add(observer)
 
     def on_card_event(self, event: CardEvent) -> None:
         """A card came or went (call on the loop; monitor threads use call_soon_threadsafe)."""
@@ -213,34 +160,28 @@ class Session:
             return
         self._present.discard(event.reader)
         if self._task is not None and event.reader == self._session_reader:
-            self._abort_with(_Reason.PULLED)
+            self._abort_with(Reason.PULLED)
         elif self._task is None and self._state is SessionState.IDLE:
             self._publish(self._idle_screen())
 
     def select_finger(self, finger: Finger) -> bool:
         """The citizen wants to use `finger` (one of the card's two); False if not now."""
-        if self._state is not SessionState.WAITING_FINGER or finger not in self._fingers:
+        if self._state is not SessionState.WAITING_FINGER:
             return False
-        if finger is not self._finger:
-            _log.info("citizen switched to the %s finger", finger.value)
-            self._finger = finger
-            if self._finger_cancel is not None:
-                self._finger_cancel.set()
-            self._publish_finger()
-        return True
+        return self._finger_step.select(finger)
 
     def cancel(self) -> bool:
         """The citizen pressed cancel (or closed the result screen); False if nothing to end."""
         if self._task is None:
             return False
-        self._abort_with(_Reason.CANCELLED)
+        self._abort_with(Reason.CANCELLED)
         return True
 
     def deactivate(self) -> None:
         """Refuse sessions and show the deactivated screen; a running session ends, wiped."""
         self._deactivated = True
         if self._task is not None:
-            self._abort_with(_Reason.DEACTIVATED)
+            self._abort_with(Reason.DEACTIVATED)
         else:
             self._set(SessionState.DEACTIVATED, Screen(ScreenName.DEACTIVATED))
 
@@ -257,56 +198,52 @@ class Session:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if self._finger_cancel is not None:
-            self._finger_cancel.set()
+        self._finger_step.close()
         self._card_exec.shutdown(wait=False, cancel_futures=True)
-        self._finger_exec.shutdown(wait=False, cancel_futures=True)
 
     # --- one session --------------------------------------------------------------------------
 
     def _start(self, reader: str) -> None:
-        loop = asyncio.get_running_loop()
         self._session_reader = reader
-        self._abort = loop.create_future()
-        self._task = loop.create_task(self._run(), name="verification-session")
+        self._waiter.begin()
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name="verification-session"
+        )
 
-    def _abort_with(self, reason: _Reason) -> None:
-        if self._abort is not None and not self._abort.done():
-            self._abort.set_result(reason)
-        if self._finger_cancel is not None:
-            self._finger_cancel.set()
+    def _abort_with(self, reason: Reason) -> None:
+        self._waiter.abort(reason)
+        self._finger_step.interrupt()
 
     async def _run(self) -> None:
         started = time.perf_counter()
-        self._waited = 0.0
-        self._tries = 0
-        owned = _Owned()
+        self._finger_step.start()
+        owned = CitizenData()
         outcome: Outcome | None = None
         request_id: list[str] = []
         steps: dict[str, float] = {}
         _log.info("session started")
-        ended_by: _Reason | None = None
+        ended_by: Reason | None = None
         try:
             outcome = await self._verify(owned, request_id, steps)
             self._show_result(outcome, owned)
             await self._step(self._clock.sleep(self._t.result_display), None)
-        except _Aborted as aborted:
+        except Aborted as aborted:
             ended_by = aborted.reason
             _log.info("session ended: %s", aborted.reason.value)
         finally:
             owned.wipe()
             final = outcome
             if final is None:
-                deactivated = ended_by is _Reason.DEACTIVATED
+                deactivated = ended_by is Reason.DEACTIVATED
                 final = Outcome.DEVICE_DEACTIVATED if deactivated else Outcome.CANCELLED
             self.counter.add(final)
             self._end()
             report = SessionReport(
                 outcome=final,
                 request_id=request_id[0] if request_id else None,
-                tries=self._tries,
+                tries=self._finger_step.tries,
                 total=time.perf_counter() - started,
-                waited=self._waited,
+                waited=self._waiter.waited,
                 steps=steps,
             )
             _log.info(
@@ -325,19 +262,18 @@ class Session:
 
     def _end(self) -> None:
         self._task = None
-        self._abort = None
+        self._waiter.end()
         self._session_reader = None
-        self._fingers = ()
-        self._finger_cancel = None
+        self._finger_step.end()
         if self._deactivated:
             self._set(SessionState.DEACTIVATED, Screen(ScreenName.DEACTIVATED))
         else:
             self._set(SessionState.IDLE, self._idle_screen())
 
     async def _verify(
-        self, owned: _Owned, request_id: list[str], steps: dict[str, float]
+        self, owned: CitizenData, request_id: list[str], steps: dict[str, float]
     ) -> Outcome:
-        """Card, finger, query: the outcome to show (_Aborted: end without a result screen)."""
+        """Card, finger, query: the outcome to show (Aborted: end without a result screen)."""
         try:
             t0 = time.perf_counter()
             self._set(SessionState.READING_CARD, Screen(ScreenName.READING))
@@ -345,13 +281,13 @@ class Session:
             owned.card = contents
             steps["card"] = time.perf_counter() - t0
             nik = contents.identity.get(IdentityField.NIK)
-            self._fingers = tuple(f for f in Finger if len(contents.templates.get(f, b"")) > 0)
-            if nik is None or not has_nik_shape(nik) or not self._fingers:
+            fingers = self._finger_step.use_card(contents)
+            if nik is None or not has_nik_shape(nik) or not fingers:
                 _log.warning("card read without a well-formed NIK or any fingerprint template")
                 return Outcome.CARD_UNREADABLE
 
             t0 = time.perf_counter()
-            evidence = await self._match_finger(contents)
+            evidence = await self._finger_step.match(contents)
             steps["finger"] = time.perf_counter() - t0
             if evidence is None:
                 return Outcome.FINGER_MISMATCH
@@ -371,124 +307,39 @@ class Session:
                     for element, value in answer.elements.items()
                 )
             return answer.outcome
-        except _Outcome as early:
+        except EarlyOutcome as early:
             return early.outcome
-        except _StepTimeout:
+        except StepTimeout:
             _log.info("step timed out in state %s", self._state.value)
             return Outcome.TIMEOUT
-        except _DeviceFault as fault:
+        except DeviceFault as fault:
             _log.error("device fault: %s", fault)
             return Outcome.SERVICE_UNAVAILABLE
-        except _Aborted:
+        except Aborted:
             raise
         except Exception:
             _log.exception("session failed unexpectedly in state %s", self._state.value)
             return Outcome.SERVICE_UNAVAILABLE
 
     async def _read_card(self) -> CardContents:
-        work, abandon = self._blocking(self._card_exec, self._card.read, discard=CardContents.wipe)
+        work, abandon = on_device_thread(
+            self._card_exec, self._card.read, discard=CardContents.wipe
+        )
         try:
             return await self._step(work, self._t.card_read, abandon)
         except (CardRemovedError, NoCardError) as err:
             _log.info("card gone while reading: %s", type(err).__name__)
-            raise _Aborted(_Reason.PULLED) from None
+            raise Aborted(Reason.PULLED) from None
         except CardNotAuthenticError:
             _log.warning("card failed mutual authentication with the SAM")
-            raise _Outcome(Outcome.CARD_NOT_AUTHENTIC) from None
+            raise EarlyOutcome(Outcome.CARD_NOT_AUTHENTIC) from None
         except (SamMissingError, SamNotAuthorisedError, NoReaderError) as err:
-            raise _DeviceFault(f"card reader or SAM: {type(err).__name__}: {err}") from None
+            raise DeviceFault(f"card reader or SAM: {type(err).__name__}: {err}") from None
         except CardError as err:
             _log.warning("card unreadable: %s", type(err).__name__)
-            raise _Outcome(Outcome.CARD_UNREADABLE) from None
-
-    async def _match_finger(self, contents: CardContents) -> MatchEvidence | None:
-        """Up to max_tries tries; None after the last mismatch."""
-        self._finger = (
-            self._first_finger if self._first_finger in self._fingers else self._fingers[0]
-        )
-        self._problem = None
-        while self._tries < self._max_tries:
-            deadline = self._clock.monotonic() + self._t.finger_wait
-            self._set(SessionState.WAITING_FINGER, self._finger_screen())
-            result: MatchLike | None = None
-            while result is None:
-                remaining = deadline - self._clock.monotonic()
-                if remaining <= 0:
-                    raise _StepTimeout
-                finger = self._finger
-                try:
-                    result = await self._try_finger(contents.templates[finger], remaining)
-                except SensorCancelledError:
-                    if self._finger is finger:
-                        raise _DeviceFault(
-                            "fingerprint module cancelled a wait by itself"
-                        ) from None
-                    continue  # the citizen switched fingers: same try, the other template
-                except _PoorImage:
-                    self._tries += 1
-                    _log.info("poor finger image on try %d", self._tries)
-                    self._problem = TryProblem.POOR_IMAGE
-                    break
-            if result is None:
-                continue
-            self._tries += 1
-            if result.matched:
-                score = min(max(result.score, 0), _MAX_SCORE)
-                _log.info("finger matched on try %d (score %d)", self._tries, score)
-                return MatchEvidence(finger.value, score, self._tries)
-            _log.info("finger mismatch on try %d (score %d)", self._tries, result.score)
-            self._problem = TryProblem.MISMATCH
-        return None
-
-    async def _try_finger(self, template: bytearray, remaining: float) -> MatchLike:
-        cancel = threading.Event()
-        self._finger_cancel = cancel
-        fresh_press = self._tries > 0  # a finger left on the sensor is not a new try
-
-        def verify() -> MatchLike:
-            return self._finger_port.verify_finger(
-                template, finger_timeout=remaining, cancel=cancel, fresh_press=fresh_press
-            )
-
-        work, abandon = self._blocking(self._finger_exec, verify, cancel=cancel)
-        try:
-            return await self._step(work, remaining, abandon)
-        except NoFingerError:
-            raise _StepTimeout from None  # the module's own wait for a finger ran out
-        except (PoorImageError, CaptureFailedError):
-            raise _PoorImage from None
-        except SensorCancelledError:
-            raise
-        except SensorError as err:
-            raise _DeviceFault(f"fingerprint module: {type(err).__name__}: {err}") from None
-        finally:
-            self._finger_cancel = None
+            raise EarlyOutcome(Outcome.CARD_UNREADABLE) from None
 
     # --- waiting ------------------------------------------------------------------------------
-
-    def _blocking(
-        self,
-        executor: concurrent.futures.ThreadPoolExecutor,
-        fn: Callable[[], _T],
-        *,
-        discard: Callable[[_T], None] | None = None,
-        cancel: threading.Event | None = None,
-    ) -> tuple[asyncio.Future[_T], Callable[[], None]]:
-        """Run `fn` on a device thread; the second value abandons it (its late result discarded)."""
-        cf = executor.submit(fn)
-
-        def late(done: concurrent.futures.Future[_T]) -> None:
-            if done.cancelled() or done.exception() is not None:
-                return
-            if discard is not None:
-                discard(done.result())
-
-        def abandon() -> None:
-            if cancel is not None:
-                cancel.set()
-            cf.add_done_callback(late)  # runs on the device thread, or at once if already done
-
-        return asyncio.wrap_future(cf), abandon
 
     async def _step(
         self,
@@ -497,38 +348,7 @@ class Session:
         abandon: Callable[[], None] | None = None,
     ) -> _T:
         """Await `work`, unless the step times out (clock) or the session is aborted first."""
-        assert self._abort is not None
-        fut = asyncio.ensure_future(work)
-        waiters: set[asyncio.Future[Any]] = {fut, self._abort}
-        sleeper = None
-        if timeout is not None:
-            sleeper = asyncio.ensure_future(self._clock.sleep(timeout))
-            waiters.add(sleeper)
-        t0 = time.perf_counter()
-        try:
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            self._give_up(fut, abandon)
-            raise
-        finally:
-            self._waited += time.perf_counter() - t0
-            if sleeper is not None:
-                sleeper.cancel()
-        if self._abort in done:  # an abort wins over work that finished in the same turn
-            self._give_up(fut, abandon)
-            raise _Aborted(self._abort.result())
-        if fut in done:
-            return fut.result()
-        self._give_up(fut, abandon)
-        raise _StepTimeout
-
-    @staticmethod
-    def _give_up(fut: asyncio.Future[_T], abandon: Callable[[], None] | None) -> None:
-        if abandon is not None:
-            abandon()
-            fut.add_done_callback(_retrieve)
-        else:
-            fut.cancel()
+        return await self._waiter.step(work, timeout, abandon)
 
     # --- screens ------------------------------------------------------------------------------
 
@@ -537,33 +357,15 @@ class Session:
         self._publish(screen)
 
     def _publish(self, screen: Screen) -> None:
-        self._screen = screen
-        for observer in self._observers:
-            self._notify(observer, screen)
-
-    @staticmethod
-    def _notify(observer: ScreenObserver, screen: Screen) -> None:
-        try:
-            observer.show(screen)
-        except Exception:
-            _log.exception("screen observer %s failed", type(observer).__name__)
+        self._screens.publish(screen)
 
     def _idle_screen(self) -> Screen:
         return Screen(ScreenName.IDLE, card_present=bool(self._present))
 
-    def _finger_screen(self) -> Screen:
-        return Screen(
-            ScreenName.FINGER,
-            finger=self._finger,
-            fingers=self._fingers,
-            tries_left=self._max_tries - self._tries,
-            problem=self._problem,
-        )
+    def _show_finger(self, screen: Screen) -> None:
+        self._set(SessionState.WAITING_FINGER, screen)
 
-    def _publish_finger(self) -> None:
-        self._publish(self._finger_screen())
-
-    def _show_result(self, outcome: Outcome, owned: _Owned) -> None:
+    def _show_result(self, outcome: Outcome, owned: CitizenData) -> None:
         _log.info("showing outcome %s", outcome.value)
         self._set(
             SessionState.SHOWING_RESULT,
@@ -574,18 +376,3 @@ class Session:
                 elements=owned.elements,
             ),
         )
-
-
-class _Outcome(Exception):
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.value)
-        self.outcome = outcome
-
-
-class _PoorImage(Exception):
-    pass
-
-
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from common.clock import Clock
 from common.tasks import cancel_and_wait
 from edge_agent.uplink.health import HealthProbes
-from edge_agent.uplink.mqtt.client import MqttClient, Will
+from edge_agent.uplink.mqtt.client import MqttClient
 from edge_agent.uplink.mqtt.errors import MqttError
+from edge_agent.uplink.mqtt.options import Will
 from edge_agent.uplink.outbox import UsageOutbox
 from edge_agent.uplink.statefile import RemoteState
 from protocol.mqtt import (

@@ -25,8 +25,9 @@ from edge_agent.hygiene import Notifier
 from edge_agent.session.counters import OutcomeCounter
 from edge_agent.session.gateway_link import GatewayLink
 from edge_agent.session.lights import IndicatorObserver, NoIndicators, PatternNames
+from edge_agent.session.report import SessionReport
 from edge_agent.session.screens import ScreenObserver
-from edge_agent.session.verification import Session, SessionReport, SessionState
+from edge_agent.session.verification import Session, SessionState
 from edge_agent.ui.server import UiServer
 from edge_agent.uplink.connection import Uplink
 from edge_agent.uplink.remote_control import Enforcer

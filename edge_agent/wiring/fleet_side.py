@@ -28,7 +28,7 @@ from edge_agent.session.lights import pattern_for
 from edge_agent.session.screens import Screen
 from edge_agent.uplink.connection import Uplink
 from edge_agent.uplink.health import GatewayPing, HealthProbes, module_probe, pcsc_probe
-from edge_agent.uplink.mqtt.client import MqttOptions
+from edge_agent.uplink.mqtt.options import MqttOptions
 from edge_agent.uplink.outbox import OutboxCounter, UsageOutbox
 from edge_agent.uplink.remote_control import Enforcer, RemoteControl
 from edge_agent.uplink.statefile import RemoteState, StateFile

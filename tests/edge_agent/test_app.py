@@ -25,8 +25,8 @@ from edge_agent.config import (
 )
 from edge_agent.errors import StartupError
 from edge_agent.hygiene import install_log_filter
+from edge_agent.session.report import SessionReport
 from edge_agent.session.screens import ScreenName
-from edge_agent.session.verification import SessionReport
 from edge_agent.wiring.app import Agent, run_agent
 from hardware.card.reader import CardEvent, CardEventKind
 from hardware.fingerprint.packet import MatchResult

@@ -16,13 +16,9 @@ from edge_agent.session.screens import ScreenName
 from gateway.server import RunningGateway
 from hardware.card.reader import CardEvent, CardEventKind
 from kiosk_sim.broker import MosquittoBroker
-from kiosk_sim.fleet_scenarios import (
-    SCENARIOS,
-    FleetContext,
-    FleetSetup,
-    KioskHooks,
-    MessageRecorder,
-)
+from kiosk_sim.fleet_admin import FleetSetup
+from kiosk_sim.fleet_scenarios import SCENARIOS, FleetContext, KioskHooks
+from kiosk_sim.mqtt_recorder import MessageRecorder
 from simulators.gpio import Enclosure, mock_factory
 from simulators.personas import PERSONAS
 from tests.mqtt.fixtures import DEVICE, Certs, Kiosk, agent_config, running_kiosk

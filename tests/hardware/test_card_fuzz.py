@@ -18,7 +18,7 @@ from hardware.card.ktpel import KtpelProfile
 from hardware.card.ktpel_crypto import SecureChannel, SessionKeys
 from hardware.card.reader import Finger, IdentityField
 from hardware.errors import CardError, MalformedCardDataError
-from simulators.ktpel_card import (
+from simulators.card import (
     DirectTransport,
     VirtualSam,
     build_identity_file,

@@ -1,26 +1,13 @@
-"""The KTP-el profile against the virtual card and SAM, in process (no pcscd): reads, faults,
-authentication, secure messaging, parsers of card data, and the crypto primitives' vectors."""
+"""The KTP-el profile against the virtual card and SAM, in process (no pcscd): whole reads, SAM
+states, authentication, damaged and vanishing cards, and card faults in their text form."""
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from common.buffers import wipe
-from hardware.card import ktpel, tlv
+from hardware.card import ktpel
 from hardware.card.apdu import CommandApdu
 from hardware.card.ktpel import CardProfile, KtpelProfile
-from hardware.card.ktpel_crypto import (
-    AuthKeys,
-    SecureChannel,
-    SessionKeys,
-    cmac,
-    make_cryptogram,
-    open_cryptogram,
-    pad,
-    unpad_in_place,
-)
 from hardware.card.reader import CardContents, Finger, IdentityField
 from hardware.errors import (
     CardError,
@@ -30,14 +17,12 @@ from hardware.errors import (
     SamMissingError,
     SamNotAuthorisedError,
 )
-from simulators.ktpel_card import (
+from simulators.card import (
     CardFault,
     DirectTransport,
     FaultKind,
     VirtualKtpelCard,
     VirtualSam,
-    build_identity_file,
-    build_template_file,
     card_for,
     identity_values,
 )
@@ -263,189 +248,3 @@ def test_card_for_takes_text_faults() -> None:
     card = card_for("ayu", "vanish_at:2")
     assert card.fault is not None and card.fault.kind is FaultKind.VANISH_AT
     assert "AYU" not in repr(card)
-
-
-# --- parsers of card data -----------------------------------------------------------------------
-
-
-def _identity(**changes: bytes) -> dict[IdentityField, bytes]:
-    values = identity_values(persona("ayu"))
-    for name, value in changes.items():
-        values[IdentityField(name)] = value
-    return values
-
-
-def test_identity_ignores_unknown_tags() -> None:
-    fields = [tlv.build(ktpel.IDENTITY_TAGS[f], v) for f, v in _identity().items()]
-    raw = tlv.build_constructed(ktpel.TAG_IDENTITY, [*fields, tlv.build(0x9E, b"future")])
-    assert len(ktpel.parse_identity(raw)) == len(IdentityField)
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        build_identity_file(_identity(full_name=b"\xff\xfe")),  # not UTF-8
-        build_identity_file(
-            {f: v for f, v in _identity().items() if f is not IdentityField.RW}
-        ),  # missing field
-        tlv.build(0x7F71, b""),  # wrong template
-        tlv.build_constructed(  # duplicate NIK
-            ktpel.TAG_IDENTITY,
-            [
-                tlv.build(0x80, b"1"),
-                *(tlv.build(ktpel.IDENTITY_TAGS[f], b"x") for f in IdentityField),
-            ],
-        ),
-    ],
-)
-def test_bad_identity_files(raw: bytes) -> None:
-    with pytest.raises(MalformedCardDataError):
-        ktpel.parse_identity(raw)
-
-
-def test_template_parser() -> None:
-    template = persona("ayu").template(Finger.LEFT_INDEX)
-    raw = build_template_file(template, Finger.LEFT_INDEX)
-    assert raw[:5] == bytes.fromhex("7F60820208")
-    assert ktpel.parse_template(raw, Finger.LEFT_INDEX) == template
-    with pytest.raises(MalformedCardDataError):
-        ktpel.parse_template(raw, Finger.RIGHT_INDEX)  # another finger's file
-    with pytest.raises(MalformedCardDataError):
-        ktpel.parse_template(
-            build_template_file(template[:500], Finger.LEFT_INDEX), Finger.LEFT_INDEX
-        )
-
-
-def test_fci_and_fcp_parsers() -> None:
-    card = card_for("ayu")
-    fci = card.process(CommandApdu(0, 0xA4, 4, 0, ktpel.KTPEL_AID, ne=256).to_bytes())[:-2]
-    assert ktpel.parse_fci(fci) == card.serial
-    fcp = card.process(CommandApdu(0, 0xA4, 2, 4, b"\x01\x02", ne=256).to_bytes())[:-2]
-    assert fcp.hex().upper() == "620B8002020D82010183020102"
-    assert ktpel.parse_fcp_size(fcp) == 0x20D
-    for bad in (b"", tlv.build(0x62, tlv.build(0x80, b"\x00\x00")), tlv.build(0x63, b"")):
-        with pytest.raises(MalformedCardDataError):
-            ktpel.parse_fcp_size(bad)
-    other_aid = tlv.build_constructed(0x6F, [tlv.build(0x84, b"\xa0\x00"), tlv.build(0xA5, b"")])
-    with pytest.raises(MalformedCardDataError):
-        ktpel.parse_fci(other_aid)
-
-
-@given(st.binary(max_size=64))
-def test_utf8_check_agrees_with_python(data: bytes) -> None:
-    try:
-        data.decode("utf-8")
-        valid = True
-    except UnicodeDecodeError:
-        valid = False
-    assert ktpel.is_utf8(data) == valid
-
-
-@pytest.mark.parametrize(
-    "raw", ["C0AF", "E08080", "EDA080", "F4908080", "F5808080", "E282", "80", "C2"]
-)
-def test_utf8_check_rejects_overlongs_surrogates_and_truncation(raw: str) -> None:
-    assert not ktpel.is_utf8(bytes.fromhex(raw))
-
-
-# --- crypto and secure messaging ------------------------------------------------------------
-
-
-def test_cmac_rfc4493_vectors() -> None:
-    key = bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")
-    assert cmac(key).hex() == "bb1d6929e95937287fa37d129b756746"
-    msg = bytes.fromhex("6bc1bee22e409f96e93d7e117393172a")
-    assert cmac(key, msg).hex() == "070a16b46b4d4144f79bdd9dd04a287c"
-
-
-def test_padding() -> None:
-    assert pad(b"") == b"\x80" + bytes(15)
-    assert pad(bytes(15)) == bytes(15) + b"\x80"
-    assert len(pad(bytes(16))) == 32
-    buf = bytearray(pad(b"abc"))
-    unpad_in_place(buf)
-    assert buf == b"abc"
-    for bad in (bytes(16), b"abc" + bytes(13), b"\x80" + bytes(31)):
-        with pytest.raises(MalformedCardDataError):
-            unpad_in_place(bytearray(bad))
-
-
-def test_wipe_zeroes_even_with_a_live_view() -> None:
-    buf = bytearray(b"secret")
-    view = memoryview(buf)
-    wipe(buf)
-    assert bytes(view) == bytes(6)
-    view.release()
-    other = bytearray(b"secret")
-    wipe(other)
-    assert other == b""
-
-
-def test_cryptogram_round_trip_and_tamper() -> None:
-    keys = AuthKeys.from_card_key(bytes(range(16)))
-    blob = make_cryptogram(keys, b"A" * 8, b"B" * 8, b"C" * 16)
-    assert open_cryptogram(keys, blob) == (b"A" * 8, b"B" * 8, bytearray(b"C" * 16))
-    tampered = bytes([blob[0] ^ 1]) + blob[1:]
-    with pytest.raises(CardNotAuthenticError):
-        open_cryptogram(keys, tampered)
-    with pytest.raises(CardNotAuthenticError):
-        open_cryptogram(keys, blob[:-1])
-    keys.wipe()
-    assert keys.enc == b"" and keys.mac == b""
-
-
-def _pair() -> tuple[SecureChannel, SecureChannel]:
-    def keys() -> SessionKeys:
-        return SessionKeys.derive(b"\x01" * 16, b"\x02" * 16, b"\x03" * 8, b"\x04" * 8)
-
-    return SecureChannel(keys()), SecureChannel(keys())
-
-
-def test_secure_messaging_round_trip() -> None:
-    host, card = _pair()
-    for plain in (b"", b"x", bytes(223)):
-        cmd = host.protect_command(0xB0, 0x01, 0x02, len(plain) or 1)
-        assert cmd.cla == 0x0C
-        assert card.unprotect_command(CommandApdu.parse(cmd.to_bytes())) == (len(plain) or 1)
-        data = card.protect_response(plain, 0x9000)
-        assert len(data) <= 256
-        out, sw = host.unprotect_response(data, 0x9000)
-        assert (bytes(out), sw) == (plain, 0x9000)
-
-
-def test_secure_messaging_rejects_tampering_replay_and_sw_mismatch() -> None:
-    host, card = _pair()
-    card.unprotect_command(host.protect_command(0xB0, 0, 0, 4))
-    data = card.protect_response(b"abcd", 0x9000)
-    flipped = data[:5] + bytes([data[5] ^ 1]) + data[6:]
-    with pytest.raises(MalformedCardDataError):
-        host.unprotect_response(flipped, 0x9000)
-    host, card = _pair()
-    card.unprotect_command(host.protect_command(0xB0, 0, 0, 4))
-    data = card.protect_response(b"abcd", 0x9000)
-    with pytest.raises(MalformedCardDataError):
-        host.unprotect_response(data, 0x6282)  # plain SW disagrees with DO99
-    host, card = _pair()
-    card.unprotect_command(host.protect_command(0xB0, 0, 0, 4))
-    data = card.protect_response(b"abcd", 0x9000)
-    host.unprotect_response(data, 0x9000)
-    host.protect_command(0xB0, 0, 4, 4)
-    with pytest.raises(MalformedCardDataError):
-        host.unprotect_response(data, 0x9000)  # replayed: the counter moved on
-
-
-def test_closed_channel_refuses_to_work() -> None:
-    host, _ = _pair()
-    host.wipe()
-    with pytest.raises(MalformedCardDataError):
-        host.protect_command(0xB0, 0, 0, 4)
-
-
-def test_session_key_block() -> None:
-    keys = SessionKeys.derive(b"\x01" * 16, b"\x02" * 16, b"\x03" * 8, b"\x04" * 8)
-    block = keys.to_bytes()
-    assert len(block) == 48 and block[32:] == bytes(8) + b"\x03" * 4 + b"\x04" * 4
-    again = SessionKeys.from_bytes(block)
-    assert (again.enc, again.mac, again.ssc) == (keys.enc, keys.mac, keys.ssc)
-    with pytest.raises(MalformedCardDataError):
-        SessionKeys.from_bytes(block[:-1])

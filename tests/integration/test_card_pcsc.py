@@ -33,7 +33,7 @@ from hardware.errors import (
     SamNotAuthorisedError,
 )
 from kiosk_sim.pcscd import PcscdProcess
-from simulators.ktpel_card import (
+from simulators.card import (
     CardFault,
     DirectTransport,
     VirtualSam,

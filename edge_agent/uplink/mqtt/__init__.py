@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_agent.uplink.mqtt.client import Message, MqttClient, MqttOptions, Will
+from edge_agent.uplink.mqtt.client import Message, MqttClient
 from edge_agent.uplink.mqtt.errors import (
     MqttConnectionLost,
     MqttError,
@@ -10,6 +10,7 @@ from edge_agent.uplink.mqtt.errors import (
     MqttRefused,
     MqttTimeout,
 )
+from edge_agent.uplink.mqtt.options import MqttOptions, Will
 
 __all__ = [
     "Message",

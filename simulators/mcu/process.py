@@ -1,11 +1,9 @@
-"""Simulated supervisor MCU: the real firmware (firmware/main.py) in a child process on the
-CPython stand-ins of machine/utime/micropython, its UART bridged to a pty that the agent's
-driver opens as if it were the real serial port.
+"""The simulated supervisor MCU as the caller sees it: a child process behind a real pty.
 
-The child keeps the stand-ins' module names (machine, utime, micropython) out of the caller's
-interpreter. Its flash is a directory in the run directory, so the tamper latch survives a
-restart of the MCU. The parent hears of the firmware's events and of every output pin the
-firmware drives; the power relay pin is what a kiosk simulation uses to restart the agent
+The child (`firmware_host`) runs the real firmware; the agent's driver opens `port_path` as if
+it were the real serial port. The flash is a directory in the run directory, so the tamper latch
+survives a restart of the MCU. The parent hears of the firmware's events and of every output pin
+the firmware drives; the power relay pin is what a kiosk simulation uses to restart the agent
 (`on_power_off` / `on_power_on`).
 
 Control: open_enclosure/close_enclosure, cover_light_sensor/expose_light_sensor,
@@ -16,21 +14,17 @@ the stand-in hardware watchdog resets the MCU).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import importlib
 import json
 import logging
 import os
 import subprocess
 import sys
 import threading
-import time
 import tty
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
 
 from firmware import board
 
@@ -237,7 +231,7 @@ class McuSim:
         args = [
             self._python,
             "-m",
-            "simulators.mcu",
+            "simulators.mcu.firmware_host",
             "--flash",
             str(self.flash_dir),
             "--uart-fd",
@@ -345,111 +339,3 @@ class McuSim:
             _log.info("MCU restored the Pi's power")
             if self._on_power_on is not None:
                 self._on_power_on()
-
-
-# --- the child process: the firmware on the stand-ins -----------------------------------------
-
-
-class _PtyUart:
-    """The MCU's UART: the master side of the pty, never blocking, dropping what cannot go."""
-
-    def __init__(self, fd: int, cut: bool) -> None:
-        self.fd = fd
-        self.cut = cut
-        self.hang = threading.Event()
-        self._rx = bytearray()
-
-    def any(self) -> int:
-        if self.hang.is_set():  # the firmware polls the UART on every pass: stop it here
-            threading.Event().wait()
-        try:
-            data = os.read(self.fd, 4096)
-        except OSError:  # EAGAIN: nothing; EIO: nobody has the port open
-            data = b""
-        if data and not self.cut:
-            self._rx += data
-        return len(self._rx)
-
-    def read(self, size: int) -> bytes:
-        data = bytes(self._rx[:size])
-        del self._rx[:size]
-        return data
-
-    def write(self, data: bytes) -> int:
-        with contextlib.suppress(OSError):  # a full pty drops bytes, like a UART nobody reads
-            return os.write(self.fd, data)
-        return 0
-
-
-class _Sink:
-    """Lines to the parent on stdout."""
-
-    def __init__(self, out: IO[str]) -> None:
-        self._out = out
-        self._lock = threading.Lock()
-
-    def send(self, kind: str, name: object, value: int) -> None:
-        with self._lock, contextlib.suppress(OSError, ValueError):
-            self._out.write(f"{kind} {name} {int(value)}\n")
-            self._out.flush()
-
-
-def _child(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="simulators.mcu")
-    parser.add_argument("--flash", required=True)
-    parser.add_argument("--uart-fd", type=int, required=True)
-    parser.add_argument("--enclosure", type=int, default=0)
-    parser.add_argument("--light", type=int, default=DARK)
-    parser.add_argument("--cut", action="store_true")
-    parser.add_argument("--wdt-reset", action="store_true")
-    args = parser.parse_args(argv)
-
-    stubs = Path(__file__).resolve().parent.parent / "firmware" / "stubs"
-    sys.path.insert(0, str(stubs))
-    machine = importlib.import_module("machine")  # the stand-in, from firmware/stubs
-
-    sink = _Sink(sys.stdout)
-    uart = _PtyUart(args.uart_fd, args.cut)
-    sim_board: Any = machine.Board()
-    sim_board.set_input(board.ENCLOSURE, args.enclosure)
-    sim_board.set_adc(board.LIGHT, args.light)
-    sim_board.uarts[board.UART_ID] = uart
-    sim_board.on_output = lambda gpio, level: sink.send("out", gpio, level)
-    if args.wdt_reset:
-        sim_board.reset_cause = machine.WDT_RESET
-    machine.set_board(sim_board)
-    os.chdir(args.flash)
-
-    def control() -> None:
-        for line in sys.stdin:
-            words = line.split()
-            if words[:1] == ["pin"] and len(words) == 3:
-                sim_board.set_input(int(words[1]), int(words[2]))
-            elif words[:1] == ["adc"] and len(words) == 3:
-                sim_board.set_adc(int(words[1]), int(words[2]))
-            elif words[:1] == ["cut"] and len(words) == 2:
-                uart.cut = words[1] == "1"
-            elif words[:1] == ["hang"]:
-                uart.hang.set()
-            elif words[:1] == ["quit"]:
-                break
-        os._exit(0)  # the parent is gone or wants us off: like pulling the MCU's power
-
-    def hardware_watchdog() -> None:
-        while True:
-            time.sleep(0.1)
-            timeout, fed = sim_board.wdt_timeout_ms, sim_board.wdt_last_feed
-            if timeout and fed is not None and time.monotonic() - fed > timeout / 1000:
-                sink.send("evt", "mcu_watchdog_bite", 0)
-                os._exit(WDT_EXIT)
-
-    threading.Thread(target=control, daemon=True).start()
-    threading.Thread(target=hardware_watchdog, daemon=True).start()
-    # Imported by name: the firmware is untyped MicroPython code, outside the project's mypy.
-    firmware_main = importlib.import_module("firmware.main")
-    firmware_main.main(on_event=lambda name, value: sink.send("evt", name, value))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1:]))

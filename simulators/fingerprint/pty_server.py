@@ -1,65 +1,37 @@
-"""A simulated R30x/AS608 fingerprint module on a real pty.
+"""The simulated fingerprint module's pty: the thread that reads packets and writes answers.
 
-The simulator owns the master side of a pseudo-terminal and speaks the module's packet protocol
-there from its own thread; our real driver opens `port_path` (the slave side) with pyserial, as it
-would open /dev/serial0 on a kiosk. A pty ignores baud rates, so every packet sent or received
-costs the wire time of the configured baud (10 bits a byte). Tests and the kiosk-sim control
-surface script the finger from other threads: `place()`, `place_other()`, `poor_image()`,
-`lift()`, `set_unresponsive()`, `send_raw_next()`.
+A pty ignores baud rates, so every packet sent or received costs the wire time of the
+configured baud (10 bits a byte). The behaviour behind the packets is `module.SimulatedModule`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import os
 import select
 import threading
 import tty
-import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from common.buffers import wipe
 from hardware.fingerprint.errors import FrameFault, MalformedPacketError
 from hardware.fingerprint.packet import (
     DEFAULT_ADDRESS,
-    NO_MATCH,
-    OK,
     PACKET_SIZES,
-    Instruction,
     Packet,
     PacketId,
     PacketParser,
-    SystemParameters,
-    build_ack,
-    build_data_packets,
-    encode_system_parameters,
 )
+from simulators.fingerprint.module import Sensor, SimulatedModule
 
 _log = logging.getLogger(__name__)
 
 BITS_PER_BYTE = 10  # start bit, 8 data bits, stop bit
-MAX_TEMPLATE_SIZE = 4096
 IDLE_GAP = 0.02  # seconds of silence after which a half-received packet is dropped
-LIBRARY_SIZE = 1000
-SECURITY_LEVEL = 3
-SYSTEM_ID = 0x0009
-
-# confirmation codes the simulator answers with
-_RECEIVE_ERROR = 0x01
-_NO_FINGER = 0x02
-_OUT_OF_RANGE = 0x0B
-_UPLOAD_FAILED = 0x0D
-_WRONG_PASSWORD = 0x13
-_NO_VALID_IMAGE = 0x15
-_PASSWORD_REQUIRED = 0x21
-_UNSUPPORTED = 0xFC
-_POOR_IMAGE_CODES = (0x06, 0x07)
 
 
 @dataclass(frozen=True)
@@ -98,8 +70,6 @@ class FingerprintSim:
             raise ValueError(f"packet size must be one of {PACKET_SIZES}")
         self.baud = baud
         self.address = address
-        self._password = password
-        self._packet_size = packet_size
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)
@@ -108,20 +78,18 @@ class FingerprintSim:
         self._stop = threading.Event()
         self._cond = threading.Condition()
         self._parser = PacketParser(address=None)  # other addresses are counted, not answered
-        # finger state, guarded by _cond
-        self._finger: bytearray | None = None
-        self._finger_poor: int = OK
-        self._presses: int | None = None
-        self._empty_captures = 0  # captures left before a touching finger lifts
+        self._sensor = Sensor()
+        self._module = SimulatedModule(
+            self._sensor,
+            self._reply,
+            address=address,
+            password=password,
+            packet_size=packet_size,
+            baud=baud,
+        )
+        # scripted wire behaviour and counters, guarded by _cond
         self._unresponsive = False
         self._raw_answers: list[bytes] = []
-        # module state, touched only by the simulator thread
-        self._verified = password == 0
-        self._image: bytearray | None = None
-        self._image_poor = OK
-        self._buffers: dict[int, bytearray | None] = {1: None, 2: None}
-        self._download: tuple[int, bytearray] | None = None
-        # counters, guarded by _cond
         self._bytes = 0
         self._packets = 0
         self._bad = 0
@@ -149,31 +117,23 @@ class FingerprintSim:
 
     def place(self, template: bytes | bytearray) -> None:
         """A finger whose capture yields `template` is on the sensor."""
-        with self._cond:
-            self._set_finger(bytearray(template), OK)
+        self._sensor.place(template)
 
     def touch(self, template: bytes | bytearray) -> None:
         """A finger whose capture yields `template` rests on the sensor for one capture only."""
-        with self._cond:
-            self._set_finger(bytearray(template), OK, presses=1)
+        self._sensor.place(template, presses=1)
 
     def place_other(self, *, touch: bool = False) -> None:
         """Some finger that matches nobody's template is on the sensor (one capture if touch)."""
-        other = hashlib.shake_256(b"simulated other finger").digest(512)
-        with self._cond:
-            self._set_finger(bytearray(other), OK, presses=1 if touch else None)
+        self._sensor.place_other(presses=1 if touch else None)
 
     def poor_image(self, code: int = 0x06) -> None:
         """A finger is on the sensor but its image is unusable (Img2Tz answers `code`)."""
-        if code not in _POOR_IMAGE_CODES:
-            raise ValueError(f"poor-image code must be one of {_POOR_IMAGE_CODES}")
-        with self._cond:
-            self._set_finger(bytearray(512), code)
+        self._sensor.poor_image(code)
 
     def lift(self) -> None:
         """No finger on the sensor (GenImg answers 0x02)."""
-        with self._cond:
-            self._set_finger(None, OK)
+        self._sensor.lift()
 
     def set_unresponsive(self, unresponsive: bool) -> None:
         """Make the module go silent (it reads and ignores everything) or come back."""
@@ -206,9 +166,9 @@ class FingerprintSim:
         for fd in (self._master, self._slave, self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        with self._cond:
-            self._set_finger(None, OK)
-        self._reset_module()
+        self._sensor.lift()
+        self._module.reset()
+        self._parser.clear()
 
     # --- the simulator thread -----------------------------------------------------------------
 
@@ -264,9 +224,8 @@ class FingerprintSim:
                 return
             self._bad += 1
             silent = self._unresponsive
-        # a frame meant for this module that arrived damaged: say so, like the real module
         if not silent and err.fault in (FrameFault.CHECKSUM, FrameFault.LENGTH):
-            self._reply(build_ack(_RECEIVE_ERROR, address=self.address))
+            self._module.on_damaged_frame()
 
     def _on_packet(self, packet: Packet) -> None:
         with self._cond:
@@ -277,173 +236,15 @@ class FingerprintSim:
             if self._unresponsive:
                 return
         if packet.pid is PacketId.COMMAND:
-            self._download = None
-            self._on_command(packet)
-        elif packet.pid in (PacketId.DATA, PacketId.END_DATA) and self._download is not None:
-            self._on_data(packet)
-        else:
             with self._cond:
-                self._bad += 1
-
-    def _on_data(self, packet: Packet) -> None:
-        assert self._download is not None
-        buffer_id, buf = self._download
-        if len(packet.payload) > self._packet_size or len(buf) + len(packet.payload) > (
-            MAX_TEMPLATE_SIZE
+                self._commands[packet.payload[0]] += 1
+                raw = self._raw_answers.pop(0) if self._raw_answers else None
+            self._module.on_command(packet, raw)
+        elif packet.pid not in (PacketId.DATA, PacketId.END_DATA) or not self._module.on_data(
+            packet
         ):
-            self._download = None
-            wipe(buf)
             with self._cond:
                 self._bad += 1
-            return
-        buf += packet.payload
-        if packet.pid is PacketId.END_DATA:
-            self._download = None
-            self._store(buffer_id, buf)
-
-    def _on_command(self, packet: Packet) -> None:
-        instruction = packet.payload[0]
-        params = bytes(packet.payload[1:])
-        with self._cond:
-            self._commands[instruction] += 1
-            raw = self._raw_answers.pop(0) if self._raw_answers else None
-        if raw is not None:
-            self._reply(raw)
-            return
-        if not self._verified and instruction != Instruction.VFY_PWD:
-            self._ack(_PASSWORD_REQUIRED)
-            return
-        handlers: dict[int, Callable[[bytes], None]] = {
-            Instruction.VFY_PWD: self._vfy_pwd,
-            Instruction.GEN_IMG: self._gen_img,
-            Instruction.IMG2TZ: self._img2tz,
-            Instruction.MATCH: self._match,
-            Instruction.UP_CHAR: self._up_char,
-            Instruction.DOWN_CHAR: self._down_char,
-            Instruction.READ_SYS_PARA: self._read_sys_para,
-        }
-        handler = handlers.get(instruction)
-        if handler is None:
-            self._ack(_UNSUPPORTED)
-        else:
-            handler(params)
-
-    # --- commands -----------------------------------------------------------------------------
-
-    def _vfy_pwd(self, params: bytes) -> None:
-        if len(params) != 4:
-            self._ack(_RECEIVE_ERROR)
-        elif int.from_bytes(params, "big") == self._password:
-            self._verified = True
-            self._ack(OK)
-        else:
-            self._ack(_WRONG_PASSWORD)
-
-    def _gen_img(self, params: bytes) -> None:
-        with self._cond:
-            finger = None if self._finger is None else bytearray(self._finger)
-            poor = self._finger_poor
-            if finger is not None and self._presses is not None:
-                self._presses -= 1
-                if self._presses <= 0:  # a touch: lifted right after this capture
-                    self._set_finger(None, OK)
-        if finger is None:
-            with self._cond:
-                self._empty_captures += 1
-            self._ack(_NO_FINGER)
-            return
-        if self._image is not None:
-            wipe(self._image)
-        self._image, self._image_poor = finger, poor
-        self._ack(OK)
-
-    def _img2tz(self, params: bytes) -> None:
-        buffer_id = self._buffer_id(params)
-        if buffer_id is None:
-            return
-        if self._image is None:
-            self._ack(_NO_VALID_IMAGE)
-        elif self._image_poor != OK:
-            self._ack(self._image_poor)
-        else:
-            self._store(buffer_id, bytearray(self._image))
-            self._ack(OK)
-
-    def _match(self, params: bytes) -> None:
-        one, two = self._buffers[1], self._buffers[2]
-        if one is not None and two is not None and one == two:
-            score = 80 + zlib.crc32(one) % 121
-            self._ack(OK, score.to_bytes(2, "big"))
-        else:
-            self._ack(NO_MATCH, bytes(2))
-
-    def _up_char(self, params: bytes) -> None:
-        buffer_id = self._buffer_id(params)
-        if buffer_id is None:
-            return
-        buf = self._buffers[buffer_id]
-        if buf is None:
-            self._ack(_UPLOAD_FAILED)
-            return
-        self._ack(OK)
-        for frame in build_data_packets(buf, self._packet_size, self.address):
-            self._reply(frame)
-            wipe(frame)
-
-    def _down_char(self, params: bytes) -> None:
-        buffer_id = self._buffer_id(params)
-        if buffer_id is None:
-            return
-        self._download = (buffer_id, bytearray())
-        self._ack(OK)
-
-    def _read_sys_para(self, params: bytes) -> None:
-        sys_params = SystemParameters(
-            status_register=0,
-            system_id=SYSTEM_ID,
-            library_size=LIBRARY_SIZE,
-            security_level=SECURITY_LEVEL,
-            address=self.address,
-            packet_size=self._packet_size,
-            baud=self.baud if self.baud % 9600 == 0 else 57600,
-        )
-        self._ack(OK, encode_system_parameters(sys_params))
-
-    # --- helpers ------------------------------------------------------------------------------
-
-    def _buffer_id(self, params: bytes) -> int | None:
-        if len(params) != 1:
-            self._ack(_RECEIVE_ERROR)
-            return None
-        if params[0] not in self._buffers:
-            self._ack(_OUT_OF_RANGE)
-            return None
-        return params[0]
-
-    def _store(self, buffer_id: int, buf: bytearray) -> None:
-        old = self._buffers[buffer_id]
-        if old is not None:
-            wipe(old)
-        self._buffers[buffer_id] = buf
-
-    def _set_finger(self, finger: bytearray | None, poor: int, presses: int | None = None) -> None:
-        if self._finger is not None:
-            wipe(self._finger)
-        self._finger, self._finger_poor, self._presses = finger, poor, presses
-
-    def _reset_module(self) -> None:
-        for buf in (self._image, *self._buffers.values()):
-            if buf is not None:
-                wipe(buf)
-        self._image = None
-        self._buffers = {1: None, 2: None}
-        if self._download is not None:
-            wipe(self._download[1])
-            self._download = None
-        self._parser.clear()
-
-    def _ack(self, code: int, params: bytes = b"") -> None:
-        self._reply(build_ack(code, params, self.address))
 
     def _reply(self, data: bytes | bytearray) -> None:
         """Send after the wire time, unless told to stop meanwhile."""
@@ -470,5 +271,5 @@ class FingerprintSim:
             replies=self._replies,
             pending=self._parser.pending,
             commands=dict(self._commands),
-            empty_captures=self._empty_captures,
+            empty_captures=self._sensor.empty_captures,
         )

@@ -1,0 +1,24 @@
+"""The personal data of one verification session, held in bytearrays and wiped at its end."""
+
+from __future__ import annotations
+
+from common.buffers import wipe, wipe_all
+from hardware.card.reader import CardContents
+from protocol.elements import DataElement
+
+
+class CitizenData:
+    """The card's contents and the returned data elements of one session; `wipe()` ends them."""
+
+    def __init__(self) -> None:
+        self.card: CardContents | None = None
+        self.elements: dict[DataElement, bytearray] = {}
+        self.replay_key = bytearray()  # fresh per request id; the gateway seals its answer with it
+
+    def wipe(self) -> None:
+        """Overwrite and drop all of it."""
+        if self.card is not None:
+            self.card.wipe()
+            self.card = None
+        wipe_all(self.elements)
+        wipe(self.replay_key)

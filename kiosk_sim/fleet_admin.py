@@ -1,0 +1,107 @@
+"""The admin side of a simulation: a signing key pair, an admin certificate, fleet.toml, and
+the real `kiosk-fleet` command run against them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiosk_sim.broker import ADMIN_CN, MosquittoBroker
+from kiosk_sim.pki import Issued, Pki
+from protocol.signed import private_pem, public_pem
+
+
+@dataclass(frozen=True)
+class FleetSetup:
+    """The admin side of a simulation: signing key, admin certificate, fleet.toml."""
+
+    directory: Path
+    admin_cert: Issued
+    signing_key: Path
+    public_key: Path
+    fleet_config: Path
+    ca_file: Path
+
+    @classmethod
+    def create(
+        cls, directory: Path, pki: Pki, broker: MosquittoBroker, gateway_url: str | None = None
+    ) -> FleetSetup:
+        """Make a signing key pair, an admin certificate and fleet.toml in `directory`."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from fleet.config import render_config
+
+        directory.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        signing = directory / "admin-ed25519.pem"
+        signing.write_bytes(private_pem(key))
+        signing.chmod(0o600)
+        public = directory / "admin-ed25519.pub"
+        public.write_bytes(public_pem(key.public_key()))
+        admin = broker.issue_admin(ADMIN_CN)
+        config = directory / "fleet.toml"
+        config.write_text(
+            render_config(
+                signing_key=signing,
+                broker_host=broker.host,
+                broker_port=broker.admin_port,
+                ca_file=pki.server_ca.cert,
+                cert_file=admin.cert,
+                key_file=admin.key,
+                gateway_url=gateway_url,
+            )
+        )
+        return cls(directory, admin, signing, public, config, pki.server_ca.cert)
+
+    def agent_sections(
+        self,
+        broker: MosquittoBroker,
+        state_dir: Path,
+        *,
+        province: str = "31",
+        supervisor_port: str | None = None,
+        health_interval: float = 60.0,
+    ) -> str:
+        """The [mqtt], [admin], [state] (and [supervisor]) sections to append to agent.toml."""
+        text = f"""
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+keepalive = 30
+reconnect_min = 0.2
+reconnect_max = 2.0
+health_interval = {health_interval}
+probe_interval = 10.0
+
+[admin]
+public_keys = [{json.dumps(str(self.public_key))}]
+
+[state]
+dir = {json.dumps(str(state_dir))}
+province = "{province}"
+"""
+        if supervisor_port is not None:
+            text += f"""
+[supervisor]
+port = {json.dumps(supervisor_port)}
+heartbeat_interval = 0.5
+"""
+        return text
+
+    async def fleet(self, *args: str) -> tuple[int, str]:
+        """Run `kiosk-fleet --config fleet.toml ARGS`; (exit code, stdout + stderr)."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "fleet",
+            "--config",
+            str(self.fleet_config),
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        return int(proc.returncode or 0), out.decode(errors="replace").strip()

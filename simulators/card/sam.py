@@ -1,0 +1,119 @@
+"""A virtual SAM: the reader's secure module that holds the master key and authenticates cards.
+
+The master key below is a made-up simulation value; real SAMs hold theirs in hardware.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from common.buffers import wipe
+from hardware.card import ktpel
+from hardware.card.apdu import SW, CommandApdu
+from hardware.card.ktpel_crypto import (
+    NONCE_SIZE,
+    SEED_SIZE,
+    AuthKeys,
+    SessionKeys,
+    diversify,
+    make_cryptogram,
+    open_cryptogram,
+)
+from hardware.errors import CardNotAuthenticError, MalformedCardDataError
+from simulators.card.iso7816 import VolatileChip, answer, make_atr
+
+SIMULATED_MASTER_KEY = bytes.fromhex("5349_4d2d_4b54_5045_4c2d_4d41_5354_4552".replace("_", ""))
+"""The simulated Dukcapil master key ("SIM-KTPEL-MASTER"); only virtual SAMs hold it."""
+
+SAM_ATR = make_atr(b"\x80\x56KTPSAM")
+
+
+@dataclass(eq=False, repr=False)
+class _Pending:
+    auth: AuthKeys
+    rnd_card: bytes
+    rnd_host: bytes
+    seed_host: bytearray
+
+
+class VirtualSam(VolatileChip):
+    """The reader's SAM: holds the master key, runs the host side of mutual authentication.
+
+    `activated` is False until Dukcapil activates the SAM; a deactivated SAM answers SELECT with
+    6283 and refuses to authenticate with 6985. The attribute may be changed at any time.
+    """
+
+    atr = SAM_ATR
+
+    def __init__(self, activated: bool = True, *, master_key: bytes = SIMULATED_MASTER_KEY) -> None:
+        self.activated = activated
+        self.apdu_count = 0
+        self._master = bytearray(master_key)
+        self._selected = False
+        self._pending: _Pending | None = None
+
+    def _clear(self) -> None:
+        self._selected = False
+        self._forget()
+
+    def _forget(self) -> None:
+        if self._pending is not None:
+            self._pending.auth.wipe()
+        self._pending = None
+
+    def process(self, apdu: bytes) -> bytes:
+        """Answer one command APDU."""
+        self.apdu_count += 1
+        try:
+            cmd = CommandApdu.parse(apdu)
+        except MalformedCardDataError:
+            return answer(b"", SW.WRONG_LENGTH)
+        if cmd.cla == ktpel.CLA and cmd.ins == ktpel.INS_SELECT and cmd.p1 == ktpel.SELECT_BY_AID:
+            if cmd.data != ktpel.SAM_AID:
+                return answer(b"", SW.FILE_NOT_FOUND)
+            self._clear()
+            self._selected = True
+            return answer(b"", SW.SUCCESS if self.activated else SW.FILE_DEACTIVATED)
+        if cmd.cla != ktpel.CLA_PROPRIETARY:
+            return answer(b"", SW.CLA_NOT_SUPPORTED)
+        if cmd.ins not in (ktpel.INS_SAM_INIT_AUTH, ktpel.INS_SAM_VERIFY_CARD):
+            return answer(b"", SW.INS_NOT_SUPPORTED)
+        if not self._selected or not self.activated:
+            return answer(b"", SW.CONDITIONS_NOT_SATISFIED)
+        if cmd.ins == ktpel.INS_SAM_INIT_AUTH:
+            return self._init_auth(cmd)
+        return self._verify_card(cmd)
+
+    def _init_auth(self, cmd: CommandApdu) -> bytes:
+        self._forget()
+        if len(cmd.data) != ktpel.SERIAL_SIZE + NONCE_SIZE:
+            return answer(b"", SW.WRONG_LENGTH)
+        serial, rnd_card = cmd.data[: ktpel.SERIAL_SIZE], cmd.data[ktpel.SERIAL_SIZE :]
+        card_key = diversify(self._master, serial, ktpel.KTPEL_AID)
+        auth = AuthKeys.from_card_key(card_key)
+        wipe(card_key)
+        pending = _Pending(auth, rnd_card, os.urandom(NONCE_SIZE), bytearray(os.urandom(SEED_SIZE)))
+        self._pending = pending
+        cryptogram = make_cryptogram(auth, pending.rnd_host, rnd_card, pending.seed_host)
+        return answer(cryptogram, SW.SUCCESS)
+
+    def _verify_card(self, cmd: CommandApdu) -> bytes:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return answer(b"", SW.CONDITIONS_NOT_SATISFIED)
+        try:
+            rnd_card, rnd_host, seed_card = open_cryptogram(pending.auth, cmd.data)
+        except CardNotAuthenticError:
+            return answer(b"", SW.AUTHENTICATION_FAILED)
+        finally:
+            pending.auth.wipe()
+        if rnd_card != pending.rnd_card or rnd_host != pending.rnd_host:
+            return answer(b"", SW.AUTHENTICATION_FAILED)
+        keys = SessionKeys.derive(pending.seed_host, seed_card, rnd_card, rnd_host)
+        released = bytes(keys.to_bytes())
+        keys.wipe()
+        return answer(released, SW.SUCCESS)
+
+    def __repr__(self) -> str:
+        return f"VirtualSam(activated={self.activated})"

@@ -8,14 +8,14 @@ import asyncio
 import json
 
 from gateway.errors import UpstreamError
-from gateway.upstream.answers import (
+from gateway.upstream.base import ReturnAnswer, UpstreamAccount, UpstreamAnswer
+from gateway.upstream.client import UpstreamClient
+from gateway.upstream.dukcapil_parsers import (
     TokenRefused,
     parse_login_answer,
     parse_return_answer,
     parse_verify_answer,
 )
-from gateway.upstream.base import ReturnAnswer, UpstreamAccount, UpstreamAnswer
-from gateway.upstream.client import UpstreamClient
 from protocol.nik import has_nik_shape
 from protocol.outcomes import Outcome
 

@@ -11,13 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.errors import UpstreamError
-from gateway.upstream.answers import (
+from gateway.upstream.base import ReturnAnswer
+from gateway.upstream.dukcapil_parsers import (
     TOKEN_REFUSED,
     parse_login_answer,
     parse_return_answer,
     parse_verify_answer,
 )
-from gateway.upstream.base import ReturnAnswer
 from protocol.outcomes import Outcome
 
 

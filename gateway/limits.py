@@ -52,6 +52,7 @@ class ConnectionGuard:
         self._refused = 0
         self._warned_at = -_WARN_EVERY_S
         self.count = 0  # open connections, from accept to close
+        self.changed = asyncio.Event()  # set whenever `count` changes
 
     async def start(self, factory: Callable[[], asyncio.Protocol]) -> int:
         """Listen on the configured address; the bound port."""
@@ -131,6 +132,7 @@ class ConnectionGuard:
             self._refuse(sock, "connection limit of one address reached: %d from %s", -1, address)
             return
         self.count += 1
+        self.changed.set()
         self._per_address[address] += 1
         sock.setblocking(False)
         pending = _Pending(sock, address, self._loop.time() + cfg.handshake_timeout_s)
@@ -201,6 +203,7 @@ class ConnectionGuard:
 
     def _release(self, address: str) -> None:
         self.count -= 1
+        self.changed.set()
         left = self._per_address[address] - 1
         if left > 0:
             self._per_address[address] = left

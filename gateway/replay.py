@@ -67,6 +67,7 @@ class SealedReplay:
         self._window = window_s
         self._hold = hold_s
         self._flights: dict[str, _Flight] = {}
+        self.changed = asyncio.Event()  # set whenever a flight starts or lands
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def admit(
@@ -83,6 +84,7 @@ class SealedReplay:
                 flight.done = asyncio.get_running_loop().create_future()
             return self._open(name, key, await asyncio.shield(flight.done))
         flight = self._flights[name] = _Flight(macs)
+        self.changed.set()
         try:
             result = await self._claim(name, macs)
         except BaseException:
@@ -164,6 +166,7 @@ class SealedReplay:
     def _land(self, name: str, result: bytes | Answer) -> None:
         """The flight of `name` is over: its waiters get `result` (sealed, or a plain refusal)."""
         flight = self._flights.pop(name, None)
+        self.changed.set()
         if flight is not None and flight.done is not None and not flight.done.done():
             flight.done.set_result(result)
 

@@ -45,6 +45,7 @@ class SimStats:
     returns: int = 0
     faults: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
 
 
 @dataclass
@@ -195,6 +196,7 @@ class DukcapilSim:
             return got
         user, body = got
         self.stats.queries += 1
+        self.stats.changed.set()
         outcome, record = self._query(user, body["nik"])
         self.stats.outcomes[outcome.value] += 1
         return _answer(outcome, record)

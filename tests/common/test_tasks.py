@@ -25,6 +25,10 @@ async def test_cancel_and_wait_ends_the_task_and_its_cleanup() -> None:
 
 async def test_cancel_and_wait_takes_none_and_finished_tasks() -> None:
     await cancel_and_wait(None)
-    task = asyncio.create_task(asyncio.sleep(0))
+    task = asyncio.create_task(_nothing())
     await task
     await cancel_and_wait(task)
+
+
+async def _nothing() -> None:
+    """A coroutine that finishes at once."""

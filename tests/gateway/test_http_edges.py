@@ -22,6 +22,7 @@ from protocol.regions import utc_offset_hours
 from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import persona
 from tests.gateway.conftest import Certs, MakeClient, MakeGateway, new_request_id
+from tests.waiting import until
 
 NIK = persona("ayu").nik
 
@@ -153,9 +154,7 @@ async def test_an_answer_whose_connection_closed_is_kept_for_the_replay(
                 tls.unwrap()  # close_notify right after the request
 
     await asyncio.get_running_loop().run_in_executor(None, send_and_close)
-    async with asyncio.timeout(10):
-        while sim.stats.queries < 1:
-            await asyncio.sleep(0.01)
+    await until(lambda: sim.stats.queries >= 1, sim.stats.changed)
     kiosk = make_client(gw, certs.devices["KIOSK-A2"])
     status, answer = await kiosk.request(
         "POST", "/v1/verifications", raw=body(request_id=rid, replay_key=key)

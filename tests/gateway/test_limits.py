@@ -18,6 +18,7 @@ import pytest
 from gateway.server import RunningGateway
 from simulators.personas import persona
 from tests.gateway.conftest import Certs, MakeClient, MakeGateway
+from tests.waiting import until
 
 AYU = persona("ayu").nik
 FLOOD = 3000
@@ -36,13 +37,6 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     raise AssertionError("no VmRSS")
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    """Wait for a condition the gateway reaches by itself."""
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 def connect(gw: RunningGateway, source: str = "127.0.0.1") -> socket.socket:
@@ -86,14 +80,14 @@ async def test_idle_tcp_flood_costs_little_and_kiosks_still_get_in(
         None, lambda: [connect(gw, f"127.0.{1 + i // 250}.{2 + i % 250}") for i in range(FLOOD)]
     )
     try:
-        await until(lambda: gw.guard.count >= FLOOD)
+        await until(lambda: gw.guard.count >= FLOOD, gw.guard.changed)
         during = rss_mb()
         status, body = await kiosk.verify(AYU)
         assert (status, body["outcome"]) == (200, "FOUND")
     finally:
         for sock in flood:
             sock.close()
-    await until(lambda: gw.guard.count <= 1)
+    await until(lambda: gw.guard.count <= 1, gw.guard.changed)
     after = rss_mb()
     print(
         f"\nRSS with {FLOOD} idle TCP connections (gateway and test in one process): "
@@ -112,7 +106,7 @@ async def test_connection_limits_refuse_and_warn(
     gw = await make_gateway(mutate=server(**limits, handshake_timeout_s=30.0))
     caplog.set_level(logging.WARNING, "gateway.security")
     held = [connect(gw) for _ in range(5)]
-    await until(lambda: gw.guard.count == 5)
+    await until(lambda: gw.guard.count == 5, gw.guard.changed)
     extra = connect(gw)
     try:
         assert await closed_by_server(extra)
@@ -120,12 +114,12 @@ async def test_connection_limits_refuse_and_warn(
         assert "connection limit" in caplog.text
         if which == "per_address":
             other = connect(gw, "127.0.0.9")
-            await until(lambda: gw.guard.count == 6)
+            await until(lambda: gw.guard.count == 6, gw.guard.changed)
             other.close()
     finally:
         for sock in [*held, extra]:
             sock.close()
-    await until(lambda: gw.guard.count == 0)
+    await until(lambda: gw.guard.count == 0, gw.guard.changed)
 
 
 @pytest.mark.parametrize("first", [b"", b"\x16\x03\x01"])
@@ -137,7 +131,7 @@ async def test_handshake_must_end_in_time(make_gateway: MakeGateway, first: byte
         started = time.monotonic()
         assert await closed_by_server(sock)
         assert time.monotonic() - started < 3
-    await until(lambda: gw.guard.count == 0)
+    await until(lambda: gw.guard.count == 0, gw.guard.changed)
 
 
 async def _tls(gw: RunningGateway, certs: Certs) -> ssl.SSLSocket:
@@ -164,10 +158,11 @@ async def test_a_request_must_arrive_in_time_even_when_authenticated(
             with contextlib.suppress(OSError):
                 for byte in head * 10:  # one byte every 50 ms keeps nothing open
                     tls.sendall(bytes([byte]))
-                    await asyncio.sleep(0.05)
+                    if await closed_by_server(tls, 0.05):
+                        break
             assert time.monotonic() - started < 5
         assert time.monotonic() - started < 5
-    await until(lambda: gw.guard.count == 0)
+    await until(lambda: gw.guard.count == 0, gw.guard.changed)
 
 
 async def test_a_slow_body_is_cut_too(make_gateway: MakeGateway, certs: Certs) -> None:
@@ -194,4 +189,4 @@ async def test_refused_handshakes_are_released(make_gateway: MakeGateway, certs:
             tls.recv(1)
 
     await asyncio.get_running_loop().run_in_executor(None, refused)
-    await until(lambda: gw.guard.count == 0)
+    await until(lambda: gw.guard.count == 0, gw.guard.changed)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from tests.gateway.conftest import (
     _free_port,
     new_request_id,
 )
+from tests.waiting import until
 
 AYU = persona("ayu").nik
 BAGAS = persona("bagas").nik
@@ -213,19 +214,16 @@ async def test_a_duplicate_at_another_replica_waits_for_the_first_answer(
     assert (await make_client(one, certs.devices["KIOSK-B1"]).verify(BAGAS))[0] == 200  # log in
     sim.set_fault("slow", delay_s=60)  # the upstream holds look-ups until the fault is cleared
     first = asyncio.create_task(make_client(one, certs.devices["KIOSK-B1"]).verify(AYU, rid, key))
-    await _until(lambda: len(one.replay) == 1)  # replica one claimed it and asks upstream
+    await until(
+        lambda: len(one.replay) == 1, one.replay.changed
+    )  # replica one claimed it and asks upstream
     again = asyncio.create_task(make_client(two, certs.devices["KIOSK-B1"]).verify(AYU, rid, key))
-    await _until(lambda: len(two.replay) == 1)  # replica two holds it, waiting for the answer
+    await until(
+        lambda: len(two.replay) == 1, two.replay.changed
+    )  # replica two holds it, waiting for the answer
     assert not again.done()
     sim.clear_fault()
     async with asyncio.timeout(10):
         answers = await asyncio.gather(first, again)
     assert answers[0] == answers[1] and answers[0][1]["outcome"] == "FOUND"
     assert sim.stats.queries == 2
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    """Await a condition of another task's progress (checked each loop turn, 10 s at most)."""
-    async with asyncio.timeout(10):
-        while not condition():
-            await asyncio.sleep(0.005)

@@ -52,7 +52,6 @@ def peer_of(request: web.Request, peers: PeerIdentifier) -> Peer | None:
 
 
 BODY = web.RequestKey("body", bytearray)
-_TOO_LARGE = f"the body is over {MAX_BODY_BYTES} bytes"
 
 
 async def read_body(request: web.Request) -> bytearray | None:
@@ -63,6 +62,8 @@ async def read_body(request: web.Request) -> bytearray | None:
     """
     raw = bytearray()
     request[BODY] = raw
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return None  # refused before reading a byte of it
     while chunk := await request.content.readany():
         raw += chunk
         if len(raw) > MAX_BODY_BYTES:
@@ -78,23 +79,13 @@ def wipe_body(request: web.Request) -> None:
 
 
 async def read_json(request: web.Request) -> dict[str, object] | Answer:
-    """The request's JSON object, or the 4xx answer explaining why not."""
+    """The request's JSON object (its body read by the connection guard), or the 4xx answer."""
     if request.content_type != _JSON:
         return error_answer(415, "UNSUPPORTED_MEDIA_TYPE", "the body must be application/json")
-    length = request.content_length
-    if length is not None and length > MAX_BODY_BYTES:
-        return error_answer(413, "BODY_TOO_LARGE", _TOO_LARGE)
-    raw = request.get(BODY)
-    if raw is None:
-        raw = await read_body(request)
     try:
-        if raw is None:
-            return error_answer(413, "BODY_TOO_LARGE", _TOO_LARGE)
-        return decode_body(raw)
+        return decode_body(request[BODY])
     except MessageError as err:
         return error_answer(400, "BAD_REQUEST", str(err), err.field)
-    finally:
-        wipe_body(request)
 
 
 def guarded(endpoint: str, handler: Handler) -> Handler:

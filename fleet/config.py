@@ -19,6 +19,10 @@
     connect = 5.0
     reported = 10.0
 
+    [store]                                  # optional: the fleet service's history
+    path = "fleet.sqlite3"                   # SQLite (WAL), the default
+    # dsn = "postgresql://fleet@db.example/fleet"   # PostgreSQL instead (password in ~/.pgpass)
+
 Relative paths are taken from the file's folder.
 """
 
@@ -35,9 +39,11 @@ from common.config import ConfigFile, read_toml
 from common.errors import TlsFileError
 from common.tls import client_context
 from fleet.errors import ConfigError, FleetError
+from fleet.store import StoreConfig
 from protocol.strict import Reader
 
 _NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
+_DSN = re.compile(r"^postgres(ql)?://[^\s]{1,500}\Z")
 _TLS_KEYS = ("ca_file", "cert_file", "key_file")
 
 
@@ -84,6 +90,7 @@ class FleetConfig:
     gateway: GatewayConfig | None = None
     connect_timeout: float = 5.0
     reported_timeout: float = 10.0
+    store: StoreConfig = StoreConfig(Path("fleet.sqlite3"))
 
 
 def parse_config(data: dict[str, Any], base: Path, source: str = "fleet.toml") -> FleetConfig:
@@ -97,7 +104,7 @@ def load_config(path: Path) -> FleetConfig:
 
 
 def _parse(file: ConfigFile) -> FleetConfig:
-    unknown = sorted(set(file.data) - {"admin", "broker", "gateway", "timeouts"})
+    unknown = sorted(set(file.data) - {"admin", "broker", "gateway", "timeouts", "store"})
     if unknown:
         raise file.fail(unknown[0], "unknown section")
     for section in ("admin", "broker"):
@@ -120,6 +127,11 @@ def _parse(file: ConfigFile) -> FleetConfig:
     g = None if top.raw("gateway", None) == {} else top.nested("gateway", None)
     gateway = None if g is None else _gateway(g, file, broker_tls)
 
+    st = top.nested("store", {})
+    dsn = st.text("dsn", None, _DSN)
+    store = StoreConfig(file.path(st.text("path", "fleet.sqlite3")), dsn)
+    st.done()
+
     t = top.nested("timeouts", {})
     config = FleetConfig(
         signing_key=signing_key,
@@ -128,6 +140,7 @@ def _parse(file: ConfigFile) -> FleetConfig:
         gateway=gateway,
         connect_timeout=t.seconds("connect", 5.0, 3600.0),
         reported_timeout=t.seconds("reported", 10.0, 3600.0),
+        store=store,
     )
     t.done()
     top.done()

@@ -10,6 +10,8 @@ packages=(
     pcscd vsmartcard-vpcd
     # shared quota counters of gateway replicas (the tests start their own redis-server)
     redis-server
+    # the fleet service's history at scale (the tests start their own server on loopback)
+    postgresql
     # MQTT broker of the kiosk telemetry and remote commands (tests start their own); its own
     # clients and openssl's s_client prove its ACL and TLS in the tests
     mosquitto mosquitto-clients openssl

@@ -269,6 +269,12 @@ class FleetStore(ABC):
     def audit_lines(self, target: str | None = None) -> list[AuditLine]:
         """The chain in order (of one target: its lines only, for display)."""
 
+    def audit_head(self) -> str:
+        """The hash of the chain's last line (64 zeros when empty): an admin notes it down to
+        detect a truncated tail later (fleet.audit.verify_chain's `expected_head`)."""
+        lines = self.audit_lines()
+        return lines[-1].hash if lines else "0" * 64
+
     # sanctions
     @abstractmethod
     def put_sanction(self, sanction: SanctionInForce) -> None:

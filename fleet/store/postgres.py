@@ -33,6 +33,7 @@ class PostgresStore(SqlStore):
     backend = "postgresql"
 
     def __init__(self, dsn: str) -> None:
+        super().__init__()
         self._dsn = dsn
         self.where, self._secret = _describe(dsn)
         self._lock = threading.Lock()

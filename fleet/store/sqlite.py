@@ -31,6 +31,7 @@ class SqliteStore(SqlStore):
     backend = "sqlite"
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
@@ -49,7 +50,8 @@ class SqliteStore(SqlStore):
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         except OSError as err:
             raise StoreError(
-                f"cannot create or write the SQLite store {self.path}: {err.strerror};"
+                f"cannot create or write the SQLite store {self.path} ({err.strerror}:"
+                f" {err.filename});"
                 f" check the permissions of the file and its folder, {_WHAT_TO_DO}"
             ) from None
         try:

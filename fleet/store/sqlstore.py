@@ -54,6 +54,11 @@ class Tx(Protocol):
 class SqlStore(FleetStore):
     """A FleetStore on a SQL database; subclasses supply the connection and its transactions."""
 
+    def __init__(self) -> None:
+        # The fleet table's rows by device, with the objects made of them: a row that did not
+        # change since the last call is not made into objects again.
+        self._fleet_cache: dict[str, tuple[tuple[Any, ...], FleetRow]] = {}
+
     @abstractmethod
     def _transaction(
         self, *, write: bool = True, serialise: bool = False
@@ -128,8 +133,18 @@ class SqlStore(FleetStore):
             query += " UNION ALL " + sql.FLEET_UNREGISTERED
         with self._transaction(write=False) as tx:
             found = tx.rows(query, params)
-        table = [_fleet_row(row) for row in found]
-        table.sort(key=lambda row: row.device)
+        cache, fresh = self._fleet_cache, {}
+        table = []
+        for row in found:
+            hit = cache.get(row[0])
+            item = hit[1] if hit is not None and hit[0] == row else _fleet_row(row)
+            fresh[item.device] = (row, item)
+            table.append(item)
+        if where == _ALL:
+            self._fleet_cache = fresh  # forgets removed kiosks
+        else:
+            cache.update(fresh)
+        table.sort(key=lambda item: item.device)
         return table
 
     # --- history ----------------------------------------------------------------------------

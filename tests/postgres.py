@@ -2,7 +2,8 @@
 
 `PostgresServer` (no pytest in it, so bench/ can use it too) runs initdb and postgres from
 /usr/lib/postgresql/<newest>/bin in a private folder: listening on 127.0.0.1 on a free port and
-on a unix socket in that folder, trust authentication for loopback only, fsync off. PostgreSQL
+on a unix socket in that folder, trust authentication for loopback only, fsync off (unless
+`settings` say otherwise: a bench measures with durable commits). PostgreSQL
 refuses to run as root, so as root it runs as the `postgres` system user (or `nobody`).
 
 Fixtures: `postgres_server` (one per session; skipped with the reason when the binaries are
@@ -20,7 +21,7 @@ import subprocess
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,11 @@ def _server_user() -> pwd.struct_passwd | None:
 class PostgresServer:
     """A throwaway PostgreSQL server; `start()`, `dsn(db)`, `create_database()`, `stop()`."""
 
-    def __init__(self, bindir: Path | None = None) -> None:
+    def __init__(
+        self, bindir: Path | None = None, settings: Mapping[str, str] | None = None
+    ) -> None:
         self.bindir = bindir or postgres_bindir()
+        self.settings = {**SETTINGS, **(settings or {})}
         self.user = _server_user()
         self.port = _free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="kiosk-pg-"))
@@ -112,7 +116,7 @@ class PostgresServer:
         (self.data / "pg_hba.conf").write_text(HBA)
         args = [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port)]
         args += ["-k", str(self.sockets)]
-        for key, value in SETTINGS.items():
+        for key, value in self.settings.items():
             args += ["-c", f"{key}={value}"]
         proc = self.proc = subprocess.Popen(
             args,

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import multiprocessing
 import threading
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from fleet.audit import GENESIS, canonical_entry, chain_hash, head, next_line, verify_chain
 from fleet.store.base import AuditEntry, AuditLine, FleetStore
 from fleet.store.sqlite import SqliteStore
 from fleet.store.sqlstore import SqlStore
+from tests.fleet.store.appender import append_entries
 
 
 def _entry(n: int, target: str = "KIOSK-SIM-0001") -> AuditEntry:
@@ -225,4 +229,35 @@ def test_concurrent_appenders_never_fork_the_chain_postgresql(postgres_dsn: str)
 
 def test_threads_sharing_one_store_append_in_turn(fleet_store: FleetStore) -> None:
     lines = _race(lambda: fleet_store)
+    _check_race(lines)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrent_appending_processes_never_fork_the_chain(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    where = (
+        str(tmp_path / "fleet.sqlite3")
+        if backend == "sqlite"
+        else str(request.getfixturevalue("postgres_dsn"))
+    )
+    spawn = multiprocessing.get_context("spawn")
+    start = spawn.Barrier(2)
+    procs = [
+        spawn.Process(target=append_entries, args=(where, f"admin-{n}", APPENDS, start))
+        for n in range(2)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0, 0]
+    if backend == "sqlite":
+        store: FleetStore = SqliteStore(Path(where))
+    else:
+        from fleet.store.postgres import PostgresStore
+
+        store = PostgresStore(where)
+    lines = store.audit_lines()
+    store.close()
     _check_race(lines)

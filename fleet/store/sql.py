@@ -77,25 +77,27 @@ HEALTH_FIELDS = (
     "cert_days, cpu_c, mem_pct, disk_free_pct, uptime_s, agent, "
     "mcu_link_up, mcu_resets, mcu_tamper_latched"
 )
+# Multi-row statements: `{rows}` is filled by `many` with one "(?, ...)" per row.
 INSERT_HEALTH = (
-    f"INSERT INTO health (device, at, {HEALTH_FIELDS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (device, seq) DO NOTHING"
+    f"INSERT INTO health (device, at, {HEALTH_FIELDS}) VALUES {{rows}} "
+    "ON CONFLICT (device, seq) DO NOTHING RETURNING device, seq, at"
 )
-LATEST_HEALTH = (
-    "INSERT INTO latest (device, last_seen, health_seq) VALUES (?, ?, ?) "
+UPSERT_USAGE = (
+    "INSERT INTO usage (device, day, seq, tz, counts, at) VALUES {rows} "
+    "ON CONFLICT (device, day) DO UPDATE SET "
+    "seq = excluded.seq, tz = excluded.tz, counts = excluded.counts, at = excluded.at "
+    "WHERE excluded.seq > usage.seq RETURNING device, at"
+)
+UPDATE_LATEST = (
+    "INSERT INTO latest (device, last_seen, health_seq) VALUES {rows} "
     "ON CONFLICT (device) DO UPDATE SET "
     "last_seen = CASE WHEN excluded.last_seen > latest.last_seen "
     "THEN excluded.last_seen ELSE latest.last_seen END, "
-    "health_seq = CASE WHEN latest.health_seq IS NULL OR excluded.health_seq > latest.health_seq "
+    "health_seq = CASE WHEN excluded.health_seq IS NOT NULL AND "
+    "(latest.health_seq IS NULL OR excluded.health_seq > latest.health_seq) "
     "THEN excluded.health_seq ELSE latest.health_seq END"
 )
-UPSERT_USAGE = (
-    "INSERT INTO usage (device, day, seq, tz, counts, at) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (device, day) DO UPDATE SET "
-    "seq = excluded.seq, tz = excluded.tz, counts = excluded.counts, at = excluded.at "
-    "WHERE excluded.seq > usage.seq"
-)
+MAX_ROWS = 500  # per multi-row statement (SQLite takes 32,766 parameters, PostgreSQL 65,535)
 INSERT_ACK = (
     "INSERT INTO ack (device, command_id, status, ts, reason, at) VALUES (?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (device, command_id) DO NOTHING"
@@ -203,6 +205,13 @@ DELIVERY_FAILED = (
     "UPDATE alert SET delivery_failures = delivery_failures + 1, last_delivery_error = ? "
     "WHERE key = ? AND raised_at = ?"
 )
+
+
+@functools.lru_cache(maxsize=256)
+def many(template: str, rows: int, width: int) -> str:
+    """A multi-row statement of `rows` rows of `width` placeholders."""
+    row = "(" + ", ".join("?" * width) + ")"
+    return template.format(rows=", ".join([row] * rows))
 
 
 @functools.lru_cache(maxsize=256)

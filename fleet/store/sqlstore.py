@@ -34,7 +34,7 @@ from fleet.store.base import (
     StoreError,
     UsageDay,
 )
-from protocol.mqtt import AckMessage, HealthMessage, ReportedMessage, StateMessage, UsageMessage
+from fleet.store.ingest import ingest_batch
 from protocol.signed import Sanction
 
 _ALL = DeviceFilter()
@@ -84,10 +84,8 @@ class SqlStore(FleetStore):
 
     def ingest(self, batch: Sequence[Ingest]) -> IngestResult:
         """Store a batch of kiosk messages idempotently, in one transaction."""
-        stored = 0
         with self._transaction() as tx:
-            for item in batch:
-                stored += _ingest_one(tx, item)
+            stored = ingest_batch(tx, batch)
         return IngestResult(stored, len(batch) - stored)
 
     # --- registry ---------------------------------------------------------------------------
@@ -270,37 +268,6 @@ class SqlStore(FleetStore):
                 tx.run(sql.DELIVERED, (key, raised_at))
             else:
                 tx.run(sql.DELIVERY_FAILED, (error[:_MAX_ERROR_TEXT], key, raised_at))
-
-
-def _ingest_one(tx: Tx, item: Ingest) -> int:
-    """Store one message; 1 if it changed the store, 0 for a duplicate or a stale one."""
-    device, msg, at = item.device, item.message, item.at
-    if isinstance(msg, HealthMessage):
-        if not tx.run(sql.INSERT_HEALTH, rows.health_params(device, at, msg)):
-            return 0
-        tx.run(sql.LATEST_HEALTH, (device, at, msg.seq))
-        return 1
-    if isinstance(msg, UsageMessage):
-        counts = rows.to_json_text({o.value: n for o, n in msg.counts.items()})
-        changed = tx.run(sql.UPSERT_USAGE, (device, msg.day, msg.seq, msg.utc_offset_h, counts, at))
-    elif isinstance(msg, AckMessage):
-        ack = (device, msg.command_id, msg.status.value, msg.ts, msg.reason, at)
-        changed = tx.run(sql.INSERT_ACK, ack)
-    elif isinstance(msg, StateMessage):
-        found = tx.rows(sql.SELECT_STATE, (device,))
-        changed = rows.state_applies(found[0] if found else None, msg)
-        if changed:
-            tx.run(sql.TOUCH, (device, at))
-            tx.run(sql.UPDATE_STATE, (msg.status.value, msg.ts, msg.conn, device))
-        return int(changed)
-    elif isinstance(msg, ReportedMessage):
-        tx.run(sql.ENSURE_LATEST, (device, at))
-        changed = tx.run(sql.UPDATE_REPORTED, (*rows.reported_params(msg), device, msg.version))
-    else:
-        raise StoreError(f"cannot store a {type(msg).__name__}")
-    if changed:
-        tx.run(sql.TOUCH, (device, at))
-    return 1 if changed else 0
 
 
 def _fleet_row(row: Sequence[Any]) -> FleetRow:

@@ -1,6 +1,6 @@
 """A real PostgreSQL server for tests and benches, from Debian's packages, on loopback.
 
-`PostgresServer` (no pytest in it, so bench/ can use it too) runs initdb and postgres from
+`PostgresServer` (which needs no pytest, so bench/ uses it too) runs initdb and postgres from
 /usr/lib/postgresql/<newest>/bin in a private folder: listening on 127.0.0.1 on a free port and
 on a unix socket in that folder, trust authentication for loopback only, fsync off (unless
 `settings` say otherwise: a bench measures with durable commits). PostgreSQL

@@ -249,6 +249,11 @@ class FleetStore(ABC):
     def health_history(self, device: str, limit: int = 100) -> list[HealthPoint]:
         """The latest health reports of a kiosk, newest first."""
 
+    def prune_health(self, before: int) -> int:
+        """Delete the health reports received before `before` (Unix time), except each kiosk's
+        latest; how many were deleted. Health history grows by every report: run it daily."""
+        raise NotImplementedError
+
     @abstractmethod
     def usage(
         self,

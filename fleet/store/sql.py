@@ -32,6 +32,7 @@ SCHEMA = (
         uptime_s BIGINT NOT NULL, agent TEXT NOT NULL,
         mcu_link_up BOOLEAN, mcu_resets BIGINT, mcu_tamper_latched BOOLEAN,
         PRIMARY KEY (device, seq))""",
+    """CREATE INDEX IF NOT EXISTS health_at ON health (at)""",
     # a kiosk's day of usage: the highest seq
     """CREATE TABLE IF NOT EXISTS usage (
         device TEXT NOT NULL, day TEXT NOT NULL, seq BIGINT NOT NULL, tz BIGINT NOT NULL,
@@ -159,6 +160,10 @@ FLEET_UNREGISTERED = (
 
 HEALTH_HISTORY = (
     f"SELECT at, {HEALTH_FIELDS} FROM health WHERE device = ? ORDER BY seq DESC LIMIT ?"
+)
+PRUNE_HEALTH = (
+    "DELETE FROM health WHERE at < ? AND EXISTS (SELECT 1 FROM latest l"
+    " WHERE l.device = health.device AND l.health_seq > health.seq)"
 )
 USAGE = (
     "SELECT u.device, u.day, u.seq, u.counts FROM usage u "

@@ -158,6 +158,11 @@ class SqlStore(FleetStore):
             points.append(HealthPoint(row[0], health))
         return points
 
+    def prune_health(self, before: int) -> int:
+        """Delete health reports received before `before`, except each kiosk's latest."""
+        with self._transaction() as tx:
+            return tx.run(sql.PRUNE_HEALTH, (before,))
+
     def usage(
         self,
         *,

@@ -206,6 +206,16 @@ def test_health_history_newest_first_with_a_limit(fleet_store: FleetStore) -> No
     assert fleet_store.health_history("KIOSK-SIM-9999") == []
 
 
+def test_pruned_health_history_keeps_each_kiosks_latest(fleet_store: FleetStore) -> None:
+    fleet_store.ingest([Ingest(K1, health(seq), 100 * seq) for seq in (1, 2, 3, 4)])
+    fleet_store.ingest([Ingest(K2, health(1), 100)])
+    assert fleet_store.prune_health(before=250) == 2  # K1 seq 1 and 2; K2 has only its latest
+    assert [p.health.seq for p in fleet_store.health_history(K1)] == [4, 3]
+    assert [p.health.seq for p in fleet_store.health_history(K2)] == [1]
+    assert fleet_store.prune_health(before=10_000) == 1
+    assert fleet_store.fleet()[0].health == health(4)
+
+
 def test_sanctions_set_update_lift_keep_since(fleet_store: FleetStore) -> None:
     quota = SanctionInForce(
         Scope.INSTITUTION, "perpus-a", Sanction.QUOTA_REDUCED, 1000, "admin-1", "misuse", 50

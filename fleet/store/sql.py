@@ -188,7 +188,6 @@ PUT_SANCTION = (
 )
 LIFT_SANCTION = "DELETE FROM sanction WHERE scope = ? AND target = ? AND sanction = ?"
 SANCTIONS = f"SELECT {SANCTION_FIELDS} FROM sanction"
-SANCTIONS_ORDER = " ORDER BY scope, target, sanction"
 
 # --- alerts ---------------------------------------------------------------------------------
 

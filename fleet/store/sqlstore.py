@@ -238,8 +238,10 @@ class SqlStore(FleetStore):
         if conditions:
             query += " WHERE " + " AND ".join(conditions)
         with self._transaction(write=False) as tx:
-            found = tx.rows(query + sql.SANCTIONS_ORDER, params)
-        return [rows.sanction_from_row(row) for row in found]
+            found = tx.rows(query, params)
+        in_force = [rows.sanction_from_row(row) for row in found]
+        in_force.sort(key=lambda s: (s.scope.value, s.target, s.sanction.value))
+        return in_force
 
     # --- alerts -----------------------------------------------------------------------------
 

@@ -5,6 +5,9 @@ Health and usage reports, the bulk of a batch, go in with a few multi-row statem
 RETURNING clause says which rows changed; the `latest` rows are then updated once per kiosk.
 Of one kiosk's usage reports of a day in the same batch only the highest seq is stored, the
 others count as stale whatever their order. State, reported and acks (rare) go one by one.
+Where rows are locked (PostgreSQL), the batch first locks its kiosks' `latest` rows in device
+order: every other row a batch writes belongs to one of those kiosks, so two concurrent batches
+wait for each other there, and never deadlock.
 """
 
 from __future__ import annotations
@@ -52,12 +55,28 @@ def ingest_batch(tx: Tx, batch: Sequence[Ingest]) -> int:
                 usage[key] = item
         else:
             others.append(item)
+    if tx.locks_rows:
+        _lock_latest(tx, batch)
     latest = _Latest()
     stored = _store_health(tx, health, latest) + _store_usage(tx, list(usage.values()), latest)
     for item in others:
         stored += _store_one(tx, item)
     _flush(tx, latest)
     return stored
+
+
+def _lock_latest(tx: Tx, batch: Sequence[Ingest]) -> None:
+    """Create the missing latest rows of the batch's kiosks, then lock them all, by device.
+    (A kiosk without one has no stored message: whatever it sent now is stored.)"""
+    first: dict[str, int] = {}
+    for item in batch:
+        first[item.device] = min(item.at, first.get(item.device, item.at))
+    devices = sorted(first)
+    for start in range(0, len(devices), sql.MAX_ROWS):
+        chunk = devices[start : start + sql.MAX_ROWS]
+        params = [value for device in chunk for value in (device, first[device])]
+        tx.run(sql.many(sql.ENSURE_LATEST_MANY, len(chunk), 2), params)
+        tx.rows(sql.many(sql.LOCK_LATEST, len(chunk), 1), chunk)
 
 
 def _seq(item: Ingest) -> int:

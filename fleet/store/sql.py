@@ -98,6 +98,12 @@ UPDATE_LATEST = (
     "(latest.health_seq IS NULL OR excluded.health_seq > latest.health_seq) "
     "THEN excluded.health_seq ELSE latest.health_seq END"
 )
+# PostgreSQL: a batch first locks the latest rows of its kiosks in one order (by device), so
+# that concurrent writers (the service's replicas) wait for each other instead of deadlocking.
+ENSURE_LATEST_MANY = (
+    "INSERT INTO latest (device, last_seen) VALUES {rows} ON CONFLICT (device) DO NOTHING"
+)
+LOCK_LATEST = "SELECT device FROM latest WHERE device IN ({rows}) ORDER BY device FOR UPDATE"
 MAX_ROWS = 500  # per multi-row statement (SQLite takes 32,766 parameters, PostgreSQL 65,535)
 INSERT_ACK = (
     "INSERT INTO ack (device, command_id, status, ts, reason, at) VALUES (?, ?, ?, ?, ?, ?) "

@@ -118,6 +118,8 @@ class SqliteStore(SqlStore):
 class _SqliteTx:
     """Statements of one SQLite transaction."""
 
+    locks_rows = False  # BEGIN IMMEDIATE: one writer at a time
+
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
 

@@ -44,6 +44,10 @@ _MAX_ERROR_TEXT = 300
 class Tx(Protocol):
     """One transaction of a backend."""
 
+    @property
+    def locks_rows(self) -> bool:
+        """True where writers lock rows (PostgreSQL), False where one writer has it all."""
+
     def run(self, statement: str, params: Sequence[Any] = ()) -> int:
         """Execute a statement; the number of rows it changed."""
 

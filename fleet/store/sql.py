@@ -206,7 +206,9 @@ RAISE_ALERT = (
     "ON CONFLICT DO NOTHING"
 )
 OPEN_ALERT = f"SELECT {ALERT_FIELDS} FROM alert WHERE key = ? AND cleared_at IS NULL"
-CLEAR_ALERT = "UPDATE alert SET cleared_at = ? WHERE key = ? AND raised_at = ?"
+CLEAR_ALERT = (
+    "UPDATE alert SET cleared_at = ? WHERE key = ? AND raised_at = ? AND cleared_at IS NULL"
+)
 ALERTS = f"SELECT {ALERT_FIELDS} FROM alert"
 ALERTS_OPEN = " WHERE cleared_at IS NULL"
 ALERTS_ORDER = " ORDER BY raised_at DESC, key LIMIT ?"

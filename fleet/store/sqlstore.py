@@ -256,13 +256,14 @@ class SqlStore(FleetStore):
             return tx.run(sql.RAISE_ALERT, params) > 0
 
     def clear_alert(self, key: str, at: int) -> Alert | None:
-        """Clear the open alert with this key; None if none is open."""
+        """Clear the open alert with this key; None if none is open (once across replicas)."""
         with self._transaction() as tx:
             found = tx.rows(sql.OPEN_ALERT, (key,))
             if not found:
                 return None
             alert = rows.alert_from_row(found[0])
-            tx.run(sql.CLEAR_ALERT, (at, key, alert.raised_at))
+            if not tx.run(sql.CLEAR_ALERT, (at, key, alert.raised_at)):
+                return None  # another replica cleared it meanwhile
         return dataclasses.replace(alert, cleared_at=at)
 
     def alerts(self, *, open_only: bool = True, limit: int = 1000) -> list[Alert]:

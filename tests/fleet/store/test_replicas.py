@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from fleet.store.base import Ingest, IngestResult
+from fleet.store.base import Alert, AlertKind, Ingest, IngestResult
 from fleet.store.postgres import PostgresStore
 from protocol.mqtt import Presence
 from tests.fleet.stores import health, reported, state, usage
@@ -58,6 +58,34 @@ def test_replicas_writing_the_same_kiosks_never_deadlock(postgres_dsn: str) -> N
         assert {row.health.seq for row in rows if row.health} == {2 * ROUNDS}
         assert {u.seq for u in stores[0].usage()} == {2 * ROUNDS}
         assert len(stores[0].health_history("KIOSK-SIM-0000", limit=1000)) == 2 * ROUNDS
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_replicas_raise_and_clear_an_alert_once(postgres_dsn: str) -> None:
+    stores = [PostgresStore(postgres_dsn), PostgresStore(postgres_dsn)]
+    barrier = threading.Barrier(2)
+    raised: list[bool] = []
+    cleared: list[bool] = []
+
+    def replica(store: PostgresStore) -> None:
+        for n in range(20):
+            key = f"tamper:KIOSK-SIM-{n:04d}"
+            barrier.wait(30)
+            raised.append(store.raise_alert(Alert(key, AlertKind.TAMPER, key[7:], "opened", n)))
+            barrier.wait(30)
+            cleared.append(store.clear_alert(key, 100 + n) is not None)
+
+    threads = [threading.Thread(target=replica, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    try:
+        assert raised.count(True) == 20 and cleared.count(True) == 20
+        assert len(stores[0].alerts(open_only=False)) == 20
+        assert stores[0].alerts() == []
     finally:
         for store in stores:
             store.close()

@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ class SqliteStore(SqlStore):
             raise self._error(err) from None
         try:
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as err:
@@ -113,6 +114,19 @@ class SqliteStore(SqlStore):
                 f" and free space of the file and its folder, {_WHAT_TO_DO}"
             )
         return StoreError(f"the SQLite store {self.path} failed: {text}")
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch a new file to WAL. SQLite answers "locked" at once, without its busy handler,
+    while another process switches the same new file: try again until the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 class _SqliteTx:

@@ -25,3 +25,11 @@ def append_entries(where: str, admin: str, count: int, start: Barrier) -> None:
             AuditEntry(1_700_000_000 + i, admin, "command", "KIOSK-SIM-0001", "done")
         )
     store.close()
+
+
+def open_at_once(path: str, start: Barrier) -> None:
+    """Open (create) the SQLite store at `path` the moment the others do."""
+    from fleet.store.sqlite import SqliteStore
+
+    start.wait(30)
+    SqliteStore(Path(path)).close()

@@ -16,7 +16,7 @@ from fleet.audit import GENESIS, canonical_entry, chain_hash, head, next_line, v
 from fleet.store.base import AuditEntry, AuditLine, FleetStore
 from fleet.store.sqlite import SqliteStore
 from fleet.store.sqlstore import SqlStore
-from tests.fleet.store.appender import append_entries
+from tests.fleet.store.appender import append_entries, open_at_once
 
 
 def _entry(n: int, target: str = "KIOSK-SIM-0001") -> AuditEntry:
@@ -261,3 +261,15 @@ def test_concurrent_appending_processes_never_fork_the_chain(
     lines = store.audit_lines()
     store.close()
     _check_race(lines)
+
+
+def test_processes_creating_one_sqlite_file_at_once(tmp_path: Path) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    for n in range(6):
+        path, start = str(tmp_path / f"fleet-{n}.sqlite3"), spawn.Barrier(3)
+        procs = [spawn.Process(target=open_at_once, args=(path, start)) for _ in range(3)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        assert [proc.exitcode for proc in procs] == [0, 0, 0]

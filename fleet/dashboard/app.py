@@ -89,6 +89,7 @@ def dashboard_app(
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    templates.filters["num"] = views.number
     css = (resources.files("fleet.dashboard") / "static" / "dashboard.css").read_bytes()
     app = web.Application(middlewares=[_guard])
     app[DASHBOARD] = Dashboard(store, clock or SystemClock(), executor, templates, css)
@@ -166,8 +167,15 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except BadParameter as err:
-        return render(request, "error.html", 400, status=400, parameter=err,
-                      title=("Parameter tidak valid", "Bad parameter"), message=None)  # fmt: skip
+        return render(
+            request,
+            "error.html",
+            400,
+            status=400,
+            parameter=err,
+            title=("Parameter tidak valid", "Bad parameter"),
+            message=None,
+        )
     except web.HTTPNotFound:
         return error_page(
             request,

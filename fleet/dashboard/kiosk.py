@@ -153,7 +153,7 @@ def usage_chart(days: list[UsageDay], first: str, last: str) -> Chart:
     for day in span:
         groups = dict.fromkeys((g for g, _ in labels.USAGE_GROUPS), 0)
         usage = by_day.get(day.isoformat())
-        for code, n in (usage.counts.items() if usage else ()):
+        for code, n in usage.counts.items() if usage else ():
             outcome = _outcome(code)
             groups[labels.usage_group(outcome) if outcome else "kiosk"] += n
             if outcome is not None:
@@ -175,14 +175,22 @@ def usage_chart(days: list[UsageDay], first: str, last: str) -> Chart:
         label = day.strftime("%d/%m") if i % 5 == 0 or i == len(span) - 1 else ""
         x = _LEFT + i * slot + slot * 0.15
         bars.append(
-            Bar(day.isoformat(), label, round(x, 1), round(slot * 0.7, 1), sum(groups.values()),
-                tuple(segments), groups)
-        )  # fmt: skip
+            Bar(
+                day.isoformat(),
+                label,
+                round(x, 1),
+                round(slot * 0.7, 1),
+                sum(groups.values()),
+                tuple(segments),
+                groups,
+            )
+        )
     ticks = [(round(baseline - plot_h * f, 1), round(top * f)) for f in (0, 0.5, 1)]
     total = sum(b.total for b in bars)
     peak = max(bars, key=lambda b: b.total) if total else None
-    return Chart(bars, ticks, CHART_W, CHART_H, baseline, total, peak, first, last,
-                 per_outcome.most_common())  # fmt: skip
+    return Chart(
+        bars, ticks, CHART_W, CHART_H, baseline, total, peak, first, last, per_outcome.most_common()
+    )
 
 
 def _health_line(point: HealthPoint) -> HealthLine:
@@ -244,10 +252,14 @@ def kiosk_page(
         health=[_health_line(p) for p in history[:HEALTH_ROWS]],
         chart=usage_chart(usage, first, last),
         audit=[
-            AuditView(a, stamp(a.entry.at) or Stamp("", ""), labels.action(a.entry.action),
-                      labels.outcome(a.entry.outcome))
+            AuditView(
+                a,
+                stamp(a.entry.at) or Stamp("", ""),
+                labels.action(a.entry.action),
+                labels.outcome(a.entry.outcome),
+            )
             for a in reversed(audit)
-        ],  # fmt: skip
+        ],
         alerts=alerts,
         sanctions=sanctions,
     )

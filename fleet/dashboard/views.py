@@ -15,8 +15,15 @@ from urllib.parse import urlencode
 
 from fleet.dashboard import labels
 from fleet.dashboard.labels import Label
-from fleet.store.base import Alert, DeviceEntry, DeviceFilter, DeviceState, FleetRow, Scope
-from fleet.store.base import SanctionInForce
+from fleet.store.base import (
+    Alert,
+    DeviceEntry,
+    DeviceFilter,
+    DeviceState,
+    FleetRow,
+    SanctionInForce,
+    Scope,
+)
 from protocol.regions import PROVINCES
 
 PAGE_SIZE = 200
@@ -43,6 +50,12 @@ class Stamp:
 
     text: str
     iso: str
+    short: str = ""  # without seconds, for wide tables
+
+
+def number(n: int) -> str:
+    """A count with its thousands apart (a narrow no-break space reads alike in id and en)."""
+    return f"{n:,}".replace(",", "\u202f")
 
 
 def stamp(ts: int | None) -> Stamp | None:
@@ -50,7 +63,11 @@ def stamp(ts: int | None) -> Stamp | None:
     if ts is None:
         return None
     t = time.gmtime(ts)
-    return Stamp(time.strftime("%Y-%m-%d %H:%M:%S UTC", t), time.strftime("%Y-%m-%dT%H:%M:%SZ", t))
+    return Stamp(
+        time.strftime("%Y-%m-%d %H:%M:%S UTC", t),
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", t),
+        time.strftime("%Y-%m-%d %H:%M", t),
+    )
 
 
 # --- the fleet table --------------------------------------------------------------------------
@@ -125,11 +142,12 @@ class FleetLine:
     device: str
     institution: str
     region: str
+    province: str
     state: Label
     presence: Label
     last_seen: Stamp | None
     parts: tuple[tuple[Label, Label], ...]
-    tamper: Label
+    tamper: Label | None  # None: nothing heard that says
     cert_days: int | None
     cert_tone: str
     version: Stamp | None
@@ -204,11 +222,12 @@ def _line(row: FleetRow, now: float) -> FleetLine:
         device=row.device,
         institution=e.institution if e else "",
         region=e.region if e else "",
+        province=PROVINCES.get(e.region[:2], "") if e else "",
         state=state_label(e),
         presence=presence_label(row.presence),
         last_seen=stamp(row.last_seen),
         parts=parts,
-        tamper=labels.UNKNOWN if tampered is None else (labels.YES_BAD if tampered else labels.NO_OK),
+        tamper=None if tampered is None else (labels.YES_BAD if tampered else labels.NO_OK),
         cert_days=days,
         cert_tone=cert_tone(days),
         version=stamp(r.version) if r is not None else None,

@@ -7,8 +7,20 @@ from collections.abc import Sequence
 
 from fleet.store.base import *  # noqa: F403
 from fleet.store.base import (
-    Alert, AuditEntry, AuditLine, DeviceEntry, DeviceFilter, DeviceState, FleetRow, FleetStore,
-    HealthPoint, Ingest, IngestResult, SanctionInForce, Scope, UsageDay,
+    Alert,
+    AuditEntry,
+    AuditLine,
+    DeviceEntry,
+    DeviceFilter,
+    DeviceState,
+    FleetRow,
+    FleetStore,
+    HealthPoint,
+    Ingest,
+    IngestResult,
+    SanctionInForce,
+    Scope,
+    UsageDay,
 )
 from protocol.mqtt import HealthMessage, ReportedMessage, StateMessage, UsageMessage
 
@@ -36,7 +48,9 @@ class MemStore(FleetStore):
             if isinstance(m, HealthMessage):
                 self.health.setdefault(i.device, []).insert(0, HealthPoint(i.at, m))
             elif isinstance(m, UsageMessage):
-                self.usage_[(i.device, m.day)] = UsageDay(i.device, m.day, m.seq, {o.value: n for o, n in m.counts.items()})
+                self.usage_[(i.device, m.day)] = UsageDay(
+                    i.device, m.day, m.seq, {o.value: n for o, n in m.counts.items()}
+                )
             elif isinstance(m, StateMessage):
                 self.state[i.device] = m
             elif isinstance(m, ReportedMessage):
@@ -58,7 +72,7 @@ class MemStore(FleetStore):
         self.devices[device] = dataclasses.replace(self.devices[device], state=state)
         return True
 
-    def fleet(self, where: DeviceFilter = DeviceFilter()) -> list[FleetRow]:
+    def fleet(self, where: DeviceFilter = DeviceFilter()) -> list[FleetRow]:  # noqa: B008
         ids = set(self.devices)
         if where == DeviceFilter():
             ids |= set(self.seen)
@@ -74,7 +88,16 @@ class MemStore(FleetStore):
                     continue
             h = self.health.get(d)
             st = self.state.get(d)
-            out.append(FleetRow(d, e, st.status.value if st else None, self.seen.get(d), h[0].health if h else None, self.rep.get(d)))
+            out.append(
+                FleetRow(
+                    d,
+                    e,
+                    st.status.value if st else None,
+                    self.seen.get(d),
+                    h[0].health if h else None,
+                    self.rep.get(d),
+                )
+            )
         return out
 
     def health_history(self, device: str, limit: int = 100) -> list[HealthPoint]:
@@ -82,7 +105,11 @@ class MemStore(FleetStore):
 
     def usage(self, *, device=None, institution=None, first="0000-01-01", last="9999-12-31"):  # type: ignore[no-untyped-def]
         return sorted(
-            (u for (d, day), u in self.usage_.items() if (device is None or d == device) and first <= day <= last),
+            (
+                u
+                for (d, day), u in self.usage_.items()
+                if (device is None or d == device) and first <= day <= last
+            ),
             key=lambda u: (u.device, u.day),
         )
 
@@ -100,8 +127,14 @@ class MemStore(FleetStore):
     def lift_sanction(self, scope, target, sanction) -> bool:  # type: ignore[no-untyped-def]
         return False
 
-    def sanctions(self, scope: Scope | None = None, target: str | None = None) -> list[SanctionInForce]:
-        return [s for s in self.sanc if (scope is None or s.scope is scope) and (target is None or s.target == target)]
+    def sanctions(
+        self, scope: Scope | None = None, target: str | None = None
+    ) -> list[SanctionInForce]:
+        return [
+            s
+            for s in self.sanc
+            if (scope is None or s.scope is scope) and (target is None or s.target == target)
+        ]
 
     def raise_alert(self, alert: Alert) -> bool:
         self.al.insert(0, alert)
@@ -123,4 +156,6 @@ class MemStore(FleetStore):
                 if error is None:
                     self.al[i] = dataclasses.replace(a, deliveries=a.deliveries + 1)
                 else:
-                    self.al[i] = dataclasses.replace(a, delivery_failures=a.delivery_failures + 1, last_delivery_error=error)
+                    self.al[i] = dataclasses.replace(
+                        a, delivery_failures=a.delivery_failures + 1, last_delivery_error=error
+                    )

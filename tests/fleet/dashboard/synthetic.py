@@ -57,7 +57,9 @@ KIOSKS = (
     Kiosk("KIOSK-SIM-0002", "perpus-bdg", "3273"),
     Kiosk("KIOSK-SIM-0003", "perpus-bdg", "3204", reader=DeviceStatus.FAULT),
     Kiosk("KIOSK-SIM-0004", "dukcapil-smg", "3374", DeviceState.DEACTIVATED, Presence.OFFLINE),
-    Kiosk("KIOSK-SIM-0005", "dukcapil-smg", "3374", DeviceState.TAMPERED, Presence.LOST, tamper=True),
+    Kiosk(
+        "KIOSK-SIM-0005", "dukcapil-smg", "3374", DeviceState.TAMPERED, Presence.LOST, tamper=True
+    ),
     Kiosk("KIOSK-SIM-0006", "dukcapil-smg", "3322", DeviceState.DECOMMISSIONED, Presence.OFFLINE),
     Kiosk("KIOSK-SIM-0007", "rsud-dps", "5171", cert_days=12),
     Kiosk("KIOSK-SIM-0008", "rsud-dps", "5171", presence=None),

@@ -1,4 +1,4 @@
-"""Fixtures: a store filled with the synthetic fleet, and the dashboard over it."""
+"""Fixtures: a real SQLite store filled with the synthetic fleet, and the dashboard over it."""
 
 from __future__ import annotations
 
@@ -10,24 +10,15 @@ from aiohttp import web
 
 from fleet.dashboard import dashboard_app
 from fleet.store.base import FleetStore
+from fleet.store.sqlite import SqliteStore
 from tests.clock import FakeClock
 from tests.fleet.dashboard import synthetic
-
-
-def _open(path: Path) -> FleetStore:
-    try:
-        from fleet.store.sqlite import SqliteStore
-    except ImportError:  # until the SQLite store is merged
-        from tests.fleet.dashboard.memstore import MemStore
-
-        return MemStore()
-    return SqliteStore(path)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[FleetStore]:
     """A store with the synthetic fleet."""
-    s = _open(tmp_path / "fleet.sqlite3")
+    s = SqliteStore(tmp_path / "fleet.sqlite3")
     synthetic.fill(s)
     yield s
     s.close()

@@ -185,7 +185,8 @@ def usage_chart(days: list[UsageDay], first: str, last: str) -> Chart:
                 groups,
             )
         )
-    ticks = [(round(baseline - plot_h * f, 1), round(top * f)) for f in (0, 0.5, 1)]
+    values = sorted({0, top // 2, top}) if top % 2 == 0 else [0, top]
+    ticks = [(round(baseline - plot_h * v / top, 1), v) for v in values]
     total = sum(b.total for b in bars)
     peak = max(bars, key=lambda b: b.total) if total else None
     return Chart(

@@ -10,8 +10,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from fleet.dashboard import dashboard_app
 from fleet.store.base import FleetRow, FleetStore, StoreError
 from protocol.nik import NIK_IN_TEXT
+from tests.clock import FakeClock
 from tests.fleet.dashboard import synthetic
 
 ROW = re.compile(r'<th scope="row"><a href="/kiosk/([A-Z0-9-]+)">')
@@ -239,3 +241,16 @@ async def test_a_failing_store_is_a_503_page(
     answer = await client.get("/")
     assert answer.status == 503
     assert "Penyimpanan tidak tersedia" in await answer.text()
+
+
+async def test_every_page_on_each_backend(fleet_store: FleetStore) -> None:
+    """The same pages from SQLite and from a real PostgreSQL server."""
+    synthetic.fill(fleet_store)
+    app = dashboard_app(fleet_store, clock=FakeClock(wall=float(synthetic.NOW)))
+    async with TestClient(TestServer(app)) as c:
+        fleet = await _page(c, "/?region=33")
+        assert _rows(fleet) == ["KIOSK-SIM-0004", "KIOSK-SIM-0005", "KIOSK-SIM-0006"]
+        assert "Kuota dikurangi" in await _page(c, "/kiosk/KIOSK-SIM-0005")
+        assert synthetic.FAILED_DELIVERY in await _page(c, "/alerts")
+        assert "Pembaca kartu dinonaktifkan" in await _page(c, "/sanctions")
+        assert (await c.get("/kiosk/KIOSK-SIM-9999")).status == 404

@@ -193,7 +193,7 @@ async def test_sanctions_page(client: Client) -> None:
         assert text in html, text
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"])
 @pytest.mark.parametrize("path", ["/", "/kiosk/KIOSK-SIM-0001", "/alerts", "/nothing"])
 async def test_read_only(client: Client, method: str, path: str) -> None:
     answer = await client.request(method, path)

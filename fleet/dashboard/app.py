@@ -27,6 +27,7 @@ from fleet.dashboard import kiosk as kiosk_view
 from fleet.dashboard import views
 from fleet.dashboard.views import BadParameter
 from fleet.store.base import Alert, DeviceFilter, FleetRow, FleetStore, Scope, StoreError
+from protocol.nik import NIK_IN_TEXT
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -85,6 +86,7 @@ def dashboard_app(
     templates = jinja2.Environment(
         loader=jinja2.PackageLoader("fleet.dashboard", "templates"),
         autoescape=True,
+        finalize=_mask_nik,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -99,6 +101,13 @@ def dashboard_app(
     app.router.add_get("/sanctions", _sanctions)
     app.router.add_get("/static/dashboard.css", _css)
     return app
+
+
+def _mask_nik(value: Any) -> Any:
+    """Every text a page prints: a NIK-shaped run of 16 digits keeps its first four only."""
+    if isinstance(value, str) and not hasattr(value, "__html__"):  # not already-safe markup
+        return NIK_IN_TEXT.sub(lambda m: m.group(1) + "*" * 12, value)
+    return value
 
 
 def render(request: web.Request, template: str, code: int = 200, **values: Any) -> web.Response:

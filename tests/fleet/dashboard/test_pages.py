@@ -11,8 +11,18 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from fleet.dashboard import dashboard_app
-from fleet.store.base import FleetRow, FleetStore, StoreError
+from fleet.store.base import (
+    Alert,
+    AlertKind,
+    DeviceEntry,
+    FleetRow,
+    FleetStore,
+    SanctionInForce,
+    Scope,
+    StoreError,
+)
 from protocol.nik import NIK_IN_TEXT
+from protocol.signed import Sanction
 from tests.clock import FakeClock
 from tests.fleet.dashboard import synthetic
 
@@ -254,3 +264,22 @@ async def test_every_page_on_each_backend(fleet_store: FleetStore) -> None:
         assert synthetic.FAILED_DELIVERY in await _page(c, "/alerts")
         assert "Pembaca kartu dinonaktifkan" in await _page(c, "/sanctions")
         assert (await c.get("/kiosk/KIOSK-SIM-9999")).status == 404
+
+
+CANARY = "3273014509900002"  # NIK-shaped (synthetic)
+
+
+async def test_nik_shaped_text_in_the_store_never_reaches_a_page(
+    store: FleetStore, client: Client
+) -> None:
+    """Free texts (an alert's detail and delivery error, a sanction's reason, an id) are
+    printed with any NIK-shaped run cut to its first four digits."""
+    store.put_device(DeviceEntry(CANARY, "perpus-bdg", "3273", serial=f"S{CANARY}"))
+    store.raise_alert(Alert(f"lost:{CANARY}", AlertKind.LOST, CANARY, f"x {CANARY}", 1))
+    store.record_delivery(f"lost:{CANARY}", 1, f"webhook said {CANARY}")
+    store.put_sanction(
+        SanctionInForce(Scope.DEVICE, CANARY, Sanction.READER_DEACTIVATED, 1, "a", CANARY)
+    )
+    for path in ("/", f"/kiosk/{CANARY}", "/alerts", "/sanctions", "/?institution=perpus-bdg"):
+        html = await _page(client, path)  # asserts no NIK-shaped text
+        assert "3273************" in html

@@ -45,10 +45,9 @@ from fleet.store.base import (
     DeviceState,
     FleetRow,
     FleetStore,
-    HealthMessage,
     Ingest,
 )
-from protocol.mqtt import TopicError, parse_topic
+from protocol.mqtt import HealthMessage, TopicError, parse_topic
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -159,9 +158,7 @@ class AlertEngine:
         self.sweeps += 1
         self.changed.set()
 
-    def _snapshot(
-        self, store: FleetStore
-    ) -> tuple[list[FleetRow], list[Alert], dict[str, int]]:
+    def _snapshot(self, store: FleetStore) -> tuple[list[FleetRow], list[Alert], dict[str, int]]:
         """The store's side of a sweep, in one call in its thread."""
         rows = store.fleet()
         open_alerts = store.alerts(open_only=True, limit=MAX_OPEN)
@@ -239,7 +236,9 @@ class AlertEngine:
         now = int(self._clock.time())
 
         def change(store: FleetStore) -> tuple[list[Alert], list[Alert], list[str]]:
-            raised, cleared, already = [], [], []
+            raised: list[Alert] = []
+            cleared: list[Alert] = []
+            already: list[Alert] = []
             for w in to_raise:
                 alert = Alert(w.key, w.kind, w.target, w.detail, now)
                 (raised if store.raise_alert(alert) else already).append(alert)

@@ -1,7 +1,7 @@
 """`kiosk-fleet serve` and `kiosk-fleet alerts`: their parsers and what they run.
 
-    kiosk-fleet serve                  # the fleet service, until SIGTERM (deploy/kiosk-fleet.service)
-    kiosk-fleet alerts [--all] [--json]   # open alerts (--all: cleared ones too), with deliveries
+kiosk-fleet serve                     # the fleet service until SIGTERM (kiosk-fleet.service)
+kiosk-fleet alerts [--all] [--json]   # open alerts (--all: cleared ones too), with deliveries
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ COMMANDS = ("serve", "alerts")
 def add_parsers(sub: Any) -> None:
     """Add `serve` and `alerts` to kiosk-fleet's subcommands."""
     s = sub.add_parser("serve", help="run the fleet service (ingest, alerts, webhook, dashboard)")
-    s.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
+    s.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     a = sub.add_parser("alerts", help="alerts from the fleet service's store")
     a.add_argument("--all", action="store_true", help="cleared alerts too")
     a.add_argument("--json", action="store_true", help="JSON (one array of objects)")

@@ -36,9 +36,7 @@ class GatewayPoller:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
-            async with self._session.get(
-                self._url + path, params=params, ssl=self._ssl
-            ) as resp:
+            async with self._session.get(self._url + path, params=params, ssl=self._ssl) as resp:
                 if resp.status == 404:
                     return None
                 if resp.status != 200:

@@ -94,7 +94,7 @@ class IngestClient:
 
     def start(self) -> None:
         """Connect in the background (retrying until the broker answers)."""
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.settings.session_expiry
         # unacknowledged messages the broker may send before it waits: room for whole batches
         props.ReceiveMaximum = min(65535, max(20, 2 * self.settings.batch_size))
@@ -167,7 +167,7 @@ class IngestClient:
         self._worker.submit(
             Delivery(
                 topic,
-                msg.payload,
+                bytes(msg.payload),
                 msg.mid,
                 msg.qos,
                 self._generation,

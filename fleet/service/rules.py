@@ -85,15 +85,12 @@ def health_alerts(device: str, health: HealthMessage) -> list[Wanted]:
     wanted = []
     if health.tamper or health.mcu_tamper_latched:
         wanted.append(Wanted(AlertKind.TAMPER, device, "tamper terdeteksi / tamper detected"))
-    bad = [
-        f"{name} {status.value}"
-        for name, status in (("reader", health.reader), ("sam", health.sam), ("sensor", health.sensor))
-        if status in _BAD
-    ]
+    parts = (("reader", health.reader), ("sam", health.sam), ("sensor", health.sensor))
+    bad = [f"{name} {status.value}" for name, status in parts if status in _BAD]
     if bad:
-        parts = ", ".join(bad)
+        which = ", ".join(bad)
         wanted.append(
-            Wanted(AlertKind.DEVICE_FAULT, device, f"perangkat bermasalah / device fault: {parts}")
+            Wanted(AlertKind.DEVICE_FAULT, device, f"perangkat bermasalah / device fault: {which}")
         )
     return wanted
 
@@ -113,8 +110,10 @@ def device_alerts(
     if entry is not None and entry.state is DeviceState.DECOMMISSIONED:
         return []
     wanted = [] if row.health is None else health_alerts(device, row.health)
-    if row.reported is not None and row.reported.tampered and not any(
-        w.kind is AlertKind.TAMPER for w in wanted
+    if (
+        row.reported is not None
+        and row.reported.tampered
+        and not any(w.kind is AlertKind.TAMPER for w in wanted)
     ):
         wanted.append(Wanted(AlertKind.TAMPER, device, "tamper dilaporkan / tamper reported"))
     if row.last_seen is not None and now - row.last_seen > settings.lost_after_min * 60:

@@ -1,32 +1,32 @@
 """The fleet service's sections of fleet.toml: [service], [alerts], [webhook], [dashboard].
 
-    [service]                      # `kiosk-fleet serve`: MQTT v5 shared-subscription ingest
-    group = "fleet"                # the $share group; replicas of one group split the messages
-    client_id = "fleet-service-1"  # stable per replica: its persistent session at the broker
-    cert_file = "pki/fleet-service.pem"   # its own certificate (admin CA, CN fleet-service);
-    key_file = "pki/fleet-service.key"    # default: the [broker] ones
-    batch_size = 500               # messages per store transaction at most
-    batch_ms = 5.0                 # how long a batch waits to fill
-    session_expiry = 86400         # seconds the broker keeps the session (and queues) away
+[service]                      # `kiosk-fleet serve`: MQTT v5 shared-subscription ingest
+group = "fleet"                # the $share group; replicas of one group split the messages
+client_id = "fleet-service-1"  # stable per replica: its persistent session at the broker
+cert_file = "pki/fleet-service.pem"   # its own certificate (admin CA, CN fleet-service);
+key_file = "pki/fleet-service.key"    # default: the [broker] ones
+batch_size = 500               # messages per store transaction at most
+batch_ms = 5.0                 # how long a batch waits to fill
+session_expiry = 86400         # seconds the broker keeps the session (and queues) away
 
-    [alerts]
-    interval = 30.0                # seconds between sweeps (lost, certificates, gateway polls)
-    lost_after_min = 15            # lost, offline or silent for longer than this
-    cert_days = 14                 # certificate expiring within this many days
-    deactivation_pending_min = 10  # a deactivation (a desired version) not applied by then
-    quota_ratio = 0.9              # an institution's daily quota this much used
-    scraping_jump = 50             # anti-scraping refusals more than in the previous sweep
+[alerts]
+interval = 30.0                # seconds between sweeps (lost, certificates, gateway polls)
+lost_after_min = 15            # lost, offline or silent for longer than this
+cert_days = 14                 # certificate expiring within this many days
+deactivation_pending_min = 10  # a deactivation (a desired version) not applied by then
+quota_ratio = 0.9              # an institution's daily quota this much used
+scraping_jump = 50             # anti-scraping refusals more than in the previous sweep
 
-    [webhook]                      # optional: each raise and clear as a JSON POST
-    url = "https://alerts.example/hook"   # http:// only to a loopback address
-    ca_file = "pki/alerts-ca.pem"  # optional: trust this CA instead of the system's
-    timeout = 5.0
-    max_attempts = 6               # retried with exponential backoff, failures recorded
+[webhook]                      # optional: each raise and clear as a JSON POST
+url = "https://alerts.example/hook"   # http:// only to a loopback address
+ca_file = "pki/alerts-ca.pem"  # optional: trust this CA instead of the system's
+timeout = 5.0
+max_attempts = 6               # retried with exponential backoff, failures recorded
 
-    [dashboard]                    # optional: the read-only dashboard
-    listen = "127.0.0.1:8890"      # loopback; any other address needs admin mTLS:
-    # cert_file = "pki/dashboard.pem", key_file = "pki/dashboard.key",
-    # client_ca_file = "pki/admin-ca.pem"
+[dashboard]                    # optional: the read-only dashboard
+listen = "127.0.0.1:8890"      # loopback; any other address needs admin mTLS:
+# cert_file = "pki/dashboard.pem", key_file = "pki/dashboard.key",
+# client_ca_file = "pki/admin-ca.pem"
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def parse_service_sections(top: Reader, file: ConfigFile) -> ServiceSections:
         raise s.error("key_file" if key is None else "cert_file", "give cert_file and key_file")
     service = ServiceSettings(
         group=s.text("group", "fleet", _NAME),
-        client_id=s.text("client_id", None, _NAME) or _default_client_id(),
+        client_id=s.text("client_id", "", _NAME) or _default_client_id(),
         cert_file=None if cert is None else file.path(cert),
         key_file=None if key is None else file.path(key),
         batch_size=s.integer("batch_size", 500, 1, 10_000),

@@ -65,7 +65,8 @@ class Delivery:
 
 @dataclass(slots=True)
 class IngestStats:
-    """What this replica has handled (written by the worker thread only)."""
+    """What this replica has handled (written by the worker thread only): `received` counts
+    messages committed (or dropped as malformed) and acknowledged."""
 
     received: int = 0
     stored: int = 0
@@ -147,7 +148,8 @@ class StoreWorker:
         """Run `fn(store)` in the store's thread, in turn with the batches."""
         job = _Call(fn)
         self._queue.put(job)
-        return await asyncio.wrap_future(job.future)  # type: ignore[no-any-return]
+        result: T = await asyncio.wrap_future(job.future)
+        return result
 
     # --- the thread -------------------------------------------------------------------------
 
@@ -202,7 +204,8 @@ class StoreWorker:
 
     def _write(self, store: FleetStore, deliveries: list[Delivery]) -> None:
         batch = [i for i in map(self._parse, deliveries) if i is not None]
-        self.stats.received += len(deliveries)
+        # one lock order for concurrent replicas (PostgreSQL): by device, each device's in order
+        batch.sort(key=lambda i: i.device)
         pause = 0.5
         while batch:
             try:
@@ -211,18 +214,16 @@ class StoreWorker:
                 if self._abandon:
                     return
                 result = store.ingest(batch)
+                self.stats.stored += result.stored
+                self.stats.duplicates += result.duplicates
                 break
             except StoreError as err:
                 self.stats.store_failures += 1
-                _log.error("the %s store failed (%s): retrying in %.1f s", store.backend, err, pause)
+                _log.error("the %s store failed (%s): again in %.1f s", store.backend, err, pause)
                 if self._stopping.wait(pause):
                     return  # not acknowledged: the broker keeps them for the next start
                 pause = min(pause * 2, MAX_RETRY_S)
-        else:
-            result = None
-        if result is not None:
-            self.stats.stored += result.stored
-            self.stats.duplicates += result.duplicates
+        self.stats.received += len(deliveries)
         self.stats.batches += 1
         ack = self.ack
         for d in deliveries:

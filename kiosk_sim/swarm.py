@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
 
 from kiosk_sim.broker import MosquittoBroker
 from kiosk_sim.pki import Issued, Pki
@@ -68,10 +69,13 @@ class SwarmKiosk:
     health_seq: int = 0
     usage_seq: int = 0
 
-    def publish(self, channel: Channel, payload: bytes, *, qos: int = 1, retain: bool = False) -> paho.MQTTMessageInfo:
+    def publish(
+        self, channel: Channel, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> paho.MQTTMessageInfo:
         """Publish on one of its own topics (returns paho's info: wait_for_publish())."""
         info = self.client.publish(topic(self.device, channel), payload, qos=qos, retain=retain)
-        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+        queued = qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN  # sent on reconnection
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS and not queued:
             raise RuntimeError(f"{self.device}: publish failed: {paho.error_string(info.rc)}")
         return info
 
@@ -92,7 +96,9 @@ class SwarmKiosk:
         msg = StateMessage(status, conn, ts, agent="sim-1.0" if status is Presence.ONLINE else "")
         return self.publish(Channel.STATE, encode(msg.to_json()), retain=True)
 
-    def reported(self, version: int, deactivated: bool, ts: int, *, tampered: bool = False) -> paho.MQTTMessageInfo:
+    def reported(
+        self, version: int, deactivated: bool, ts: int, *, tampered: bool = False
+    ) -> paho.MQTTMessageInfo:
         """What it applied (retained)."""
         msg = ReportedMessage(version, deactivated, (), tampered, ts)
         return self.publish(Channel.REPORTED, encode(msg.to_json()), retain=True)
@@ -114,9 +120,15 @@ def start_kiosk(
     )
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)  # no limit: what is published while away waits
+    client.reconnect_delay_set(0.1, 1)  # type: ignore[arg-type]
     client.tls_set_context(pki.client_context(issued))
     kiosk = SwarmKiosk(issued.name, issued, client)
-    client.on_connect = lambda c, u, f, rc, p: rc.is_failure or kiosk.connected.set()
+
+    def connected(c: object, u: object, f: object, rc: ReasonCode, p: object) -> None:
+        if not rc.is_failure:
+            kiosk.connected.set()
+
+    client.on_connect = connected
     client.connect(broker.host, broker.port, keepalive=60)
     client.loop_start()
     if not kiosk.connected.wait(timeout):
@@ -126,7 +138,12 @@ def start_kiosk(
 
 
 def start_swarm(
-    broker: MosquittoBroker, pki: Pki, count: int, *, prefix: str = "KIOSK-SW", institution: str = "perpus-sim"
+    broker: MosquittoBroker,
+    pki: Pki,
+    count: int,
+    *,
+    prefix: str = "KIOSK-SW",
+    institution: str = "perpus-sim",
 ) -> list[SwarmKiosk]:
     """`count` kiosks, each with its own new certificate, connected."""
     kiosks = []

@@ -103,6 +103,7 @@ class AlertEngine:
             self.desired.pop(device, None)
         else:
             self.desired[device] = info
+        self.changed.set()
 
     def ingested(self, batch: Sequence[Ingest]) -> None:
         """A committed batch (in the event loop): tamper and faults from new health reports."""

@@ -67,7 +67,9 @@ async def start_service(config: FleetConfig, **options: Any) -> FleetService:
     return service
 
 
-async def kiosks(broker: MosquittoBroker, certs: Certs, count: int, prefix: str) -> list[SwarmKiosk]:
+async def kiosks(
+    broker: MosquittoBroker, certs: Certs, count: int, prefix: str
+) -> list[SwarmKiosk]:
     """`count` connected kiosks of a swarm (their own certificates)."""
     return await asyncio.to_thread(start_swarm, broker, certs.pki, count, prefix=prefix)
 
@@ -96,7 +98,7 @@ async def until_services(
                 for w in waits:
                     w.cancel()
                 return
-            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for w in pending:
                 w.cancel()
 
@@ -109,3 +111,57 @@ async def until_async(
         while not await condition():
             changed.clear()
             await changed.wait()
+
+
+class WebhookReceiver:
+    """The admins' alert endpoint: keeps each JSON body; answers 503 to the next `fail_next`."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.attempts = 0
+        self.fail_next = 0
+        self.changed = asyncio.Event()
+        self._runner: Any = None
+        self.url = ""
+
+    async def start(self) -> WebhookReceiver:
+        """Listen on loopback."""
+        from aiohttp import web
+
+        async def hook(request: web.Request) -> web.Response:
+            self.attempts += 1
+            body = await request.json()
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                self.changed.set()
+                return web.Response(status=503)
+            self.events.append(body)
+            self.changed.set()
+            return web.Response(status=204)
+
+        app = web.Application()
+        app.router.add_post("/alerts", hook)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/alerts"
+        return self
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def has(self, event: str, key: str) -> bool:
+        """True once `event` (raised, cleared) of the alert `key` was received."""
+        return any(e["event"] == event and e["key"] == key for e in self.events)
+
+    async def wait(self, event: str, key: str, timeout: float = WAIT) -> dict[str, Any]:
+        """The body of `event` of `key`, waiting for it."""
+        async with asyncio.timeout(timeout):
+            while not self.has(event, key):
+                self.changed.clear()
+                await self.changed.wait()
+        return next(e for e in self.events if e["event"] == event and e["key"] == key)

@@ -63,9 +63,7 @@ async def test_two_replicas_store_each_message_exactly_once(
         assert {d.device for d in days} == {k.device for k in swarm}
         assert [(d.seq, dict(d.counts)) for d in days] == [(10, {"FOUND": 10, "NOT_FOUND": 1})] * 10
         for k in swarm:
-            assert [p.health.seq for p in store.health_history(k.device)] == list(
-                range(10, 0, -1)
-            )
+            assert [p.health.seq for p in store.health_history(k.device)] == list(range(10, 0, -1))
     finally:
         store.close()
 

@@ -59,6 +59,7 @@ class IngestClient:
         worker: StoreWorker,
         clock: Clock,
         on_desired: Callable[[str, bytes], None] | None = None,
+        on_connection: Callable[[], None] = lambda: None,
         keepalive: int = 30,
         reconnect_min: float = 0.5,
         reconnect_max: float = 30.0,
@@ -69,6 +70,7 @@ class IngestClient:
         self._worker = worker
         self._clock = clock
         self._on_desired = on_desired
+        self._on_connection = on_connection
         self._keepalive = keepalive
         self.connected = threading.Event()
         self.subscribed = threading.Event()
@@ -148,11 +150,13 @@ class IngestClient:
             _log.error("the broker refused a subscription of the service: %s", refused[0])
             return
         self.subscribed.set()
+        self._on_connection()
 
     def _on_disconnect(self, c: Any, u: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
         self._generation += 1  # acks of what the lost connection delivered are dropped
         self.connected.clear()
         self.subscribed.clear()
+        self._on_connection()
         if rc.is_failure:
             _log.warning("connection to the broker lost (%s): reconnecting", rc.getName())
 

@@ -95,13 +95,15 @@ class FleetService:
             worker=self.worker,
             clock=self.clock,
             on_desired=self._desired,
+            on_connection=self._connection,
             reconnect_min=reconnect_min,
             reconnect_max=reconnect_max,
         )
         self.web: WebServer | None = None
         if sections.dashboard is not None:
             self.web = WebServer(sections.dashboard, build_app(config.store, self.health))
-        self.committed = asyncio.Event()  # set after each committed batch (tests await it)
+        # set after each committed batch and each connection change (tests await it)
+        self.changed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.Task[None] | None = None
         self._started = False
@@ -134,7 +136,12 @@ class FleetService:
 
     def _on_batch(self, batch: Sequence[Ingest]) -> None:
         self.alerts.ingested(batch)
-        self.committed.set()
+        self.changed.set()
+
+    def _connection(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.changed.set)
 
     def _desired(self, topic: str, raw: bytes) -> None:
         loop = self._loop

@@ -92,8 +92,8 @@ async def until_services(
         while not condition():
             waits = []
             for s in services:
-                s.committed.clear()
-                waits.append(asyncio.ensure_future(s.committed.wait()))
+                s.changed.clear()
+                waits.append(asyncio.ensure_future(s.changed.wait()))
             if condition():
                 for w in waits:
                     w.cancel()

@@ -152,8 +152,8 @@ async def test_lost_certificate_and_deactivation_pending_raised_and_cleared(
         await published([kiosk.health(now), kiosk.reported(100, True, now)])
         async with asyncio.timeout(WAIT):
             while service.stats.received < 4:
-                service.committed.clear()
-                await service.committed.wait()
+                service.changed.clear()
+                await service.changed.wait()
         await service.alerts.sweep()
         for kind in ("lost", "cert_expiring", "deactivation_pending"):
             await receiver.wait("cleared", f"{kind}:{dev}")

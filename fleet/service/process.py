@@ -124,7 +124,7 @@ class FleetService:
             "stored": st.stored,
             "duplicates": st.duplicates,
             "malformed": st.malformed,
-            "open_alerts_sweeps": self.alerts.sweeps,
+            "alert_sweeps": self.alerts.sweeps,
         }
 
     # --- threads into the loop --------------------------------------------------------------

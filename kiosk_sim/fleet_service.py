@@ -26,6 +26,11 @@ class FleetServiceProcess:
         self._proc: asyncio.subprocess.Process | None = None
 
     @property
+    def pid(self) -> int | None:
+        """The process id while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         """True while the process runs."""
         return self._proc is not None and self._proc.returncode is None

@@ -25,6 +25,11 @@ def add_parsers(sub: Any) -> None:
     """Add `serve` and `alerts` to kiosk-fleet's subcommands."""
     s = sub.add_parser("serve", help="run the fleet service (ingest, alerts, webhook, dashboard)")
     s.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    s.add_argument(
+        "--retire",
+        action="store_true",
+        help="retire this replica: leave the group, store what its session holds, end it",
+    )
     a = sub.add_parser("alerts", help="alerts from the fleet service's store")
     a.add_argument("--all", action="store_true", help="cleared alerts too")
     a.add_argument("--json", action="store_true", help="JSON (one array of objects)")
@@ -33,12 +38,12 @@ def add_parsers(sub: Any) -> None:
 def run(args: argparse.Namespace, config: FleetConfig) -> int:
     """Run `serve` or `alerts`."""
     if args.command == "serve":
-        return _serve(config, args.log_level)
+        return _serve(config, args.log_level, retiring=args.retire)
     return _alerts(config, show_all=args.all, as_json=args.json)
 
 
-def _serve(config: FleetConfig, level: str) -> int:
-    from fleet.service.process import FleetService, serve
+def _serve(config: FleetConfig, level: str, *, retiring: bool = False) -> int:
+    from fleet.service.process import FleetService, retire, serve
 
     logging.basicConfig(
         level=getattr(logging, level),
@@ -56,6 +61,11 @@ def _serve(config: FleetConfig, level: str) -> int:
             flush=True,
         )
 
+    if retiring:
+        count = asyncio.run(retire(config))
+        s = config.service.service
+        print(f"kiosk-fleet serve: {s.client_id} retired: {count} messages stored, session ended")
+        return 0
     return asyncio.run(serve(config, ready=ready))
 
 

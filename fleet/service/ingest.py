@@ -13,6 +13,11 @@ them for the deactivation-pending alert); those are acknowledged at once and not
 While the broker is away paho reconnects with a backoff from `reconnect_min` to
 `reconnect_max` seconds; the kiosks' outboxes and the broker's queues hold what is sent
 meanwhile.
+
+mosquitto hands a shared message to a group member whose session is away, too: a replica that
+stops for good keeps its share queued until its session expires, then the broker drops it. So
+a replica is retired with `kiosk-fleet serve --retire`: it leaves the group (no new share), drains
+what its session holds, and ends the session (session expiry 0 at DISCONNECT).
 """
 
 from __future__ import annotations
@@ -75,6 +80,10 @@ class IngestClient:
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self.connections = 0  # successful connections so far
+        self.left = threading.Event()  # the group was left (retiring)
+        self.last_message = clock.monotonic()
+        self._retiring = False
+        self._unsub_mid: int | None = None
         self._generation = 0
         self._sub_mid: int | None = None
         c = self._client = paho.Client(
@@ -90,6 +99,7 @@ class IngestClient:
         c.on_disconnect = self._on_disconnect
         c.on_subscribe = self._on_subscribe
         c.on_message = self._on_message
+        c.on_unsubscribe = self._on_unsubscribe
         worker.ack = self._ack
 
     # --- lifetime ---------------------------------------------------------------------------
@@ -109,11 +119,24 @@ class IngestClient:
         )
         self._client.loop_start()
 
-    def stop(self) -> None:
-        """Disconnect cleanly (the session stays at the broker) and end the network thread."""
-        self._client.disconnect()
+    def stop(self, *, end_session: bool = False) -> None:
+        """Disconnect cleanly and end the network thread; the session stays at the broker
+        unless `end_session` (a retired replica)."""
+        props = None
+        if end_session:
+            props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0
+        self._client.disconnect(properties=props)
         self._client.loop_stop()
         self.connected.clear()
+
+    def leave_group(self) -> None:
+        """Unsubscribe from the shared subscriptions (retiring): the broker routes no new
+        message here; what the session holds still comes."""
+        self._retiring = True
+        result, mid = self._client.unsubscribe(shared_filters(self.settings.group))
+        if result == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._unsub_mid = mid
 
     # --- paho's thread ----------------------------------------------------------------------
 
@@ -133,10 +156,8 @@ class IngestClient:
             bool(flags.session_present),
         )
         # retain handling 1: retained messages only when the subscription is new
-        subs = [
-            (f, SubscribeOptions(qos=1, retainHandling=1))
-            for f in [*shared_filters(self.settings.group), _DESIRED]
-        ]
+        filters = [] if self._retiring else shared_filters(self.settings.group)
+        subs = [(f, SubscribeOptions(qos=1, retainHandling=1)) for f in [*filters, _DESIRED]]
         result, mid = c.subscribe(subs)
         if result == MQTTErrorCode.MQTT_ERR_SUCCESS:
             self._sub_mid = mid
@@ -152,6 +173,11 @@ class IngestClient:
         self.subscribed.set()
         self._on_connection()
 
+    def _on_unsubscribe(self, c: Any, u: Any, mid: int, codes: Any, p: Any) -> None:
+        if mid == self._unsub_mid:
+            self.left.set()
+            self._on_connection()
+
     def _on_disconnect(self, c: Any, u: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
         self._generation += 1  # acks of what the lost connection delivered are dropped
         self.connected.clear()
@@ -161,6 +187,7 @@ class IngestClient:
             _log.warning("connection to the broker lost (%s): reconnecting", rc.getName())
 
     def _on_message(self, c: Any, u: Any, msg: paho.MQTTMessage) -> None:
+        self.last_message = self._clock.monotonic()
         topic = msg.topic
         if topic.endswith("/desired"):
             if msg.qos:

@@ -189,6 +189,23 @@ class FleetService:
         await self._stop_tasks()
         await asyncio.to_thread(self.worker.stop)
 
+    async def retire(self, idle_s: float = 2.0, timeout: float = 600.0) -> int:
+        """Leave the group, store what the session holds (until nothing came for `idle_s`),
+        then end the session at the broker and stop; the messages this replica received."""
+        await self.wait_subscribed(30.0)
+        self.ingest.leave_group()
+        if not await asyncio.to_thread(self.ingest.left.wait, 30.0):
+            raise FleetError("the broker did not confirm leaving the group")
+        async with asyncio.timeout(timeout):
+            while (left := idle_s - (self.clock.monotonic() - self.ingest.last_message)) > 0:
+                await self.clock.sleep(left)  # until nothing came for idle_s
+        await self.worker.call(lambda store: None)  # everything received written and acked
+        self._started = False
+        await asyncio.to_thread(self.ingest.stop, end_session=True)
+        await self._stop_tasks()
+        await asyncio.to_thread(self.worker.stop)
+        return int(self.worker.stats.received)
+
     async def abort(self) -> None:
         """Stop as a crash would: nothing pending written or acknowledged (tests)."""
         if not self._started:
@@ -218,6 +235,17 @@ class FleetService:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+async def retire(config: FleetConfig) -> int:
+    """`serve --retire`: drain this replica's session and end it; the messages stored."""
+    disable_core_dumps()
+    service = FleetService(config)
+    await service.start()
+    try:
+        return await service.retire()
+    finally:
+        await service.stop()
 
 
 async def serve(config: FleetConfig, *, ready: Callable[[FleetService], None]) -> int:

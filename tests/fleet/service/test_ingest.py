@@ -101,3 +101,33 @@ async def test_malformed_payloads_are_counted_acknowledged_and_dropped(
     finally:
         kiosk.stop()
         await again.stop()
+
+
+async def test_a_retired_replica_hands_over_its_share(
+    tmp_path: Path, broker: MosquittoBroker, certs: Certs
+) -> None:
+    a = await start_service(service_config(tmp_path, broker, certs, client_id="fleet-a"))
+    b_config = service_config(tmp_path, broker, certs, client_id="fleet-b")
+    b = await start_service(b_config)
+    await b.stop()  # away: mosquitto still hands it a share of the group's messages
+    swarm = await kiosks(broker, certs, 2, "KIOSK-X")
+    try:
+        await published([k.usage(DAY, {Outcome.FOUND: seq}) for seq in range(1, 11) for k in swarm])
+        retiring = await start_service(b_config)
+        drained = await retiring.retire(idle_s=0.3)
+        assert drained > 0  # what its session held
+        await until_services([a], lambda: a.stats.received + drained >= 20)
+        assert a.stats.received + drained == 20
+
+        before = a.stats.received
+        await published([k.usage(DAY, {Outcome.FOUND: 11}) for k in swarm])
+        await until_services([a], lambda: a.stats.received >= before + 2)  # all of it now
+    finally:
+        for k in swarm:
+            k.stop()
+        await a.stop()
+    store = open_store(a.config.store)
+    try:
+        assert [(d.seq, d.total) for d in store.usage(first=DAY, last=DAY)] == [(11, 11)] * 2
+    finally:
+        store.close()

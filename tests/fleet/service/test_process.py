@@ -38,6 +38,12 @@ async def test_the_service_process_of_a_simulation(
                     break
         assert health["status"] == "ok" and health["backend"] == "sqlite"
         assert health["received"] == 1 and health["client_id"] == "fleet-sim-1"
+        # core dumps off (RLIMIT_CORE 0: memory never reaches a disk)
+        pid = process.pid
+        assert pid is not None
+        limits = Path(f"/proc/{pid}/limits").read_text().splitlines()
+        core = next(line for line in limits if line.startswith("Max core file size"))
+        assert core.split()[4:6] == ["0", "0"]
     finally:
         kiosk.stop()
         assert await process.stop() == 0

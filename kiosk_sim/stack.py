@@ -3,7 +3,8 @@
 Simulated devices (card and SAM behind the real pcscd, the fingerprint module on a pty), the
 Dukcapil simulator, the real gateway with a throwaway platform PKI, and the real kiosk agent as
 its own process (`python -m edge_agent`), whose readiness arrives as sd_notify READY=1 on a
-socket of ours, exactly as systemd would see it.
+socket of ours, exactly as systemd would see it. The fleet service (`kiosk-fleet serve`) runs as
+its own process on the run folder's fleet.toml (kiosk_sim/fleet_service.py).
 """
 
 from __future__ import annotations

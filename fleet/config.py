@@ -94,7 +94,7 @@ class FleetConfig:
     gateway: GatewayConfig | None = None
     connect_timeout: float = 5.0
     reported_timeout: float = 10.0
-    store: StoreConfig = StoreConfig(Path("fleet.sqlite3"))
+    store: StoreConfig = field(default_factory=lambda: StoreConfig(Path("fleet.sqlite3")))
     service: ServiceSections = field(default_factory=ServiceSections)  # fleet/service/settings.py
 
 

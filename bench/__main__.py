@@ -6,7 +6,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ("card_read", "agent_session", "gateway_relay", "mqtt_traffic", "fleet_ingest")
+BENCHES = (
+    "card_read",
+    "agent_session",
+    "gateway_relay",
+    "mqtt_traffic",
+    "fleet_store",
+    "fleet_ingest",
+)
 
 
 def main(argv: list[str]) -> int:

@@ -1,8 +1,9 @@
 """A real PostgreSQL server for tests and benches, from Debian's packages, on loopback.
 
-`PostgresServer` (no pytest in it, so bench/ can use it too) runs initdb and postgres from
+`PostgresServer` (which needs no pytest, so bench/ uses it too) runs initdb and postgres from
 /usr/lib/postgresql/<newest>/bin in a private folder: listening on 127.0.0.1 on a free port and
-on a unix socket in that folder, trust authentication for loopback only, fsync off. PostgreSQL
+on a unix socket in that folder, trust authentication for loopback only, fsync off (unless
+`settings` say otherwise: a bench measures with durable commits). PostgreSQL
 refuses to run as root, so as root it runs as the `postgres` system user (or `nobody`).
 
 Fixtures: `postgres_server` (one per session; skipped with the reason when the binaries are
@@ -11,22 +12,25 @@ missing) and `postgres_dsn` (a fresh database per test, made from template0, dro
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 PG_ROOT = Path("/usr/lib/postgresql")
+PR_SET_PDEATHSIG = 1
 READY = "database system is ready to accept connections"
 START_TIMEOUT_S = 30.0
 HBA = "local all all trust\nhost all all 127.0.0.1/32 trust\n"
@@ -77,11 +81,20 @@ def _server_user() -> pwd.struct_passwd | None:
     raise PostgresMissing("running as root and there is no postgres or nobody user to run as")
 
 
+def _stop_with_parent() -> None:
+    """In the server's process: a fast shutdown when the test process dies (even SIGKILLed)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+
+
 class PostgresServer:
     """A throwaway PostgreSQL server; `start()`, `dsn(db)`, `create_database()`, `stop()`."""
 
-    def __init__(self, bindir: Path | None = None) -> None:
+    def __init__(
+        self, bindir: Path | None = None, settings: Mapping[str, str] | None = None
+    ) -> None:
         self.bindir = bindir or postgres_bindir()
+        self.settings = {**SETTINGS, **(settings or {})}
         self.user = _server_user()
         self.port = _free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="kiosk-pg-"))
@@ -112,7 +125,7 @@ class PostgresServer:
         (self.data / "pg_hba.conf").write_text(HBA)
         args = [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port)]
         args += ["-k", str(self.sockets)]
-        for key, value in SETTINGS.items():
+        for key, value in self.settings.items():
             args += ["-c", f"{key}={value}"]
         proc = self.proc = subprocess.Popen(
             args,
@@ -122,6 +135,7 @@ class PostgresServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=_stop_with_parent if sys.platform == "linux" else None,
             **self._as_user(),
         )
         ready = threading.Event()

@@ -249,6 +249,11 @@ class FleetStore(ABC):
     def health_history(self, device: str, limit: int = 100) -> list[HealthPoint]:
         """The latest health reports of a kiosk, newest first."""
 
+    def prune_health(self, before: int) -> int:
+        """Delete the health reports received before `before` (Unix time), except each kiosk's
+        latest; how many were deleted. Health history grows by every report: run it daily."""
+        raise NotImplementedError
+
     @abstractmethod
     def usage(
         self,
@@ -268,6 +273,12 @@ class FleetStore(ABC):
     @abstractmethod
     def audit_lines(self, target: str | None = None) -> list[AuditLine]:
         """The chain in order (of one target: its lines only, for display)."""
+
+    def audit_head(self) -> str:
+        """The hash of the chain's last line (64 zeros when empty): an admin notes it down to
+        detect a truncated tail later (fleet.audit.verify_chain's `expected_head`)."""
+        lines = self.audit_lines()
+        return lines[-1].hash if lines else "0" * 64
 
     # sanctions
     @abstractmethod

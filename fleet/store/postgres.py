@@ -33,6 +33,7 @@ class PostgresStore(SqlStore):
     backend = "postgresql"
 
     def __init__(self, dsn: str) -> None:
+        super().__init__()
         self._dsn = dsn
         self.where, self._secret = _describe(dsn)
         self._lock = threading.Lock()
@@ -85,7 +86,7 @@ class PostgresStore(SqlStore):
 
     def _error(self, conn: psycopg.Connection[Any], err: psycopg.Error) -> StoreError:
         """A StoreError naming the server and what to do (never the password)."""
-        if conn.broken or isinstance(err, psycopg.OperationalError):
+        if conn.broken or conn.closed:
             with contextlib.suppress(psycopg.Error):
                 conn.close()
             self._conn = None
@@ -107,6 +108,8 @@ class PostgresStore(SqlStore):
 
 class _PostgresTx:
     """Statements of one PostgreSQL transaction (the `?` of fleet.store.sql turned to `%s`)."""
+
+    locks_rows = True
 
     def __init__(self, cur: psycopg.Cursor[Any]) -> None:
         self._cur = cur

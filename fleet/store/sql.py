@@ -32,6 +32,7 @@ SCHEMA = (
         uptime_s BIGINT NOT NULL, agent TEXT NOT NULL,
         mcu_link_up BOOLEAN, mcu_resets BIGINT, mcu_tamper_latched BOOLEAN,
         PRIMARY KEY (device, seq))""",
+    """CREATE INDEX IF NOT EXISTS health_at ON health (at)""",
     # a kiosk's day of usage: the highest seq
     """CREATE TABLE IF NOT EXISTS usage (
         device TEXT NOT NULL, day TEXT NOT NULL, seq BIGINT NOT NULL, tz BIGINT NOT NULL,
@@ -77,25 +78,33 @@ HEALTH_FIELDS = (
     "cert_days, cpu_c, mem_pct, disk_free_pct, uptime_s, agent, "
     "mcu_link_up, mcu_resets, mcu_tamper_latched"
 )
+# Multi-row statements: `{rows}` is filled by `many` with one "(?, ...)" per row.
 INSERT_HEALTH = (
-    f"INSERT INTO health (device, at, {HEALTH_FIELDS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (device, seq) DO NOTHING"
+    f"INSERT INTO health (device, at, {HEALTH_FIELDS}) VALUES {{rows}} "
+    "ON CONFLICT (device, seq) DO NOTHING RETURNING device, seq, at"
 )
-LATEST_HEALTH = (
-    "INSERT INTO latest (device, last_seen, health_seq) VALUES (?, ?, ?) "
+UPSERT_USAGE = (
+    "INSERT INTO usage (device, day, seq, tz, counts, at) VALUES {rows} "
+    "ON CONFLICT (device, day) DO UPDATE SET "
+    "seq = excluded.seq, tz = excluded.tz, counts = excluded.counts, at = excluded.at "
+    "WHERE excluded.seq > usage.seq RETURNING device, at"
+)
+UPDATE_LATEST = (
+    "INSERT INTO latest (device, last_seen, health_seq) VALUES {rows} "
     "ON CONFLICT (device) DO UPDATE SET "
     "last_seen = CASE WHEN excluded.last_seen > latest.last_seen "
     "THEN excluded.last_seen ELSE latest.last_seen END, "
-    "health_seq = CASE WHEN latest.health_seq IS NULL OR excluded.health_seq > latest.health_seq "
+    "health_seq = CASE WHEN excluded.health_seq IS NOT NULL AND "
+    "(latest.health_seq IS NULL OR excluded.health_seq > latest.health_seq) "
     "THEN excluded.health_seq ELSE latest.health_seq END"
 )
-UPSERT_USAGE = (
-    "INSERT INTO usage (device, day, seq, tz, counts, at) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (device, day) DO UPDATE SET "
-    "seq = excluded.seq, tz = excluded.tz, counts = excluded.counts, at = excluded.at "
-    "WHERE excluded.seq > usage.seq"
+# PostgreSQL: a batch first locks the latest rows of its kiosks in one order (by device), so
+# that concurrent writers (the service's replicas) wait for each other instead of deadlocking.
+ENSURE_LATEST_MANY = (
+    "INSERT INTO latest (device, last_seen) VALUES {rows} ON CONFLICT (device) DO NOTHING"
 )
+LOCK_LATEST = "SELECT device FROM latest WHERE device IN ({rows}) ORDER BY device FOR UPDATE"
+MAX_ROWS = 500  # per multi-row statement (SQLite takes 32,766 parameters, PostgreSQL 65,535)
 INSERT_ACK = (
     "INSERT INTO ack (device, command_id, status, ts, reason, at) VALUES (?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (device, command_id) DO NOTHING"
@@ -158,6 +167,10 @@ FLEET_UNREGISTERED = (
 HEALTH_HISTORY = (
     f"SELECT at, {HEALTH_FIELDS} FROM health WHERE device = ? ORDER BY seq DESC LIMIT ?"
 )
+PRUNE_HEALTH = (
+    "DELETE FROM health WHERE at < ? AND EXISTS (SELECT 1 FROM latest l"
+    " WHERE l.device = health.device AND l.health_seq > health.seq)"
+)
 USAGE = (
     "SELECT u.device, u.day, u.seq, u.counts FROM usage u "
     "LEFT JOIN device d ON d.device = u.device WHERE u.day >= ? AND u.day <= ?"
@@ -181,7 +194,6 @@ PUT_SANCTION = (
 )
 LIFT_SANCTION = "DELETE FROM sanction WHERE scope = ? AND target = ? AND sanction = ?"
 SANCTIONS = f"SELECT {SANCTION_FIELDS} FROM sanction"
-SANCTIONS_ORDER = " ORDER BY scope, target, sanction"
 
 # --- alerts ---------------------------------------------------------------------------------
 
@@ -194,7 +206,9 @@ RAISE_ALERT = (
     "ON CONFLICT DO NOTHING"
 )
 OPEN_ALERT = f"SELECT {ALERT_FIELDS} FROM alert WHERE key = ? AND cleared_at IS NULL"
-CLEAR_ALERT = "UPDATE alert SET cleared_at = ? WHERE key = ? AND raised_at = ?"
+CLEAR_ALERT = (
+    "UPDATE alert SET cleared_at = ? WHERE key = ? AND raised_at = ? AND cleared_at IS NULL"
+)
 ALERTS = f"SELECT {ALERT_FIELDS} FROM alert"
 ALERTS_OPEN = " WHERE cleared_at IS NULL"
 ALERTS_ORDER = " ORDER BY raised_at DESC, key LIMIT ?"
@@ -203,6 +217,13 @@ DELIVERY_FAILED = (
     "UPDATE alert SET delivery_failures = delivery_failures + 1, last_delivery_error = ? "
     "WHERE key = ? AND raised_at = ?"
 )
+
+
+@functools.lru_cache(maxsize=256)
+def many(template: str, rows: int, width: int) -> str:
+    """A multi-row statement of `rows` rows of `width` placeholders."""
+    row = "(" + ", ".join("?" * width) + ")"
+    return template.format(rows=", ".join([row] * rows))
 
 
 @functools.lru_cache(maxsize=256)

@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ class SqliteStore(SqlStore):
     backend = "sqlite"
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
@@ -49,7 +51,8 @@ class SqliteStore(SqlStore):
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         except OSError as err:
             raise StoreError(
-                f"cannot create or write the SQLite store {self.path}: {err.strerror};"
+                f"cannot create or write the SQLite store {self.path} ({err.strerror}:"
+                f" {err.filename});"
                 f" check the permissions of the file and its folder, {_WHAT_TO_DO}"
             ) from None
         try:
@@ -58,7 +61,7 @@ class SqliteStore(SqlStore):
             raise self._error(err) from None
         try:
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as err:
@@ -113,8 +116,23 @@ class SqliteStore(SqlStore):
         return StoreError(f"the SQLite store {self.path} failed: {text}")
 
 
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch a new file to WAL. SQLite answers "locked" at once, without its busy handler,
+    while another process switches the same new file: try again until the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 class _SqliteTx:
     """Statements of one SQLite transaction."""
+
+    locks_rows = False  # BEGIN IMMEDIATE: one writer at a time
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db

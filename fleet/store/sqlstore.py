@@ -34,7 +34,7 @@ from fleet.store.base import (
     StoreError,
     UsageDay,
 )
-from protocol.mqtt import AckMessage, HealthMessage, ReportedMessage, StateMessage, UsageMessage
+from fleet.store.ingest import ingest_batch
 from protocol.signed import Sanction
 
 _ALL = DeviceFilter()
@@ -43,6 +43,10 @@ _MAX_ERROR_TEXT = 300
 
 class Tx(Protocol):
     """One transaction of a backend."""
+
+    @property
+    def locks_rows(self) -> bool:
+        """True where writers lock rows (PostgreSQL), False where one writer has it all."""
 
     def run(self, statement: str, params: Sequence[Any] = ()) -> int:
         """Execute a statement; the number of rows it changed."""
@@ -53,6 +57,11 @@ class Tx(Protocol):
 
 class SqlStore(FleetStore):
     """A FleetStore on a SQL database; subclasses supply the connection and its transactions."""
+
+    def __init__(self) -> None:
+        # The fleet table's rows by device, with the objects made of them: a row that did not
+        # change since the last call is not made into objects again.
+        self._fleet_cache: dict[str, tuple[tuple[Any, ...], FleetRow]] = {}
 
     @abstractmethod
     def _transaction(
@@ -79,10 +88,8 @@ class SqlStore(FleetStore):
 
     def ingest(self, batch: Sequence[Ingest]) -> IngestResult:
         """Store a batch of kiosk messages idempotently, in one transaction."""
-        stored = 0
         with self._transaction() as tx:
-            for item in batch:
-                stored += _ingest_one(tx, item)
+            stored = ingest_batch(tx, batch)
         return IngestResult(stored, len(batch) - stored)
 
     # --- registry ---------------------------------------------------------------------------
@@ -128,8 +135,18 @@ class SqlStore(FleetStore):
             query += " UNION ALL " + sql.FLEET_UNREGISTERED
         with self._transaction(write=False) as tx:
             found = tx.rows(query, params)
-        table = [_fleet_row(row) for row in found]
-        table.sort(key=lambda row: row.device)
+        cache, fresh = self._fleet_cache, {}
+        table = []
+        for row in found:
+            hit = cache.get(row[0])
+            item = hit[1] if hit is not None and hit[0] == row else _fleet_row(row)
+            fresh[item.device] = (row, item)
+            table.append(item)
+        if where == _ALL:
+            self._fleet_cache = fresh  # forgets removed kiosks
+        else:
+            cache.update(fresh)
+        table.sort(key=lambda item: item.device)
         return table
 
     # --- history ----------------------------------------------------------------------------
@@ -144,6 +161,11 @@ class SqlStore(FleetStore):
             assert health is not None
             points.append(HealthPoint(row[0], health))
         return points
+
+    def prune_health(self, before: int) -> int:
+        """Delete health reports received before `before`, except each kiosk's latest."""
+        with self._transaction() as tx:
+            return tx.run(sql.PRUNE_HEALTH, (before,))
 
     def usage(
         self,
@@ -220,8 +242,10 @@ class SqlStore(FleetStore):
         if conditions:
             query += " WHERE " + " AND ".join(conditions)
         with self._transaction(write=False) as tx:
-            found = tx.rows(query + sql.SANCTIONS_ORDER, params)
-        return [rows.sanction_from_row(row) for row in found]
+            found = tx.rows(query, params)
+        in_force = [rows.sanction_from_row(row) for row in found]
+        in_force.sort(key=lambda s: (s.scope.value, s.target, s.sanction.value))
+        return in_force
 
     # --- alerts -----------------------------------------------------------------------------
 
@@ -232,13 +256,14 @@ class SqlStore(FleetStore):
             return tx.run(sql.RAISE_ALERT, params) > 0
 
     def clear_alert(self, key: str, at: int) -> Alert | None:
-        """Clear the open alert with this key; None if none is open."""
+        """Clear the open alert with this key; None if none is open (once across replicas)."""
         with self._transaction() as tx:
             found = tx.rows(sql.OPEN_ALERT, (key,))
             if not found:
                 return None
             alert = rows.alert_from_row(found[0])
-            tx.run(sql.CLEAR_ALERT, (at, key, alert.raised_at))
+            if not tx.run(sql.CLEAR_ALERT, (at, key, alert.raised_at)):
+                return None  # another replica cleared it meanwhile
         return dataclasses.replace(alert, cleared_at=at)
 
     def alerts(self, *, open_only: bool = True, limit: int = 1000) -> list[Alert]:
@@ -255,37 +280,6 @@ class SqlStore(FleetStore):
                 tx.run(sql.DELIVERED, (key, raised_at))
             else:
                 tx.run(sql.DELIVERY_FAILED, (error[:_MAX_ERROR_TEXT], key, raised_at))
-
-
-def _ingest_one(tx: Tx, item: Ingest) -> int:
-    """Store one message; 1 if it changed the store, 0 for a duplicate or a stale one."""
-    device, msg, at = item.device, item.message, item.at
-    if isinstance(msg, HealthMessage):
-        if not tx.run(sql.INSERT_HEALTH, rows.health_params(device, at, msg)):
-            return 0
-        tx.run(sql.LATEST_HEALTH, (device, at, msg.seq))
-        return 1
-    if isinstance(msg, UsageMessage):
-        counts = rows.to_json_text({o.value: n for o, n in msg.counts.items()})
-        changed = tx.run(sql.UPSERT_USAGE, (device, msg.day, msg.seq, msg.utc_offset_h, counts, at))
-    elif isinstance(msg, AckMessage):
-        ack = (device, msg.command_id, msg.status.value, msg.ts, msg.reason, at)
-        changed = tx.run(sql.INSERT_ACK, ack)
-    elif isinstance(msg, StateMessage):
-        found = tx.rows(sql.SELECT_STATE, (device,))
-        changed = rows.state_applies(found[0] if found else None, msg)
-        if changed:
-            tx.run(sql.TOUCH, (device, at))
-            tx.run(sql.UPDATE_STATE, (msg.status.value, msg.ts, msg.conn, device))
-        return int(changed)
-    elif isinstance(msg, ReportedMessage):
-        tx.run(sql.ENSURE_LATEST, (device, at))
-        changed = tx.run(sql.UPDATE_REPORTED, (*rows.reported_params(msg), device, msg.version))
-    else:
-        raise StoreError(f"cannot store a {type(msg).__name__}")
-    if changed:
-        tx.run(sql.TOUCH, (device, at))
-    return 1 if changed else 0
 
 
 def _fleet_row(row: Sequence[Any]) -> FleetRow:

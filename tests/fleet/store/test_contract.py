@@ -51,7 +51,8 @@ def test_ingest_counts_and_a_replayed_or_reordered_batch_changes_nothing(
     fleet_store: FleetStore,
 ) -> None:
     batch = _batch()
-    assert fleet_store.ingest(batch) == IngestResult(stored=9, duplicates=0)
+    # usage seq 1 and 2 of one day in one batch: seq 1 is stale whatever the order
+    assert fleet_store.ingest(batch) == IngestResult(stored=8, duplicates=1)
     before = _snapshot(fleet_store)
     assert fleet_store.ingest(batch) == IngestResult(stored=0, duplicates=9)
     shuffled = batch[:]
@@ -71,6 +72,17 @@ def test_a_reordered_batch_stores_what_the_ordered_one_does(fleet_store: FleetSt
     assert row1.last_seen == 1006
     assert [u.seq for u in fleet_store.usage(device=K1)] == [2]
     assert row2.health is not None and row2.health.seq == 5
+
+
+def test_copies_within_one_batch(fleet_store: FleetStore) -> None:
+    both = [Ingest(K1, usage(2, found=2), 2), Ingest(K1, usage(1, found=1), 1)]
+    assert fleet_store.ingest(both) == IngestResult(stored=1, duplicates=1)
+    in_order = [Ingest(K2, usage(1, found=1), 1), Ingest(K2, usage(2, found=2), 2)]
+    assert fleet_store.ingest(in_order) == IngestResult(stored=1, duplicates=1)
+    twice = [Ingest(K3, health(1), 5), Ingest(K3, health(1), 6)]
+    assert fleet_store.ingest(twice) == IngestResult(stored=1, duplicates=1)
+    assert [(u.device, u.seq) for u in fleet_store.usage()] == [(K1, 2), (K2, 2)]
+    assert [row.last_seen for row in fleet_store.fleet()] == [2, 2, 5]
 
 
 def test_usage_keeps_the_highest_seq_of_each_day(fleet_store: FleetStore) -> None:
@@ -192,6 +204,16 @@ def test_health_history_newest_first_with_a_limit(fleet_store: FleetStore) -> No
     assert [(p.at, p.health.seq) for p in points] == [(105, 5), (104, 4), (103, 3)]
     assert [p.health.seq for p in fleet_store.health_history(K1)] == [5, 4, 3, 2, 1]
     assert fleet_store.health_history("KIOSK-SIM-9999") == []
+
+
+def test_pruned_health_history_keeps_each_kiosks_latest(fleet_store: FleetStore) -> None:
+    fleet_store.ingest([Ingest(K1, health(seq), 100 * seq) for seq in (1, 2, 3, 4)])
+    fleet_store.ingest([Ingest(K2, health(1), 100)])
+    assert fleet_store.prune_health(before=250) == 2  # K1 seq 1 and 2; K2 has only its latest
+    assert [p.health.seq for p in fleet_store.health_history(K1)] == [4, 3]
+    assert [p.health.seq for p in fleet_store.health_history(K2)] == [1]
+    assert fleet_store.prune_health(before=10_000) == 1
+    assert fleet_store.fleet()[0].health == health(4)
 
 
 def test_sanctions_set_update_lift_keep_since(fleet_store: FleetStore) -> None:

@@ -13,6 +13,7 @@ import logging
 import signal
 import ssl
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from common.clock import Clock, SystemClock
@@ -27,9 +28,10 @@ from fleet.service.web import WebServer, build_app
 from fleet.service.webhook import Webhook
 from fleet.service.worker import StoreWorker
 from fleet.store import StoreError, open_store
-from fleet.store.base import Ingest
+from fleet.store.base import FleetStore, Ingest
 
 _log = logging.getLogger(__name__)
+DAY_S = 86400
 
 
 def _broker_context(config: FleetConfig) -> ssl.SSLContext:
@@ -40,6 +42,10 @@ def _broker_context(config: FleetConfig) -> ssl.SSLContext:
         return client_context(tls.ca_file, cert, key)
     except (OSError, ValueError, ssl.SSLError) as err:
         raise FleetError(f"cannot load the service's TLS files: {err}") from err
+
+
+def _prune(store: FleetStore, *, before: int) -> int:
+    return store.prune_health(before)
 
 
 class FleetService:
@@ -106,6 +112,7 @@ class FleetService:
         self.changed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
         self._started = False
 
     @property
@@ -168,6 +175,7 @@ class FleetService:
                 await self.web.start()
             self.ingest.start()
             self._timer = asyncio.create_task(self.alerts.run(), name="fleet-alerts")
+            self._pruner = asyncio.create_task(self._prune_daily(), name="fleet-prune")
         except BaseException:
             await self.stop()
             raise
@@ -216,12 +224,26 @@ class FleetService:
         await self._stop_tasks()
         await asyncio.to_thread(self.worker.abandon)
 
+    async def _prune_daily(self) -> None:
+        """Health reports older than [service] health_days go, each kiosk's latest stays."""
+        keep = self.config.service.service.health_days * DAY_S
+        while True:
+            before = int(self.clock.time()) - keep
+            try:
+                gone = await self.worker.call(partial(_prune, before=before))
+                _log.info("pruned %d health reports older than %d days", gone, keep // DAY_S)
+            except (StoreError, NotImplementedError) as err:
+                _log.warning("pruning health reports: %s", err)
+            self.changed.set()
+            await self.clock.sleep(DAY_S)
+
     async def _stop_tasks(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
-            self._timer = None
+        for task in (self._timer, self._pruner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._timer = self._pruner = None
         await self.alerts.stop()
         if self.webhook is not None:
             await self.webhook.stop()

@@ -62,6 +62,7 @@ class ServiceSettings:
     batch_size: int = 500
     batch_ms: float = 5.0
     session_expiry: int = 86400
+    health_days: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,7 @@ def parse_service_sections(top: Reader, file: ConfigFile) -> ServiceSections:
         batch_size=s.integer("batch_size", 500, 1, 10_000),
         batch_ms=s.number("batch_ms", 5.0, 0.0, 1000.0),
         session_expiry=s.integer("session_expiry", 86400, 60, 30 * 86400),
+        health_days=s.integer("health_days", 30, 1, 3650),
     )
     s.done()
 

@@ -3,6 +3,8 @@ replicas split the load and each message is stored once, on SQLite and on Postgr
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -11,11 +13,13 @@ from fleet.store import open_store
 from kiosk_sim.broker import MosquittoBroker
 from protocol.mqtt import Channel
 from protocol.outcomes import Outcome
+from tests.clock import FakeClock
 from tests.fleet.service.helpers import (
     kiosks,
     published,
     service_config,
     start_service,
+    until_async,
     until_services,
 )
 from tests.mqtt.fixtures import Certs
@@ -131,3 +135,33 @@ async def test_a_retired_replica_hands_over_its_share(
         assert [(d.seq, d.total) for d in store.usage(first=DAY, last=DAY)] == [(11, 11)] * 2
     finally:
         store.close()
+
+
+async def test_health_history_is_pruned_daily(
+    tmp_path: Path, broker: MosquittoBroker, certs: Certs
+) -> None:
+    clock = FakeClock(wall=time.time())
+    config = service_config(tmp_path, broker, certs, service={"health_days": 30})
+    service = await start_service(config, clock=clock)
+    (kiosk,) = await kiosks(broker, certs, 1, "KIOSK-H")
+    dev = kiosk.device
+    try:
+        await published([kiosk.health(int(clock.time())), kiosk.health(int(clock.time()))])
+        await until_services([service], lambda: service.stats.received >= 2)
+
+        async def seqs() -> list[int]:
+            points = await service.worker.call(lambda s: s.health_history(dev))
+            return [p.health.seq for p in points]
+
+        assert await seqs() == [2, 1]
+        await clock.wait_sleeping(86400)
+        service.changed.clear()
+        clock.advance(31 * 86400)  # the next daily prune: both are older than 30 days
+        await until_async(lambda: _equal(seqs(), [2]), service.changed)
+    finally:
+        kiosk.stop()
+        await service.stop()
+
+
+async def _equal(value: Awaitable[list[int]], wanted: list[int]) -> bool:
+    return await value == wanted

@@ -116,7 +116,9 @@ async def run_backend(
     cpu, wall = cpu_seconds(pid) - start_cpu, time.perf_counter() - start_wall
     live = figures(f"{name}: live swarm", sent_live, cpu, wall)
     health = healthz(url)
-    print(f"{'':<28} malformed {health['malformed']}, duplicates or stale {health['duplicates']}")
+    print(
+        f"{'':<28} malformed {health['malformed']}; superseded or replayed (not stored) {health['duplicates']}"
+    )
     await service.stop()
     return backlog, live
 

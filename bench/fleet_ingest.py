@@ -117,7 +117,8 @@ async def run_backend(
     live = figures(f"{name}: live swarm", sent_live, cpu, wall)
     health = healthz(url)
     print(
-        f"{'':<28} malformed {health['malformed']}; superseded or replayed (not stored) {health['duplicates']}"
+        f"{'':<28} malformed {health['malformed']}; "
+        f"superseded or replayed (not stored) {health['duplicates']}"
     )
     await service.stop()
     return backlog, live

@@ -195,7 +195,7 @@ class IngestClient:
             if self._on_desired is not None:
                 self._on_desired(topic, bytes(msg.payload))
             return
-        self._worker.submit(
+        self._worker.deliver(
             Delivery(
                 topic,
                 bytes(msg.payload),

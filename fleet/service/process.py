@@ -105,9 +105,8 @@ class FleetService:
             reconnect_min=reconnect_min,
             reconnect_max=reconnect_max,
         )
-        self.web: WebServer | None = None
-        if sections.dashboard is not None:
-            self.web = WebServer(sections.dashboard, build_app(config.store, self.health))
+        self.web: WebServer | None = None  # made once the store is open
+        self.store: FleetStore | None = None  # used only in the worker's thread (an Executor)
         # set after each committed batch and each connection change (tests await it)
         self.changed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -164,10 +163,14 @@ class FleetService:
         """Open the store, connect and subscribe, start the alerts, the webhook and the web."""
         self._loop = asyncio.get_running_loop()
         try:
-            await asyncio.to_thread(self.worker.start)
+            store = self.store = await asyncio.to_thread(self.worker.start)
         except StoreError as err:
             raise FleetError(f"cannot open the {self.config.store.backend} store: {err}") from err
         self._started = True
+        dashboard = self.config.service.dashboard
+        if dashboard is not None:
+            app = build_app(store, self.worker, self.clock, self.health)
+            self.web = WebServer(dashboard, app)
         try:
             if self.webhook is not None:
                 self.webhook.start()

@@ -5,24 +5,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from aiohttp import web
 
+from common.clock import Clock
 from common.errors import TlsFileError
 from common.tls import server_context
 from fleet.errors import FleetError
 from fleet.service.settings import DashboardSettings
-from fleet.store import StoreConfig
+from fleet.store.base import FleetStore
 
 _log = logging.getLogger(__name__)
 
 
-def build_app(store: StoreConfig, health: Callable[[], dict[str, Any]]) -> web.Application:
-    """The dashboard's application with /healthz added (the one place that mounts it)."""
+def build_app(
+    store: FleetStore,
+    executor: Executor,
+    clock: Clock,
+    health: Callable[[], dict[str, Any]],
+) -> web.Application:
+    """The dashboard's application with /healthz added (the one place that mounts it): its
+    store calls run in `executor`, the store's own thread."""
+    # At the merge with fleet/dashboard/ this line becomes
+    #   app = dashboard_app(store, clock=clock, executor=executor)
+    # and WebServer's listening can be serve_dashboard's (same rules: loopback or admin mTLS).
     app = web.Application()
-    # The dashboard (fleet/dashboard/, dashboard_app(store, ...)) is mounted here at merge; it
-    # reads through its own store connection (SQLite WAL readers do not block the writer).
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(health())

@@ -1,7 +1,7 @@
 """The store's one thread: kiosk messages parsed and written in batches, acknowledged after the
 commit, and every other store call of the service run in turn with them.
 
-paho's network thread hands each message over (`submit`); the worker takes up to `batch_size`
+paho's network thread hands each message over (`deliver`); the worker takes up to `batch_size`
 of them, or what came within `batch_s` of the first, parses them with protocol.mqtt's strict
 parsers, writes the batch in one store transaction, and only then sends their PUBACKs (in the
 order received, as MQTT wants). A crash before the commit leaves them unacknowledged: the
@@ -88,8 +88,11 @@ _STOP = object()
 Acker = Callable[[int, int, int], None]  # (mid, qos, generation)
 
 
-class StoreWorker:
-    """The thread that owns the store (opened in it: SQLite connections stay in their thread)."""
+class StoreWorker(concurrent.futures.Executor):
+    """The thread that owns the store (opened in it: SQLite connections stay in their thread).
+
+    It is also an Executor: `loop.run_in_executor(worker, store.fleet)` runs a store call in
+    its thread, in turn with the batches (the dashboard reads this way)."""
 
     def __init__(
         self,
@@ -140,9 +143,21 @@ class StoreWorker:
 
     # --- calls from other threads -------------------------------------------------------------
 
-    def submit(self, delivery: Delivery) -> None:
+    def deliver(self, delivery: Delivery) -> None:
         """A received message (paho's thread)."""
         self._queue.put(delivery)
+
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        """Run `fn(*args, **kwargs)` in the store's thread (the Executor interface)."""
+        job = _Call(lambda store: fn(*args, **kwargs))
+        self._queue.put(job)
+        return job.future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """The Executor interface: stop()."""
+        self.stop()
 
     async def call(self, fn: Callable[[FleetStore], T]) -> T:
         """Run `fn(store)` in the store's thread, in turn with the batches."""

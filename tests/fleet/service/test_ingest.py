@@ -3,6 +3,7 @@ replicas split the load and each message is stored once, on SQLite and on Postgr
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable
 from pathlib import Path
@@ -89,6 +90,11 @@ async def test_malformed_payloads_are_counted_acknowledged_and_dropped(
         await until_services([service], lambda: service.stats.received >= 4)
         assert service.stats.malformed == 3
         assert service.stats.stored == 1
+        # the worker is the store's executor (the dashboard reads this way)
+        store = service.store
+        assert store is not None
+        rows = await asyncio.get_running_loop().run_in_executor(service.worker, store.fleet)
+        assert [r.device for r in rows] == [kiosk.device]
     finally:
         kiosk.stop()
         await service.stop()

@@ -196,6 +196,8 @@ class FleetService:
         if not self._started:
             return
         self._started = False
+        with contextlib.suppress(Exception):  # write and acknowledge what came, still connected
+            await asyncio.wait_for(self.worker.call(lambda store: None), 30.0)
         await asyncio.to_thread(self.ingest.stop)
         await self._stop_tasks()
         await asyncio.to_thread(self.worker.stop)

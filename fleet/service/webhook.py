@@ -78,6 +78,7 @@ class Webhook:
         self.delivered = 0
         self.failed_attempts = 0
         self.given_up = 0
+        self.changed = asyncio.Event()  # set after each attempt is recorded (tests await it)
 
     def send(self, event: AlertEvent) -> None:
         """Queue an event for delivery."""
@@ -116,6 +117,7 @@ class Webhook:
         for attempt in range(1, self.settings.max_attempts + 1):
             error = await self._post(http, body)
             await self._safe_record(key, raised_at, error)
+            self.changed.set()
             if error is None:
                 self.delivered += 1
                 return
@@ -132,6 +134,7 @@ class Webhook:
                 await self._clock.sleep(pause)
                 pause = min(pause * 2, MAX_BACKOFF_S)
         self.given_up += 1
+        self.changed.set()
         _log.error("webhook delivery of %s %s given up", event.event, key)
 
     async def _post(self, http: aiohttp.ClientSession, body: dict[str, Any]) -> str | None:

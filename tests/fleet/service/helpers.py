@@ -4,6 +4,7 @@ waiting on what the service did (events, never sleeps)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -124,8 +125,8 @@ class WebhookReceiver:
         self._runner: Any = None
         self.url = ""
 
-    async def start(self) -> WebhookReceiver:
-        """Listen on loopback."""
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> WebhookReceiver:
+        """Listen on loopback (HTTPS with `ssl_context`)."""
         from aiohttp import web
 
         async def hook(request: web.Request) -> web.Response:
@@ -143,10 +144,11 @@ class WebhookReceiver:
         app.router.add_post("/alerts", hook)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/alerts"
+        scheme = "http" if ssl_context is None else "https"
+        self.url = f"{scheme}://127.0.0.1:{port}/alerts"
         return self
 
     async def stop(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.fleet.service.helpers import (
 )
 from tests.mqtt.fixtures import Certs
 from tests.remote.keys import ADMIN
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -202,3 +204,46 @@ async def test_quota_and_scraping_from_the_real_gateway(
         assert kinds == {AlertKind.QUOTA_NEARLY_USED.value, AlertKind.SCRAPING.value}
     finally:
         await service.stop()
+
+
+async def test_an_https_webhook_trusts_only_its_ca_file(
+    tmp_path: Path, broker: MosquittoBroker, certs: Certs
+) -> None:
+    server = certs.pki.issue_server("alerts-hook", ("127.0.0.1",))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(server.cert, server.key)
+    receiver = await WebhookReceiver().start(context)
+    trusting = service_config(
+        tmp_path,
+        broker,
+        certs,
+        client_id="fleet-https",
+        webhook={"url": receiver.url, "ca_file": str(certs.pki.server_ca.cert)},
+    )
+    foreign = certs.pki.foreign_ca.cert
+    wrong = service_config(
+        tmp_path / "wrong",
+        broker,
+        certs,
+        client_id="fleet-https-wrong",
+        service={"group": "other"},  # it gets every message too
+        webhook={"url": receiver.url, "ca_file": str(foreign), "max_attempts": 1},
+    )
+    a = await start_service(trusting)
+    b = await start_service(wrong)
+    (kiosk,) = await kiosks(broker, certs, 1, "KIOSK-S")
+    try:
+        await published([kiosk.health(int(time.time()), tamper=True)])
+        await receiver.wait("raised", f"tamper:{kiosk.device}")
+        hook = b.webhook
+        assert hook is not None
+        await until(lambda: hook.given_up == 1, hook.changed)
+        assert receiver.attempts == 1  # only the replica that trusts the hook's CA got through
+        alerts = await b.worker.call(lambda store: store.alerts())
+        assert alerts[0].delivery_failures == 1
+        assert alerts[0].last_delivery_error == "ClientConnectorCertificateError"
+    finally:
+        kiosk.stop()
+        await a.stop()
+        await b.stop()
+        await receiver.stop()

@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from common.clock import Clock, SystemClock
+from common.errors import TlsFileError
 from common.hardening import disable_core_dumps
 from common.tls import client_context
 from fleet.config import FleetConfig
@@ -40,8 +41,8 @@ def _broker_context(config: FleetConfig) -> ssl.SSLContext:
     key = s.key_file or tls.key_file
     try:
         return client_context(tls.ca_file, cert, key)
-    except (OSError, ValueError, ssl.SSLError) as err:
-        raise FleetError(f"cannot load the service's TLS files: {err}") from err
+    except TlsFileError as err:
+        raise FleetError(f"the service's TLS files for the broker: {err}") from err
 
 
 def _prune(store: FleetStore, *, before: int) -> int:

@@ -19,7 +19,9 @@ from typing import Any
 import aiohttp
 
 from common.clock import Clock
+from common.errors import TlsFileError
 from common.tls import client_context
+from fleet.errors import FleetError
 from fleet.service.settings import WebhookSettings
 from fleet.store.base import Alert
 
@@ -53,7 +55,10 @@ def _context(settings: WebhookSettings) -> ssl.SSLContext | bool:
     if not settings.url.startswith("https:"):
         return True  # plain http (loopback only): aiohttp's default
     if settings.ca_file is not None:
-        return client_context(settings.ca_file)
+        try:
+            return client_context(settings.ca_file)
+        except TlsFileError as err:
+            raise FleetError(f"[webhook] ca_file: {err}") from err
     return ssl.create_default_context()
 
 

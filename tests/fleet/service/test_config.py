@@ -97,3 +97,12 @@ def test_the_example_parses_and_the_unit_is_hardened() -> None:
     ):
         assert line in unit
     assert any(line.startswith("ExecStart=") and line.endswith(" serve") for line in unit)
+
+
+def test_missing_tls_files_are_one_line_errors(tmp_path: Path) -> None:
+    from fleet.errors import FleetError
+    from fleet.service.process import FleetService
+
+    config = parse_config(base(), tmp_path)
+    with pytest.raises(FleetError, match=r"broker: cannot load the CA certificates .*/ca"):
+        FleetService(config)

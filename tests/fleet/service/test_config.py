@@ -104,5 +104,5 @@ def test_missing_tls_files_are_one_line_errors(tmp_path: Path) -> None:
     from fleet.service.process import FleetService
 
     config = parse_config(base(), tmp_path)
-    with pytest.raises(FleetError, match=r"broker: cannot load the CA certificates .*/ca"):
+    with pytest.raises(FleetError, match="broker: cannot load the CA certificates ca"):
         FleetService(config)

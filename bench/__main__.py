@@ -12,6 +12,7 @@ BENCHES = (
     "gateway_relay",
     "mqtt_traffic",
     "fleet_store",
+    "fleet_ingest",
     "fleet_dashboard",
 )
 

@@ -5,6 +5,7 @@
     kiosk-fleet status [--json] [--device DEVICE]
     kiosk-fleet command DEVICE {ping,report_now,rotate_certificate} [--ttl S] [--timeout S]
     kiosk-fleet keygen PATH            # a new admin signing key: PATH (private), PATH.pub
+    kiosk-fleet serve | alerts [--all] [--json]   # the fleet service (fleet/service/cli.py)
 
 The configuration is `--config`, else $KIOSK_FLEET_CONFIG, else ./fleet.toml. Exit codes: 0 done,
 1 failed (broker, gateway, files), 2 usage or configuration, 3 the kiosk did not report in time
@@ -22,6 +23,7 @@ from pathlib import Path
 from fleet.actions import Fleet
 from fleet.config import load_config
 from fleet.errors import EXIT_FAILED, EXIT_USAGE, FleetError
+from fleet.service import cli as service_cli
 from fleet.status import build_rows, format_table
 from protocol.mqtt import AckStatus
 from protocol.signed import MAX_REASON_CHARS, CommandName, Sanction, private_pem, public_pem
@@ -62,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("keygen", help="make an admin signing key pair (Ed25519)")
     k.add_argument("path", type=Path, help="private key file; the public key goes to PATH.pub")
+    service_cli.add_parsers(sub)
     return p
 
 
@@ -76,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     """Run one parsed command; FleetError for anything the admin must know."""
     if args.command == "keygen":
         return _keygen(args.path)
+    if args.command in service_cli.COMMANDS:
+        return service_cli.run(args, load_config(_config_path(args.config)))
     fleet = Fleet(load_config(_config_path(args.config)))
     if args.command in ("deactivate", "reactivate"):
         deactivate = args.command == "deactivate"

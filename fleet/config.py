@@ -23,6 +23,8 @@
     path = "fleet.sqlite3"                   # SQLite (WAL), the default
     # dsn = "postgresql://fleet@db.example/fleet"   # PostgreSQL instead (password in ~/.pgpass)
 
+    [service], [alerts], [webhook], [dashboard]: `kiosk-fleet serve`, see fleet/service/settings.py
+
 Relative paths are taken from the file's folder.
 """
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +41,8 @@ from common.config import ConfigFile, read_toml
 from common.errors import TlsFileError
 from common.tls import client_context
 from fleet.errors import ConfigError, FleetError
+from fleet.service.settings import SECTIONS as SERVICE_SECTIONS
+from fleet.service.settings import ServiceSections, parse_service_sections
 from fleet.store import StoreConfig
 from protocol.strict import Reader
 
@@ -90,7 +94,8 @@ class FleetConfig:
     gateway: GatewayConfig | None = None
     connect_timeout: float = 5.0
     reported_timeout: float = 10.0
-    store: StoreConfig = StoreConfig(Path("fleet.sqlite3"))
+    store: StoreConfig = field(default_factory=lambda: StoreConfig(Path("fleet.sqlite3")))
+    service: ServiceSections = field(default_factory=ServiceSections)  # fleet/service/settings.py
 
 
 def parse_config(data: dict[str, Any], base: Path, source: str = "fleet.toml") -> FleetConfig:
@@ -104,7 +109,8 @@ def load_config(path: Path) -> FleetConfig:
 
 
 def _parse(file: ConfigFile) -> FleetConfig:
-    unknown = sorted(set(file.data) - {"admin", "broker", "gateway", "timeouts", "store"})
+    known = {"admin", "broker", "gateway", "timeouts", "store", *SERVICE_SECTIONS}
+    unknown = sorted(set(file.data) - known)
     if unknown:
         raise file.fail(unknown[0], "unknown section")
     for section in ("admin", "broker"):
@@ -141,6 +147,7 @@ def _parse(file: ConfigFile) -> FleetConfig:
         connect_timeout=t.seconds("connect", 5.0, 3600.0),
         reported_timeout=t.seconds("reported", 10.0, 3600.0),
         store=store,
+        service=parse_service_sections(top, file),
     )
     t.done()
     top.done()

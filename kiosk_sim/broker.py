@@ -43,6 +43,7 @@ _log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 10.0
 ADMIN_CN = "fleet-admin"
+SERVICE_CN = "fleet-service"
 
 
 class BrokerError(Exception):
@@ -74,6 +75,7 @@ class MosquittoBroker:
         pki: Pki,
         *,
         admins: tuple[str, ...] = (ADMIN_CN,),
+        services: tuple[str, ...] = (SERVICE_CN,),
         host: str = "127.0.0.1",
         port: int | None = None,
         admin_port: int | None = None,
@@ -84,6 +86,7 @@ class MosquittoBroker:
         self.run_dir = Path(run_dir)
         self.pki = pki
         self.admins = admins
+        self.services = services
         self.host = host
         self.port = port or free_port(host)
         self.admin_port = admin_port or free_port(host)
@@ -127,12 +130,18 @@ class MosquittoBroker:
             raise ValueError(f"{name} is not an admin of this broker")
         return self.pki.issue_admin(name)
 
+    def issue_service(self, name: str = SERVICE_CN) -> Issued:
+        """A fleet-service certificate (admin CA) the service ACL names."""
+        if name not in self.services:
+            raise ValueError(f"{name} is not a fleet service of this broker")
+        return self.pki.issue_admin(name)
+
     def write_config(self) -> Path:
         """Write mosquitto.conf, the two ACL files and the server certificate."""
         if self._server is None:
             self._server = self.pki.issue_server("mqtt-broker", (self.host, "localhost"))
         (self.run_dir / KIOSK_ACL).write_text(kiosk_acl())
-        (self.run_dir / ADMIN_ACL).write_text(admin_acl(self.admins))
+        (self.run_dir / ADMIN_ACL).write_text(admin_acl(self.admins, self.services))
         extra = [
             f"persistence_location {self.run_dir}/",
             f"persistence_file {self.persistence_path.name}",

@@ -144,6 +144,8 @@ async def _up(run_dir: Path, control_port: int) -> int:
             )
             print(f"device control API:             http://127.0.0.1:{port}/status")
             print(f"gateway:                        https://127.0.0.1:{stack.gateway_port}")
+            if stack.fleet_service is not None and stack.fleet_service.dashboard_url:
+                print(f"fleet dashboard:                {stack.fleet_service.dashboard_url}")
             print(f"run directory:                  {run_dir}")
             print(
                 'try: curl -X POST -d \'{"persona": "ayu"}\' '

@@ -33,6 +33,7 @@ class FleetSetup:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         from fleet.config import render_config
+        from fleet.service.settings import render_service_sections
 
         directory.mkdir(parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()
@@ -42,6 +43,7 @@ class FleetSetup:
         public = directory / "admin-ed25519.pub"
         public.write_bytes(public_pem(key.public_key()))
         admin = broker.issue_admin(ADMIN_CN)
+        service = broker.issue_service()
         config = directory / "fleet.toml"
         config.write_text(
             render_config(
@@ -52,6 +54,13 @@ class FleetSetup:
                 cert_file=admin.cert,
                 key_file=admin.key,
                 gateway_url=gateway_url,
+            )
+            # the fleet service: its own certificate, SQLite beside fleet.toml, a dashboard
+            + render_service_sections(
+                client_id="fleet-sim-1",
+                cert_file=service.cert,
+                key_file=service.key,
+                dashboard_listen="127.0.0.1:0",
             )
         )
         return cls(directory, admin, signing, public, config, pki.server_ca.cert)

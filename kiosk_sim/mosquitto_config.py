@@ -13,6 +13,11 @@ Two TLS listeners, each with its own CA and ACL (`per_listener_settings true`), 
   retained one) or a command, and it reaches no other kiosk's topic.
 - admins: read `state`, `health`, `usage`, `reported`, `cmd/<id>/ack` of every kiosk, read and
   write `desired`, write `cmd/<id>`, and `fleet/v1/<its name>/#` for itself.
+- the fleet service (its own certificate from the admin CA, CN `fleet-service`, on the admin
+  listener): reads what it stores (`state`, `health`, `usage`, `reported`, `cmd/<id>/ack`, through
+  `$share/<group>/...`) and the retained `desired`; it writes nothing under kiosk/v1. mosquitto
+  2.0's acl_file grants every SUBSCRIBE and checks `read` on each message's own topic when it
+  delivers it, shared subscription or not: so the rules name the plain topics.
 """
 
 from __future__ import annotations
@@ -26,7 +31,11 @@ from pathlib import Path
 from protocol.mqtt import PREFIX, Channel, fleet_filter
 
 TLS_VERSION = "tlsv1.3"
+# QoS 1 messages queued per session while its client is away (default 1000): room for a fleet
+# service replica's share of a province (10,000 kiosks, ~170 messages/s) for about 20 minutes
+MAX_QUEUED = 200_000
 DEPLOY_ADMINS = ("dukcapil-admin-1",)
+DEPLOY_SERVICES = ("fleet-service",)
 DEPLOY_CONF = "kiosk-fleet.conf"
 KIOSK_ACL = "acl-kiosks"
 ADMIN_ACL = "acl-admins"
@@ -51,6 +60,15 @@ ADMIN_RULES: tuple[tuple[str, str], ...] = (
     ("readwrite", fleet_filter(Channel.DESIRED)),
     ("write", fleet_filter(Channel.CMD)),
     ("read", fleet_filter(Channel.ACK)),
+)
+# (access, topic) of the fleet service: read only, what it stores and the desired states
+SERVICE_RULES: tuple[tuple[str, str], ...] = (
+    ("read", fleet_filter(Channel.STATE)),
+    ("read", fleet_filter(Channel.HEALTH)),
+    ("read", fleet_filter(Channel.USAGE)),
+    ("read", fleet_filter(Channel.REPORTED)),
+    ("read", fleet_filter(Channel.ACK)),
+    ("read", fleet_filter(Channel.DESIRED)),
 )
 
 
@@ -77,12 +95,20 @@ def kiosk_acl() -> str:
     return "\n".join(lines) + "\n"
 
 
-def admin_acl(admins: Sequence[str]) -> str:
-    """The ACL of the admin listener for the given admin certificate names."""
+def admin_acl(admins: Sequence[str], services: Sequence[str] = ()) -> str:
+    """The ACL of the admin listener for the given admin and fleet-service certificate names."""
     lines = ["# Dukcapil admins (admin CA only on this listener)"]
     for name in admins:
         lines.append(f"user {name}")
         lines += [f"topic {access} {pattern}" for access, pattern in ADMIN_RULES]
+    if services:
+        lines += [
+            "# the fleet service: reads through $share/<group>/...; mosquitto checks `read` on",
+            "# each delivered message's own topic, so the plain topics are named here",
+        ]
+    for name in services:
+        lines.append(f"user {name}")
+        lines += [f"topic {access} {pattern}" for access, pattern in SERVICE_RULES]
     lines.append("pattern readwrite fleet/v1/%u/#")
     return "\n".join(lines) + "\n"
 
@@ -124,6 +150,7 @@ def render_config(
         "max_packet_size 65536",
         "max_keepalive 300",
         "persistent_client_expiration 2d",
+        f"max_queued_messages {MAX_QUEUED}",
         *extra,
         "",
         *_listener(
@@ -137,7 +164,9 @@ def render_config(
     return "\n".join(lines) + "\n"
 
 
-def deploy_files(admins: Sequence[str] = DEPLOY_ADMINS) -> dict[str, str]:
+def deploy_files(
+    admins: Sequence[str] = DEPLOY_ADMINS, services: Sequence[str] = DEPLOY_SERVICES
+) -> dict[str, str]:
     """The files of deploy/mosquitto/ by name: the configuration and the two ACLs."""
     etc = Path("/etc/mosquitto")
     certs = etc / "certs"
@@ -164,7 +193,7 @@ def deploy_files(admins: Sequence[str] = DEPLOY_ADMINS) -> dict[str, str]:
     return {
         DEPLOY_CONF: render_config(kiosks, admin, header=header),
         KIOSK_ACL: kiosk_acl(),
-        ADMIN_ACL: admin_acl(admins),
+        ADMIN_ACL: admin_acl(admins, services),
     }
 
 

@@ -3,7 +3,8 @@
 Simulated devices (card and SAM behind the real pcscd, the fingerprint module on a pty), the
 Dukcapil simulator, the real gateway with a throwaway platform PKI, and the real kiosk agent as
 its own process (`python -m edge_agent`), whose readiness arrives as sd_notify READY=1 on a
-socket of ours, exactly as systemd would see it.
+socket of ours, exactly as systemd would see it. The fleet service (`kiosk-fleet serve`) runs as
+its own process on the run folder's fleet.toml (kiosk_sim/fleet_service.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gateway.server import RunningGateway, start_gateway
 from kiosk_sim.broker import MosquittoBroker
 from kiosk_sim.devices import SimulatedDevices
 from kiosk_sim.fleet_admin import FleetSetup
+from kiosk_sim.fleet_service import FleetServiceProcess
 from kiosk_sim.pki import Issued, Pki, make_pki
 from simulators.dukcapil import RunningDukcapilSim, SimUser, start_dukcapil_sim
 from simulators.mcu import McuSim
@@ -84,6 +86,7 @@ class Stack:
         self.agent: subprocess.Popen[bytes] | None = None
         self.broker: MosquittoBroker | None = None
         self.fleet: FleetSetup | None = None
+        self.fleet_service: FleetServiceProcess | None = None  # `kiosk-fleet serve`
         self.mcu: McuSim | None = None
         self.device: Issued | None = None
         self.agent_restarts = 0  # by the MCU's power relay
@@ -122,6 +125,10 @@ class Stack:
                 self.broker,
                 gateway_url=f"https://127.0.0.1:{self.gateway_port}",
             )
+            self.fleet_service = FleetServiceProcess(
+                self.fleet.fleet_config, self.run_dir / "fleet" / "fleet-service.log"
+            )
+            await self.fleet_service.start()
             self.mcu = McuSim(
                 self.run_dir / "mcu", on_power_off=self._power_off, on_power_on=self._power_on
             )
@@ -135,6 +142,8 @@ class Stack:
     async def stop(self) -> None:
         """Take everything down, agent first; safe to call twice."""
         await self.stop_agent()
+        if self.fleet_service is not None:
+            await self.fleet_service.stop()
         loop = asyncio.get_running_loop()
         if self.mcu is not None:
             await loop.run_in_executor(None, self.mcu.close)

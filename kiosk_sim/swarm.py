@@ -1,0 +1,158 @@
+"""A swarm of lightweight simulated kiosks for the fleet service's tests and bench: one paho
+MQTT v5 client per kiosk with its own device certificate, publishing the real protocol.mqtt
+payloads (health, usage, state, reported) on its own topics through the kiosk listener.
+
+No agent, no devices: what a kiosk sends, built with the protocol's own classes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+from kiosk_sim.broker import MosquittoBroker
+from kiosk_sim.pki import Issued, Pki
+from protocol.mqtt import (
+    Channel,
+    DeviceStatus,
+    HealthMessage,
+    Presence,
+    ReportedMessage,
+    StateMessage,
+    UsageMessage,
+    encode,
+    topic,
+)
+from protocol.outcomes import Outcome
+
+
+def health_message(seq: int, ts: int, **changes: object) -> HealthMessage:
+    """A kiosk in good order (fields overridden by `changes`)."""
+    fields: dict[str, object] = {
+        "seq": seq,
+        "ts": ts,
+        "reader": DeviceStatus.OK,
+        "sam": DeviceStatus.OK,
+        "sensor": DeviceStatus.OK,
+        "tamper": False,
+        "deactivated": False,
+        "gateway_reachable": True,
+        "gateway_rtt_ms": 12.5,
+        "cert_days_left": 300,
+        "cpu_temp_c": 48.5,
+        "mem_used_pct": 31.0,
+        "disk_free_pct": 72.5,
+        "uptime_s": 3600 + seq,
+        "agent": "sim-1.0",
+    }
+    fields.update(changes)
+    return HealthMessage(**fields)  # type: ignore[arg-type]
+
+
+def usage_message(seq: int, day: str, counts: Mapping[Outcome, int]) -> UsageMessage:
+    """A day's cumulative sessions per outcome."""
+    return UsageMessage(seq, day, 7, dict(counts))
+
+
+@dataclass
+class SwarmKiosk:
+    """One simulated kiosk's MQTT connection (client id = CN = device id)."""
+
+    device: str
+    issued: Issued
+    client: paho.Client
+    connected: threading.Event = field(default_factory=threading.Event)
+    health_seq: int = 0
+    usage_seq: int = 0
+
+    def publish(
+        self, channel: Channel, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> paho.MQTTMessageInfo:
+        """Publish on one of its own topics (returns paho's info: wait_for_publish())."""
+        info = self.client.publish(topic(self.device, channel), payload, qos=qos, retain=retain)
+        queued = qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN  # sent on reconnection
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS and not queued:
+            raise RuntimeError(f"{self.device}: publish failed: {paho.error_string(info.rc)}")
+        return info
+
+    def health(self, ts: int, *, qos: int = 1, **changes: object) -> paho.MQTTMessageInfo:
+        """The next health report."""
+        self.health_seq += 1
+        msg = health_message(self.health_seq, ts, **changes)
+        return self.publish(Channel.HEALTH, encode(msg.to_json()), qos=qos)
+
+    def usage(self, day: str, counts: Mapping[Outcome, int]) -> paho.MQTTMessageInfo:
+        """The next cumulative usage of `day`."""
+        self.usage_seq += 1
+        msg = usage_message(self.usage_seq, day, counts)
+        return self.publish(Channel.USAGE, encode(msg.to_json()))
+
+    def state(self, status: Presence, conn: str, ts: int) -> paho.MQTTMessageInfo:
+        """Its presence (retained)."""
+        msg = StateMessage(status, conn, ts, agent="sim-1.0" if status is Presence.ONLINE else "")
+        return self.publish(Channel.STATE, encode(msg.to_json()), retain=True)
+
+    def reported(
+        self, version: int, deactivated: bool, ts: int, *, tampered: bool = False
+    ) -> paho.MQTTMessageInfo:
+        """What it applied (retained)."""
+        msg = ReportedMessage(version, deactivated, (), tampered, ts)
+        return self.publish(Channel.REPORTED, encode(msg.to_json()), retain=True)
+
+    def stop(self) -> None:
+        """Disconnect."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def start_kiosk(
+    broker: MosquittoBroker, pki: Pki, issued: Issued, *, timeout: float = 10.0
+) -> SwarmKiosk:
+    """Connect one kiosk (its network thread started); RuntimeError if it cannot."""
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=issued.name,
+        protocol=paho.MQTTv5,
+    )
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)  # no limit: what is published while away waits
+    client.reconnect_delay_set(0.1, 1)  # type: ignore[arg-type]
+    client.tls_set_context(pki.client_context(issued))
+    kiosk = SwarmKiosk(issued.name, issued, client)
+
+    def connected(c: object, u: object, f: object, rc: ReasonCode, p: object) -> None:
+        if not rc.is_failure:
+            kiosk.connected.set()
+
+    client.on_connect = connected
+    client.connect(broker.host, broker.port, keepalive=60)
+    client.loop_start()
+    if not kiosk.connected.wait(timeout):
+        kiosk.stop()
+        raise RuntimeError(f"{issued.name}: not connected within {timeout:g} s")
+    return kiosk
+
+
+def start_swarm(
+    broker: MosquittoBroker,
+    pki: Pki,
+    count: int,
+    *,
+    prefix: str = "KIOSK-SW",
+    institution: str = "perpus-sim",
+) -> list[SwarmKiosk]:
+    """`count` kiosks, each with its own new certificate, connected."""
+    kiosks = []
+    try:
+        for i in range(1, count + 1):
+            issued = pki.issue_device(f"{prefix}-{i:05d}", institution)
+            kiosks.append(start_kiosk(broker, pki, issued))
+    except BaseException:
+        for k in kiosks:
+            k.stop()
+        raise
+    return kiosks

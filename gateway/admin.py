@@ -158,7 +158,8 @@ class AdminApi:
         await self._registry.set_policy(inst, policy)
         SECURITY.warning(
             "admin_action admin=%s action=set_policy institution=%s poc_approved=%s active=%s "
-            "user_active=%s quota=%s user_deactivated=%s network_cut=%s deactivated_devices=%d",
+            "user_active=%s quota=%s user_deactivated=%s network_cut=%s approval_revoked=%s "
+            "deactivated_devices=%d",
             admin.name,
             inst,
             policy.poc_approved,
@@ -167,6 +168,7 @@ class AdminApi:
             policy.sanctions.quota,
             policy.sanctions.user_deactivated,
             policy.sanctions.network_cut,
+            policy.sanctions.approval_revoked,
             len(policy.sanctions.deactivated_devices),
         )
         return _ok({"institution": inst, "policy": policy.to_json()})

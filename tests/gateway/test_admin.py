@@ -51,6 +51,14 @@ async def test_each_sanction(
     assert (await b1.verify(AYU))[1]["outcome"] == "FOUND"
     await patch({"network_cut": False})
     assert (await a2.verify(AYU))[1]["outcome"] == "FOUND"
+    # Reader approval revoked: every device of the institution refused, no other institution.
+    await patch({"approval_revoked": True})
+    for kiosk in (a1, a2):
+        status, body = await kiosk.verify(AYU)
+        assert (status, body["error"]["code"]) == (403, "DEVICE_DEACTIVATED")
+    assert (await b1.verify(AYU))[1]["outcome"] == "FOUND"
+    await patch({"approval_revoked": False})
+    assert (await a1.verify(AYU))[1]["outcome"] == "FOUND"
 
 
 async def test_policies_and_revocations_survive_a_restart(
@@ -81,6 +89,7 @@ async def test_policies_and_revocations_survive_a_restart(
         "quota": 5,
         "user_deactivated": False,
         "network_cut": False,
+        "approval_revoked": False,
         "deactivated_devices": ["KIOSK-A2"],
     }
     _, answer = await make_client(again, certs.devices["KIOSK-A1"]).verify(AYU)
@@ -159,6 +168,7 @@ policy_like = st.fixed_dictionaries(
             optional={
                 "quota": json_values,
                 "network_cut": json_values,
+                "approval_revoked": json_values,
                 "deactivated_devices": st.lists(st.text(max_size=70), max_size=3) | json_values,
             },
         )

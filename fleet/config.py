@@ -1,6 +1,6 @@
 """fleet.toml: the admin's signing key, the broker's admin listener and the gateway's admin API.
 
-    [admin]
+    [admin]                                  # optional: a read-only admin has no signing key
     signing_key = "keys/admin-ed25519.pem"   # Ed25519 private key (PKCS#8 PEM); kiosks pin
     name = "fleet-admin"                     # optional: the certificate's CN by default
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,15 +82,16 @@ class GatewayConfig:
 
 @dataclass(frozen=True, slots=True)
 class FleetConfig:
-    """The whole fleet.toml."""
+    """The whole fleet.toml (`source`: the file it came from, for messages)."""
 
-    signing_key: Path
+    signing_key: Path | None
     broker: BrokerConfig
     name: str | None = None
     gateway: GatewayConfig | None = None
     connect_timeout: float = 5.0
     reported_timeout: float = 10.0
-    store: StoreConfig = StoreConfig(Path("fleet.sqlite3"))
+    store: StoreConfig = field(default_factory=lambda: StoreConfig(Path("fleet.sqlite3")))
+    source: str = "fleet.toml"
 
 
 def parse_config(data: dict[str, Any], base: Path, source: str = "fleet.toml") -> FleetConfig:
@@ -107,13 +108,13 @@ def _parse(file: ConfigFile) -> FleetConfig:
     unknown = sorted(set(file.data) - {"admin", "broker", "gateway", "timeouts", "store"})
     if unknown:
         raise file.fail(unknown[0], "unknown section")
-    for section in ("admin", "broker"):
-        if section not in file.data:
-            raise file.fail(section, "section is required")
+    if "broker" not in file.data:
+        raise file.fail("broker", "section is required")
     top = Reader(file.data, error=file.fail)
 
-    admin = top.nested("admin")
-    signing_key = file.path(admin.text("signing_key"))
+    admin = top.nested("admin", {})
+    key_text = admin.text("signing_key", None)
+    signing_key = None if key_text is None else file.path(key_text)
     name = admin.text("name", None, _NAME)
     admin.done()
 
@@ -141,6 +142,7 @@ def _parse(file: ConfigFile) -> FleetConfig:
         connect_timeout=t.seconds("connect", 5.0, 3600.0),
         reported_timeout=t.seconds("reported", 10.0, 3600.0),
         store=store,
+        source=file.source or "fleet.toml",
     )
     t.done()
     top.done()
@@ -163,7 +165,7 @@ def _gateway(g: Reader, file: ConfigFile, broker: TlsFiles) -> GatewayConfig:
 
 def render_config(
     *,
-    signing_key: Path,
+    signing_key: Path | None,
     broker_host: str,
     broker_port: int,
     ca_file: Path,
@@ -171,9 +173,12 @@ def render_config(
     key_file: Path,
     gateway_url: str | None = None,
     name: str | None = None,
+    store_path: Path | None = None,
 ) -> str:
     """A fleet.toml text (the simulation writes one for `kiosk-fleet --config`)."""
-    lines = ["[admin]", f'signing_key = "{signing_key}"']
+    lines = ["[admin]"]
+    if signing_key is not None:
+        lines.append(f'signing_key = "{signing_key}"')
     if name:
         lines.append(f'name = "{name}"')
     lines += [
@@ -187,4 +192,6 @@ def render_config(
     ]
     if gateway_url:
         lines += ["", "[gateway]", f'url = "{gateway_url}"']
+    if store_path is not None:
+        lines += ["", "[store]", f'path = "{store_path}"']
     return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ class StoreConfig:
 
     @property
     def backend(self) -> str:
-        """"postgresql" when a DSN is configured, else "sqlite"."""
+        """ "postgresql" when a DSN is configured, else "sqlite"."""
         return "sqlite" if self.dsn is None else "postgresql"
 
 

@@ -43,6 +43,7 @@ _log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 10.0
 ADMIN_CN = "fleet-admin"
+READER_CN = "fleet-viewer"  # a read-only admin
 
 
 class BrokerError(Exception):
@@ -74,6 +75,7 @@ class MosquittoBroker:
         pki: Pki,
         *,
         admins: tuple[str, ...] = (ADMIN_CN,),
+        readers: tuple[str, ...] = (READER_CN,),
         host: str = "127.0.0.1",
         port: int | None = None,
         admin_port: int | None = None,
@@ -84,6 +86,7 @@ class MosquittoBroker:
         self.run_dir = Path(run_dir)
         self.pki = pki
         self.admins = admins
+        self.readers = readers
         self.host = host
         self.port = port or free_port(host)
         self.admin_port = admin_port or free_port(host)
@@ -123,7 +126,7 @@ class MosquittoBroker:
 
     def issue_admin(self, name: str = ADMIN_CN) -> Issued:
         """An admin certificate the admin listener accepts (the name must be in `admins`)."""
-        if name not in self.admins:
+        if name not in self.admins and name not in self.readers:
             raise ValueError(f"{name} is not an admin of this broker")
         return self.pki.issue_admin(name)
 
@@ -132,7 +135,7 @@ class MosquittoBroker:
         if self._server is None:
             self._server = self.pki.issue_server("mqtt-broker", (self.host, "localhost"))
         (self.run_dir / KIOSK_ACL).write_text(kiosk_acl())
-        (self.run_dir / ADMIN_ACL).write_text(admin_acl(self.admins))
+        (self.run_dir / ADMIN_ACL).write_text(admin_acl(self.admins, self.readers))
         extra = [
             f"persistence_location {self.run_dir}/",
             f"persistence_file {self.persistence_path.name}",

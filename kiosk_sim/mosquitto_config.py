@@ -13,6 +13,8 @@ Two TLS listeners, each with its own CA and ACL (`per_listener_settings true`), 
   retained one) or a command, and it reaches no other kiosk's topic.
 - admins: read `state`, `health`, `usage`, `reported`, `cmd/<id>/ack` of every kiosk, read and
   write `desired`, write `cmd/<id>`, and `fleet/v1/<its name>/#` for itself.
+- read-only admins (`kiosk-fleet status` without a signing key): read the same, `desired`
+  included, write nothing of the kiosks' (only `fleet/v1/<its name>/#`, for the status sync).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from protocol.mqtt import PREFIX, Channel, fleet_filter
 
 TLS_VERSION = "tlsv1.3"
 DEPLOY_ADMINS = ("dukcapil-admin-1",)
+DEPLOY_READERS = ("dukcapil-viewer-1",)
 DEPLOY_CONF = "kiosk-fleet.conf"
 KIOSK_ACL = "acl-kiosks"
 ADMIN_ACL = "acl-admins"
@@ -51,6 +54,10 @@ ADMIN_RULES: tuple[tuple[str, str], ...] = (
     ("readwrite", fleet_filter(Channel.DESIRED)),
     ("write", fleet_filter(Channel.CMD)),
     ("read", fleet_filter(Channel.ACK)),
+)
+# (access, topic) of every read-only admin
+READER_RULES: tuple[tuple[str, str], ...] = tuple(
+    ("read", pattern) for _, pattern in ADMIN_RULES if pattern != fleet_filter(Channel.CMD)
 )
 
 
@@ -77,12 +84,15 @@ def kiosk_acl() -> str:
     return "\n".join(lines) + "\n"
 
 
-def admin_acl(admins: Sequence[str]) -> str:
-    """The ACL of the admin listener for the given admin certificate names."""
+def admin_acl(admins: Sequence[str], readers: Sequence[str] = ()) -> str:
+    """The ACL of the admin listener for the given admin (and read-only admin) names."""
     lines = ["# Dukcapil admins (admin CA only on this listener)"]
     for name in admins:
         lines.append(f"user {name}")
         lines += [f"topic {access} {pattern}" for access, pattern in ADMIN_RULES]
+    for name in readers:
+        lines.append(f"user {name}")
+        lines += [f"topic {access} {pattern}" for access, pattern in READER_RULES]
     lines.append("pattern readwrite fleet/v1/%u/#")
     return "\n".join(lines) + "\n"
 
@@ -137,7 +147,9 @@ def render_config(
     return "\n".join(lines) + "\n"
 
 
-def deploy_files(admins: Sequence[str] = DEPLOY_ADMINS) -> dict[str, str]:
+def deploy_files(
+    admins: Sequence[str] = DEPLOY_ADMINS, readers: Sequence[str] = DEPLOY_READERS
+) -> dict[str, str]:
     """The files of deploy/mosquitto/ by name: the configuration and the two ACLs."""
     etc = Path("/etc/mosquitto")
     certs = etc / "certs"
@@ -164,7 +176,7 @@ def deploy_files(admins: Sequence[str] = DEPLOY_ADMINS) -> dict[str, str]:
     return {
         DEPLOY_CONF: render_config(kiosks, admin, header=header),
         KIOSK_ACL: kiosk_acl(),
-        ADMIN_ACL: admin_acl(admins),
+        ADMIN_ACL: admin_acl(admins, readers),
     }
 
 

@@ -19,3 +19,9 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# The fleet store on each backend, and the PostgreSQL server they and other tests use.
+from tests.fleet.stores import fleet_store  # noqa: E402
+from tests.postgres import postgres_dsn, postgres_server  # noqa: E402
+
+__all__ = ["fleet_store", "postgres_dsn", "postgres_server"]

@@ -1,0 +1,301 @@
+"""What SQLite and PostgreSQL share: every FleetStore method, run through a backend's transaction.
+
+A backend supplies one thing, `_transaction`: a context manager that begins a transaction (for
+`serialise`, one that excludes every other writer of the audit chain), yields a `Tx` that runs
+the statements of fleet.store.sql, commits on success and rolls back on error, translating its
+driver's errors into StoreError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from fleet.audit import GENESIS, chain_hash
+from fleet.store import rows, sql
+from fleet.store.base import (
+    Alert,
+    AuditEntry,
+    AuditLine,
+    DeviceEntry,
+    DeviceFilter,
+    DeviceState,
+    FleetRow,
+    FleetStore,
+    HealthPoint,
+    Ingest,
+    IngestResult,
+    SanctionInForce,
+    Scope,
+    StoreError,
+    UsageDay,
+)
+from protocol.mqtt import AckMessage, HealthMessage, ReportedMessage, StateMessage, UsageMessage
+from protocol.signed import Sanction
+
+_ALL = DeviceFilter()
+_MAX_ERROR_TEXT = 300
+
+
+class Tx(Protocol):
+    """One transaction of a backend."""
+
+    def run(self, statement: str, params: Sequence[Any] = ()) -> int:
+        """Execute a statement; the number of rows it changed."""
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Execute a query; its rows."""
+
+
+class SqlStore(FleetStore):
+    """A FleetStore on a SQL database; subclasses supply the connection and its transactions."""
+
+    @abstractmethod
+    def _transaction(
+        self, *, write: bool = True, serialise: bool = False
+    ) -> AbstractContextManager[Tx]:
+        """One transaction (`write`: it may write; `serialise`: no other writer of the audit
+        chain meanwhile)."""
+
+    def _create_schema(self, tx: Tx) -> None:
+        """Create the tables of a new database, or check the version of an existing one."""
+        tx.run(sql.SCHEMA[0])
+        found = tx.rows(sql.SELECT_VERSION)[0][0]
+        if found is None:
+            for statement in sql.SCHEMA[1:]:
+                tx.run(statement)
+            tx.run(sql.INSERT_VERSION, (sql.SCHEMA_VERSION,))
+        elif found > sql.SCHEMA_VERSION:
+            raise StoreError(
+                f"the {self.backend} store has schema version {found}, newer than this"
+                f" program's {sql.SCHEMA_VERSION}: upgrade kiosk-fleet"
+            )
+
+    # --- ingest -----------------------------------------------------------------------------
+
+    def ingest(self, batch: Sequence[Ingest]) -> IngestResult:
+        """Store a batch of kiosk messages idempotently, in one transaction."""
+        stored = 0
+        with self._transaction() as tx:
+            for item in batch:
+                stored += _ingest_one(tx, item)
+        return IngestResult(stored, len(batch) - stored)
+
+    # --- registry ---------------------------------------------------------------------------
+
+    def put_device(self, entry: DeviceEntry) -> None:
+        """Add or replace a registry entry."""
+        with self._transaction() as tx:
+            tx.run(sql.PUT_DEVICE, rows.device_params(entry))
+
+    def device(self, device: str) -> DeviceEntry | None:
+        """A registry entry, or None."""
+        with self._transaction(write=False) as tx:
+            found = tx.rows(sql.SELECT_DEVICE, (device,))
+        return rows.device_from_row(found[0]) if found else None
+
+    def remove_device(self, device: str) -> bool:
+        """Remove a registry entry; its history stays. False if absent."""
+        with self._transaction() as tx:
+            return tx.run(sql.DELETE_DEVICE, (device,)) > 0
+
+    def set_device_state(self, device: str, state: DeviceState) -> bool:
+        """Change a registered kiosk's state; False if not registered."""
+        with self._transaction() as tx:
+            return tx.run(sql.SET_DEVICE_STATE, (state.value, device)) > 0
+
+    def fleet(self, where: DeviceFilter = _ALL) -> list[FleetRow]:
+        """The fleet table, sorted by device id (one query joining the latest rows)."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        if where.institution is not None:
+            conditions.append("d.institution = ?")
+            params.append(where.institution)
+        if where.region is not None:
+            conditions.append("substr(d.region, 1, ?) = ?")
+            params += [len(where.region), where.region]
+        if where.state is not None:
+            conditions.append("d.state = ?")
+            params.append(where.state.value)
+        query = sql.FLEET_REGISTERED
+        if conditions:
+            query += " WHERE " + " AND ".join(conditions)
+        if where == _ALL:
+            query += " UNION ALL " + sql.FLEET_UNREGISTERED
+        with self._transaction(write=False) as tx:
+            found = tx.rows(query, params)
+        table = [_fleet_row(row) for row in found]
+        table.sort(key=lambda row: row.device)
+        return table
+
+    # --- history ----------------------------------------------------------------------------
+
+    def health_history(self, device: str, limit: int = 100) -> list[HealthPoint]:
+        """The latest health reports of a kiosk, newest first."""
+        with self._transaction(write=False) as tx:
+            found = tx.rows(sql.HEALTH_HISTORY, (device, limit))
+        points = []
+        for row in found:
+            health = rows.health_from_row(row[1:])
+            assert health is not None
+            points.append(HealthPoint(row[0], health))
+        return points
+
+    def usage(
+        self,
+        *,
+        device: str | None = None,
+        institution: str | None = None,
+        first: str = "0000-01-01",
+        last: str = "9999-12-31",
+    ) -> list[UsageDay]:
+        """Usage per kiosk and local day (inclusive), sorted by device and day."""
+        query, params = sql.USAGE, [first, last]
+        if device is not None:
+            query += " AND u.device = ?"
+            params.append(device)
+        if institution is not None:
+            query += " AND d.institution = ?"
+            params.append(institution)
+        with self._transaction(write=False) as tx:
+            found = tx.rows(query, params)
+        days = [UsageDay(row[0], row[1], row[2], json.loads(row[3])) for row in found]
+        days.sort(key=lambda u: (u.device, u.day))
+        return days
+
+    # --- audit trail ------------------------------------------------------------------------
+
+    def append_audit(self, entry: AuditEntry) -> AuditLine:
+        """Append to the hash chain; concurrent appenders wait for each other."""
+        with self._transaction(serialise=True) as tx:
+            found = tx.rows(sql.AUDIT_HEAD)
+            seq, prev = (found[0][0] + 1, found[0][1]) if found else (1, GENESIS)
+            line = AuditLine(seq, entry, prev, chain_hash(prev, seq, entry))
+            tx.run(sql.INSERT_AUDIT, rows.audit_params(line))
+        return line
+
+    def audit_lines(self, target: str | None = None) -> list[AuditLine]:
+        """The chain in order (of one target: its lines only)."""
+        with self._transaction(write=False) as tx:
+            if target is None:
+                found = tx.rows(sql.AUDIT_LINES)
+            else:
+                found = tx.rows(sql.AUDIT_LINES_OF, (target,))
+        return [rows.audit_from_row(row) for row in found]
+
+    def audit_head(self) -> str:
+        """The hash of the last line (GENESIS for an empty trail)."""
+        with self._transaction(write=False) as tx:
+            found = tx.rows(sql.AUDIT_HEAD)
+        return str(found[0][1]) if found else GENESIS
+
+    # --- sanctions --------------------------------------------------------------------------
+
+    def put_sanction(self, sanction: SanctionInForce) -> None:
+        """Set (or update) a sanction; `since` stays that of the first setting."""
+        with self._transaction() as tx:
+            tx.run(sql.PUT_SANCTION, rows.sanction_params(sanction))
+
+    def lift_sanction(self, scope: Scope, target: str, sanction: Sanction) -> bool:
+        """Lift a sanction; False if it was not in force."""
+        with self._transaction() as tx:
+            return tx.run(sql.LIFT_SANCTION, (scope.value, target, sanction.value)) > 0
+
+    def sanctions(
+        self, scope: Scope | None = None, target: str | None = None
+    ) -> list[SanctionInForce]:
+        """Sanctions in force."""
+        conditions, params = [], []
+        if scope is not None:
+            conditions.append("scope = ?")
+            params.append(scope.value)
+        if target is not None:
+            conditions.append("target = ?")
+            params.append(target)
+        query = sql.SANCTIONS
+        if conditions:
+            query += " WHERE " + " AND ".join(conditions)
+        with self._transaction(write=False) as tx:
+            found = tx.rows(query + sql.SANCTIONS_ORDER, params)
+        return [rows.sanction_from_row(row) for row in found]
+
+    # --- alerts -----------------------------------------------------------------------------
+
+    def raise_alert(self, alert: Alert) -> bool:
+        """Open an alert; False if one with the same key is open."""
+        params = (alert.key, alert.kind.value, alert.target, alert.detail, alert.raised_at)
+        with self._transaction() as tx:
+            return tx.run(sql.RAISE_ALERT, params) > 0
+
+    def clear_alert(self, key: str, at: int) -> Alert | None:
+        """Clear the open alert with this key; None if none is open."""
+        with self._transaction() as tx:
+            found = tx.rows(sql.OPEN_ALERT, (key,))
+            if not found:
+                return None
+            alert = rows.alert_from_row(found[0])
+            tx.run(sql.CLEAR_ALERT, (at, key, alert.raised_at))
+        return dataclasses.replace(alert, cleared_at=at)
+
+    def alerts(self, *, open_only: bool = True, limit: int = 1000) -> list[Alert]:
+        """Alerts, newest first."""
+        query = sql.ALERTS + (sql.ALERTS_OPEN if open_only else "") + sql.ALERTS_ORDER
+        with self._transaction(write=False) as tx:
+            found = tx.rows(query, (limit,))
+        return [rows.alert_from_row(row) for row in found]
+
+    def record_delivery(self, key: str, raised_at: int, error: str | None) -> None:
+        """Count a webhook delivery of the alert (key, raised_at): success, or the error."""
+        with self._transaction() as tx:
+            if error is None:
+                tx.run(sql.DELIVERED, (key, raised_at))
+            else:
+                tx.run(sql.DELIVERY_FAILED, (error[:_MAX_ERROR_TEXT], key, raised_at))
+
+
+def _ingest_one(tx: Tx, item: Ingest) -> int:
+    """Store one message; 1 if it changed the store, 0 for a duplicate or a stale one."""
+    device, msg, at = item.device, item.message, item.at
+    if isinstance(msg, HealthMessage):
+        if not tx.run(sql.INSERT_HEALTH, rows.health_params(device, at, msg)):
+            return 0
+        tx.run(sql.LATEST_HEALTH, (device, at, msg.seq))
+        return 1
+    if isinstance(msg, UsageMessage):
+        counts = rows.to_json_text({o.value: n for o, n in msg.counts.items()})
+        changed = tx.run(sql.UPSERT_USAGE, (device, msg.day, msg.seq, msg.utc_offset_h, counts, at))
+    elif isinstance(msg, AckMessage):
+        ack = (device, msg.command_id, msg.status.value, msg.ts, msg.reason, at)
+        changed = tx.run(sql.INSERT_ACK, ack)
+    elif isinstance(msg, StateMessage):
+        found = tx.rows(sql.SELECT_STATE, (device,))
+        changed = rows.state_applies(found[0] if found else None, msg)
+        if changed:
+            tx.run(sql.TOUCH, (device, at))
+            tx.run(sql.UPDATE_STATE, (msg.status.value, msg.ts, msg.conn, device))
+        return int(changed)
+    elif isinstance(msg, ReportedMessage):
+        tx.run(sql.ENSURE_LATEST, (device, at))
+        changed = tx.run(sql.UPDATE_REPORTED, (*rows.reported_params(msg), device, msg.version))
+    else:
+        raise StoreError(f"cannot store a {type(msg).__name__}")
+    if changed:
+        tx.run(sql.TOUCH, (device, at))
+    return 1 if changed else 0
+
+
+def _fleet_row(row: Sequence[Any]) -> FleetRow:
+    """A row of FLEET_REGISTERED or FLEET_UNREGISTERED."""
+    entry = None if row[1] is None else rows.device_from_row(row[:9])
+    return FleetRow(
+        device=row[0],
+        entry=entry,
+        presence=row[9],
+        last_seen=row[10],
+        health=rows.health_from_row(row[19:]),
+        reported=rows.reported_from_row(row[11:19]),
+    )

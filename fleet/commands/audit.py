@@ -20,6 +20,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     a.set_defaults(func=run_list)
     verbs = a.add_subparsers(dest="verb")
     v = verbs.add_parser("verify", help="check the hash chain (exit 5 naming the first bad line)")
+    v.add_argument("--head", help="a head hash noted down earlier: a lost tail is detected too")
     add_json(v)
     v.set_defaults(func=run_verify)
 
@@ -62,7 +63,7 @@ def run_verify(ctx: Context) -> int:
     from fleet.audit import verify_chain
 
     lines = ctx.store.audit_lines()
-    problems = verify_chain(lines)
+    problems = verify_chain(lines, ctx.args.head)
     head = lines[-1].hash if lines else None
     ctx.emit(
         {"ok": not problems, "lines": len(lines), "head": head, "problems": problems},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from fleet.commands.context import Context, add_json, check_reason
 from fleet.commands.state import EXIT_OF, summary, summary_text
@@ -64,11 +65,13 @@ def run_sanction(ctx: Context) -> int:
     target = f"institution {a.institution}" if a.institution else a.device
     value = f" (quota {a.quota})" if a.quota is not None else ""
     verb = "lifted" if lift else "set"
-    lines = [r.detail for r in result.results if r.outcome.value != "done"]
-    lines.append(
+    for r in result.results:
+        if r.outcome.value != "done":
+            print(f"kiosk-fleet: {r.detail}", file=sys.stderr)
+    lines = [
         f"{sanction.value}{value} {verb} for {target}: gateway done; "
         + summary_text(result.results)
-    )
+    ]
     ctx.emit(
         {
             "sanction": sanction.value,

@@ -4,6 +4,7 @@ region (one signed document each, published together, all reports awaited at onc
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from fleet.actions import DeviceResult, Outcome
@@ -66,9 +67,7 @@ def run_state(ctx: Context) -> int:
             timeout=a.timeout,
             use_gateway=not a.no_gateway,
         )
-        r = result.results[0]
-        ctx.emit(r.to_json(), _line(r))
-        return EXIT_OF[r.outcome]
+        return _one(ctx, result.results[0])
     bulk = f"institution:{a.institution}" if a.institution else f"region:{a.region}"
     entries = ops.matching(institution=a.institution, region=a.region)
     if not entries:
@@ -82,6 +81,9 @@ def run_state(ctx: Context) -> int:
         bulk=bulk,
         progress=None if ctx.json else ctx.progress(),
     )
+    for r in result.results:
+        if r.outcome is not Outcome.DONE:
+            print(f"kiosk-fleet: {r.detail}", file=sys.stderr)
     ctx.emit(
         {
             "target": bulk,
@@ -89,12 +91,7 @@ def run_state(ctx: Context) -> int:
             "summary": summary(result.results),
             "kiosks": [r.to_json() for r in result.results],
         },
-        "\n".join(
-            [
-                *(_line(r) for r in result.results if r.outcome is not Outcome.DONE),
-                f"{bulk}: {summary_text(result.results)}",
-            ]
-        ),
+        f"{bulk}: {summary_text(result.results)}",
     )
     return EXIT_OF[result.outcome]
 
@@ -112,8 +109,15 @@ def _as_sanction(ctx: Context, sanction: Sanction, reason: str) -> int:
     result = ctx.ops.sanction(
         sanction, lift=False, device=a.device, reason=reason, force=a.force, timeout=a.timeout
     )
-    r = result.results[0]
-    ctx.emit(r.to_json(), _line(r))
+    return _one(ctx, result.results[0])
+
+
+def _one(ctx: Context, r: DeviceResult) -> int:
+    """One kiosk's result: on stdout when done (or as JSON), else on stderr."""
+    if r.outcome is Outcome.DONE or ctx.json:
+        ctx.emit(r.to_json(), _line(r))
+    if r.outcome is not Outcome.DONE:
+        print(f"kiosk-fleet: {r.detail}", file=sys.stderr)
     return EXIT_OF[r.outcome]
 
 

@@ -175,9 +175,8 @@ def run_show(ctx: Context) -> int:
             for s in sanctions
         ],
     }
-    lines = [f"{k}: {v}" for k, v in entry_json(entry).items() if k != "bindings"]
-    lines[6] = f"cert_expires: {iso(entry.cert_expires)}"
-    lines[8] = f"registered_at: {iso(entry.registered_at)}"
+    times = {"cert_expires": iso(entry.cert_expires), "registered_at": iso(entry.registered_at)}
+    lines = [f"{k}: {times.get(k, v)}" for k, v in entry_json(entry).items() if k != "bindings"]
     lines += [f"binding {k}: {v}" for k, v in sorted(entry.bindings.items())]
     lines += [
         f"sanction {s.sanction.value} ({s.scope.value} {s.target}) since {iso(s.since)}"

@@ -50,6 +50,11 @@ async def test_unknown_ids_are_refused_and_forced_ones_audited(
     code, _, err = await fleet(config, "deactivate", DEVICE.lower(), "--reason", "x", capsys=capsys)
     assert code == EXIT_USAGE and f"did you mean {DEVICE}?" in err
     assert "KIOSK-SIM-9999" not in gateway.registry.revoked
+    # an institution's sanction is not a label on one kiosk's document
+    code, _, err = await fleet(
+        config, "deactivate", DEVICE, "--reason", "x", "--sanction", "network_cut", capsys=capsys
+    )
+    assert code == EXIT_USAGE and "sanction set --institution ID network_cut" in err
 
     # --force: the action goes ahead (the kiosk never answers), audited as forced
     code, _, err = await fleet(

@@ -218,6 +218,7 @@ class Fleet:
         if len({p.device for p in plans}) != len(plans):
             raise FleetError("a kiosk is named twice", EXIT_USAGE)
         key = self.signing_key
+        keys = keyring(key.public_key())
         t0 = time.perf_counter()
         timeout = self.config.reported_timeout if timeout is None else timeout
         channels = (Channel.DESIRED, Channel.REPORTED, Channel.STATE)
@@ -231,7 +232,7 @@ class Fleet:
             docs: list[tuple[DesiredState, bytes]] = []
             for plan in plans:
                 known = max(
-                    desired_version(retained.get(topic(plan.device, Channel.DESIRED)), self.keys),
+                    desired_version(retained.get(topic(plan.device, Channel.DESIRED)), keys),
                     reported_or_empty(retained.get(topic(plan.device, Channel.REPORTED))).version,
                 )
                 body = DesiredState(

@@ -228,6 +228,9 @@ class Fleet:
             filters = [fleet_filter(c) for c in channels]
         with self.connect() as mq:
             retained = {m.topic: m.payload for m in mq.snapshot(filters)}
+            # only the reports from now on: not our own documents nor presence (a flood of
+            # thousands would overrun the broker's queue for this client)
+            mq.unsubscribe([f for f in filters if not f.endswith(Channel.REPORTED.value)])
             now = int(self._wall())
             docs: list[tuple[DesiredState, bytes]] = []
             for plan in plans:

@@ -71,6 +71,7 @@ class FleetMqtt:
         c.on_disconnect = self._on_disconnect
         c.on_publish = lambda cl, u, mid, rc, props: self._ack(mid, rc)
         c.on_subscribe = lambda cl, u, mid, codes, props: self._ack(mid, list(codes))
+        c.on_unsubscribe = lambda cl, u, mid, codes, props: self._ack(mid, None)
         c.on_message = self._on_message
 
     # --- callbacks (paho's thread) ----------------------------------------------------------
@@ -134,8 +135,10 @@ class FleetMqtt:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def subscribe(self, filters: Sequence[str], qos: int = 1) -> None:
-        """Subscribe and wait for the SUBACK (FleetError if refused)."""
+    def subscribe(self, filters: Sequence[str], qos: int = 0) -> None:
+        """Subscribe and wait for the SUBACK (FleetError if refused). QoS 0 by default: this
+        clean, short-lived connection gains nothing from QoS 1, and the broker's queue limit for
+        QoS 1 (1,000 a client) would drop part of a large snapshot or of a bulk action's reports."""
         rc, mid = self._client.subscribe([(f, SubscribeOptions(qos=qos)) for f in filters])
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
             raise FleetError(f"subscribe failed: {paho.error_string(rc)}")
@@ -143,6 +146,14 @@ class FleetMqtt:
         for name, code in zip(filters, self._acks.pop(mid), strict=False):
             if code.is_failure:
                 raise FleetError(f"the broker refused the subscription {name}: {code.getName()}")
+
+    def unsubscribe(self, filters: Sequence[str]) -> None:
+        """Unsubscribe and wait for the UNSUBACK."""
+        rc, mid = self._client.unsubscribe(list(filters))
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
+            raise FleetError(f"unsubscribe failed: {paho.error_string(rc)}")
+        self._wait(lambda: mid in self._acks, self.timeout, "UNSUBACK")
+        self._acks.pop(mid, None)
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Publish with QoS 1 and wait for the PUBACK (FleetError if refused)."""

@@ -25,7 +25,7 @@ import aiohttp
 
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
-from kiosk_sim.broker import MosquittoBroker
+from kiosk_sim.broker import READER_CN, MosquittoBroker
 from kiosk_sim.devices import SimulatedDevices
 from kiosk_sim.fleet_admin import FleetSetup
 from kiosk_sim.pki import Issued, Pki, make_pki
@@ -170,6 +170,7 @@ class Stack:
                 "key": str(self.pki.server.key),
                 "device_ca": str(self.pki.device_ca.cert),
                 "admin_ca": str(self.pki.admin_ca.cert),
+                "read_only_admins": [READER_CN],
             },
             "store": {"kind": "sqlite", "path": str(gw / "gateway.sqlite3")},
             "upstream": {"kind": "dukcapil-http", "url": self.dukcapil.url},

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from edge_agent.config import AgentConfig
+from edge_agent.config import AdminConfig, AgentConfig
 from edge_agent.session.screens import ScreenName
 from edge_agent.wiring.app import Agent
 from gateway.config import parse_config as gateway_config
@@ -137,7 +137,7 @@ async def two_kiosks(
         config = dataclasses.replace(
             config,
             gateway=dataclasses.replace(config.gateway, url=gateway.url),
-            admin=dataclasses.replace(config.admin, public_keys=(keys,)),
+            admin=AdminConfig((keys,)),
         )
         kiosks.append(RealKiosk(config))
     async with contextlib.AsyncExitStack() as stack:

@@ -98,6 +98,28 @@ async def test_policies_and_revocations_survive_a_restart(
     assert (await admin.request("GET", "/admin/v1/devices"))[1] == {"revoked": ["KIOSK-B1"]}
 
 
+async def test_a_read_only_admin_reads_and_changes_nothing(
+    make_gateway: MakeGateway, make_client: MakeClient, certs: Certs
+) -> None:
+    def read_only(data: dict[str, Any]) -> None:
+        data["tls"]["read_only_admins"] = ["admin-1"]
+
+    gw = await make_gateway(mutate=read_only)
+    viewer = make_client(gw, certs.admin)
+    status, body = await viewer.request("GET", POLICY)
+    assert status == 200 and body["policy"]["sanctions"]["network_cut"] is False
+    assert (await viewer.request("GET", "/admin/v1/devices"))[0] == 200
+    for method, path, payload in (
+        ("PATCH", POLICY, {"sanctions": {"network_cut": True}}),
+        ("PUT", POLICY, {"elements": ["nik"]}),
+        ("POST", "/admin/v1/devices/KIOSK-A1/revoke", None),
+    ):
+        status, body = await viewer.request(method, path, payload)
+        assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
+    assert not gw.registry.policies["perpus-a"].sanctions.network_cut
+    assert "KIOSK-A1" not in gw.registry.revoked
+
+
 async def test_bad_policy_documents_name_the_key(
     make_gateway: MakeGateway, make_client: MakeClient, certs: Certs
 ) -> None:

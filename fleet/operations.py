@@ -167,7 +167,14 @@ class Operations:
                 )
             revoke = deactivate if use_gateway else None
             plans.append(StatePlan(device, deactivate, reason, sanctions, revoke))
-        results = self.fleet.publish_states(plans, timeout=timeout, progress=progress)
+        try:
+            results = self.fleet.publish_states(plans, timeout=timeout, progress=progress)
+        except FleetError as err:  # the broker unreachable, the key unreadable: still audited
+            for device in entries:
+                self.audit(action, device, "failed", error=str(err)[:200], bulk=bulk)
+            if bulk is not None:
+                self.audit(f"bulk_{action}", bulk, "failed", error=str(err)[:200])
+            raise
         for r in results:
             if r.outcome in (Outcome.DONE, Outcome.TIMEOUT) and entries[r.device] is not None:
                 state = DeviceState.DEACTIVATED if deactivate else DeviceState.ACTIVE
@@ -267,7 +274,15 @@ class Operations:
             self.store.put_sanction(
                 SanctionInForce(scope, target, sanction, now, self.admin, reason, value)
             )
-        results = self.republish(kiosks, reason, timeout, progress)
+        try:
+            results = self.republish(kiosks, reason, timeout, progress)
+        except FleetError as err:  # the gateway changed, the kiosks not told: audited
+            self.audit(action, label, "failed", sanction=sanction.value, error=str(err)[:200])
+            verb = "lifted" if lift else "in force"
+            raise FleetError(
+                f"{sanction.value} is {verb} at the gateway, but the kiosks were not told: {err} "
+                "(run the command again)"
+            ) from err
         for r in results:
             self.audit(
                 action,

@@ -15,8 +15,11 @@ from fleet.cli import main
 from fleet.config import render_config
 from fleet.errors import EXIT_USAGE, FleetError
 from fleet.mqtt import FleetMqtt
+from fleet.store.base import SanctionInForce, Scope
+from fleet.store.sqlite import SqliteStore
 from kiosk_sim.broker import READER_CN, MosquittoBroker
 from protocol.mqtt import Channel, topic
+from protocol.signed import Sanction
 from tests.fleet.test_cli import fleet, register, write_fleet_config
 from tests.mqtt.fixtures import DEVICE, Certs, agent_config, running_kiosk
 
@@ -104,3 +107,39 @@ def test_config_errors_name_the_file_and_how_to_point_at_another(
     monkeypatch.setenv("KIOSK_FLEET_CONFIG", str(tmp_path / "env.toml"))
     assert main(["status"]) == EXIT_USAGE
     assert "env.toml" in capsys.readouterr().err
+
+
+async def test_a_failed_action_is_audited_too(
+    tmp_path: Path, certs: Certs, broker: MosquittoBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_fleet_config(tmp_path / "fleet", certs, broker, None)
+    await register(config, DEVICE)
+    broker.stop()
+    code, _, err = await fleet(config, "deactivate", DEVICE, "--reason", "x", capsys=capsys)
+    assert code == 1 and "cannot reach the broker" in err
+    store = SqliteStore(tmp_path / "fleet" / "fleet.sqlite3")
+    try:
+        line = store.audit_lines(DEVICE)[-1]
+        store.put_sanction(
+            SanctionInForce(
+                Scope.INSTITUTION,
+                "perpus-a",
+                Sanction.QUOTA_REDUCED,
+                1_796_000_000,
+                "fleet-admin",
+                "PKS",
+                40,
+            )
+        )
+    finally:
+        store.close()
+    assert (line.entry.action, line.entry.outcome) == ("deactivate", "failed")
+    assert "cannot reach the broker" in str(line.entry.detail["error"])
+    broker.start()
+    code, out, _ = await fleet(config, "status", capsys=capsys)
+    assert code == 0
+    assert "SANCTIONS IN FORCE" in out
+    assert (
+        "quota_reduced (40)  institution perpus-a  since 2026-11-30T00:53:20Z  by fleet-admin"
+        in out
+    )

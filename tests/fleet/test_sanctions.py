@@ -16,6 +16,7 @@ import pytest
 from edge_agent.config import AdminConfig, AgentConfig
 from edge_agent.session.screens import ScreenName
 from edge_agent.wiring.app import Agent
+from fleet.store.sqlite import SqliteStore
 from gateway.config import parse_config as gateway_config
 from gateway.server import RunningGateway, start_gateway
 from hardware.card.reader import CardEvent, CardEventKind
@@ -166,6 +167,23 @@ async def test_every_sanction_and_the_bulk_deactivation_through_the_stack(
     recorder.stop()
     failed = [r for r in results if r[1] != r[2]]
     assert failed == []
+
+    # the audit trail: one line per kiosk and one for the institution or bulk action
+    store = SqliteStore(setup.directory / "fleet.sqlite3")
+    try:
+        lines = [x.entry for x in store.audit_lines()]
+        assert store.sanctions() == []  # every sanction lifted
+    finally:
+        store.close()
+    inst = "institution:perpus-a"
+    bulk = [e for e in lines if e.action == "bulk_deactivate"]
+    assert [(e.target, e.outcome, e.detail["kiosks"]) for e in bulk] == [(inst, "done", 2)]
+    per_kiosk = [e for e in lines if e.action == "deactivate" and e.detail.get("bulk") == inst]
+    assert sorted(e.target for e in per_kiosk) == [DEVICE, OTHER_DEVICE]
+    assert all(e.outcome == "done" and e.document_sha256 for e in per_kiosk)
+    cut = [e for e in lines if e.action == "sanction_set" and e.detail["sanction"] == "network_cut"]
+    assert sorted(e.target for e in cut) == [DEVICE, OTHER_DEVICE, inst]
+    assert all(e.admin == "fleet-admin" for e in lines)
     needles = {"ayu.nik": PERSONAS["ayu"].nik, "ayu.name": PERSONAS["ayu"].full_name}
     assert scan_bytes(recorder.payloads(), needles) == []
     for path in setup.directory.glob("fleet.sqlite3*"):

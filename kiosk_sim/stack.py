@@ -223,6 +223,15 @@ class Stack:
             if resp.status != 200:
                 raise StackError(f"admin API answered {resp.status}: {await resp.text()}")
 
+    async def register_kiosk(self) -> None:
+        """Put the simulated kiosk in the fleet's registry (`kiosk-fleet devices add`)."""
+        assert self.fleet is not None
+        code, out = await self.fleet.fleet(
+            "devices", "add", DEVICE_ID, "--institution", INSTITUTION, "--region", "33"
+        )
+        if code != 0 and "already registered" not in out:  # a run directory used again
+            raise StackError(f"kiosk-fleet devices add failed: {out}")
+
     # --- agent --------------------------------------------------------------------------------
 
     def _write_agent_config(self, device: Issued) -> Path:

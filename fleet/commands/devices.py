@@ -92,7 +92,7 @@ def run_add(ctx: Context) -> int:
     ops = ctx.ops
     store = ops.store
     if store.device(a.device) is not None:
-        raise FleetError(f"{a.device} is already registered (kiosk-fleet devices show)", 2)
+        raise FleetError(f"{a.device} is already registered (kiosk-fleet devices show)", EXIT_USAGE)
     twin = next((r.device for r in store.fleet() if r.device.lower() == a.device.lower()), None)
     if twin is not None and twin != a.device and store.device(twin) is not None:
         raise FleetError(f"{twin} is registered: ids differ only in case", EXIT_USAGE)
@@ -205,7 +205,8 @@ def run_remove(ctx: Context) -> int:
         with gateway:
             revoked = device in gateway.revoked()
             if not registered and not revoked:
-                raise FleetError(f"{device} is neither registered nor revoked at the gateway", 2)
+                why = f"{device} is neither registered nor revoked at the gateway"
+                raise FleetError(why, EXIT_USAGE)
             if revoked:
                 try:
                     gateway.set_revoked(device, False)

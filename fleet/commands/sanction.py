@@ -43,7 +43,8 @@ def run_sanction(ctx: Context) -> int:
     sanction = Sanction(a.sanction)
     lift = a.verb == "lift"
     if sanction in INSTITUTION_SANCTIONS and a.institution is None:
-        raise FleetError(f"{sanction.value} applies to an institution: --institution ID", 2)
+        why = f"{sanction.value} applies to an institution: --institution ID"
+        raise FleetError(why, EXIT_USAGE)
     if sanction in DEVICE_SANCTIONS and a.device is None:
         raise FleetError(f"{sanction.value} applies to a kiosk: --device ID", EXIT_USAGE)
     if sanction is Sanction.QUOTA_REDUCED and not lift:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from fleet.actions import DeviceResult, Outcome
 from fleet.commands.context import Context, add_json, check_reason
 from fleet.errors import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_TIMEOUT, EXIT_USAGE, FleetError
-from fleet.operations import INSTITUTION_SANCTIONS, Operations
+from fleet.operations import INSTITUTION_SANCTIONS
 from protocol.signed import MAX_REASON_CHARS, Sanction
 
 EXIT_OF = {
@@ -71,7 +71,9 @@ def run_state(ctx: Context) -> int:
     bulk = f"institution:{a.institution}" if a.institution else f"region:{a.region}"
     entries = ops.matching(institution=a.institution, region=a.region)
     if not entries:
-        raise FleetError(f"no registered kiosk matches {bulk} (see kiosk-fleet devices list)", 2)
+        raise FleetError(
+            f"no registered kiosk matches {bulk} (see kiosk-fleet devices list)", EXIT_USAGE
+        )
     result = ops.set_state(
         [e.device for e in entries],
         deactivate=deactivate,
@@ -148,6 +150,3 @@ def summary_text(results: Sequence[DeviceResult]) -> str:
         f"{len(results)} kiosks: {s['applied']} applied, {s['pending']} offline/pending "
         f"(the retained document waits), {s['refused']} refused, {s['failed']} failed"
     )
-
-
-__all__ = ["EXIT_OF", "Operations", "add_parsers", "summary", "summary_text"]

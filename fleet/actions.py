@@ -27,6 +27,7 @@ from fleet.reports import (
     certificate_cn,
     desired_version,
     offline_message,
+    read_public_key,
     read_signing_key,
     reported_for,
     reported_or_empty,
@@ -140,11 +141,13 @@ class Fleet:
 
     @property
     def keys(self) -> dict[str, Any] | None:
-        """Our public key by key id, to verify retained documents; None without a signing key."""
-        try:
+        """Our public key by key id, to verify retained documents: from the signing key, else
+        from [admin] public_key (a read-only admin); None without either."""
+        if self.config.signing_key is not None:
             return keyring(self.signing_key.public_key())
-        except FleetError:
+        if self.config.public_key is None:
             return None
+        return keyring(read_public_key(self.config))
 
     def connect(self) -> FleetMqtt:
         """A connected broker client (close it, or use it in a `with`)."""

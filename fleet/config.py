@@ -2,6 +2,7 @@
 
     [admin]                                  # optional: a read-only admin has no signing key
     signing_key = "keys/admin-ed25519.pem"   # Ed25519 private key (PKCS#8 PEM); kiosks pin
+    # public_key = "keys/admin-ed25519.pub"  # read-only: verifies retained documents (status)
     name = "fleet-admin"                     # optional: the certificate's CN by default
 
     [broker]                                 # the admin listener of mosquitto
@@ -92,6 +93,7 @@ class FleetConfig:
     reported_timeout: float = 10.0
     store: StoreConfig = field(default_factory=lambda: StoreConfig(Path("fleet.sqlite3")))
     source: str = "fleet.toml"
+    public_key: Path | None = None
 
 
 def parse_config(data: dict[str, Any], base: Path, source: str = "fleet.toml") -> FleetConfig:
@@ -115,6 +117,8 @@ def _parse(file: ConfigFile) -> FleetConfig:
     admin = top.nested("admin", {})
     key_text = admin.text("signing_key", None)
     signing_key = None if key_text is None else file.path(key_text)
+    public_text = admin.text("public_key", None)
+    public_key = None if public_text is None else file.path(public_text)
     name = admin.text("name", None, _NAME)
     admin.done()
 
@@ -143,6 +147,7 @@ def _parse(file: ConfigFile) -> FleetConfig:
         reported_timeout=t.seconds("reported", 10.0, 3600.0),
         store=store,
         source=file.source or "fleet.toml",
+        public_key=public_key,
     )
     t.done()
     top.done()
@@ -174,11 +179,14 @@ def render_config(
     gateway_url: str | None = None,
     name: str | None = None,
     store_path: Path | None = None,
+    public_key: Path | None = None,
 ) -> str:
     """A fleet.toml text (the simulation writes one for `kiosk-fleet --config`)."""
     lines = ["[admin]"]
     if signing_key is not None:
         lines.append(f'signing_key = "{signing_key}"')
+    if public_key is not None:
+        lines.append(f'public_key = "{public_key}"')
     if name:
         lines.append(f'name = "{name}"')
     lines += [

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
 from fleet.config import FleetConfig
@@ -28,6 +28,7 @@ from protocol.signed import (
     DesiredState,
     SignedDocumentError,
     load_private_key,
+    load_public_key,
     verify_document,
 )
 
@@ -131,4 +132,19 @@ def read_signing_key(config: FleetConfig) -> Ed25519PrivateKey:
     except (ValueError, TypeError) as err:
         raise FleetError(
             f"{path}: not an unencrypted Ed25519 private key in PEM {where}", EXIT_USAGE
+        ) from err
+
+
+def read_public_key(config: FleetConfig) -> Ed25519PublicKey:
+    """[admin] public_key (a read-only admin's copy of the admin public key)."""
+    path = config.public_key
+    assert path is not None
+    try:
+        return load_public_key(path.read_bytes())
+    except OSError as err:
+        why = "no such file" if isinstance(err, FileNotFoundError) else "cannot be read"
+        raise FleetError(f"{path}: {why} (public_key in {config.source})", EXIT_USAGE) from err
+    except ValueError as err:
+        raise FleetError(
+            f"{path}: not an Ed25519 public key in PEM (public_key in {config.source})", EXIT_USAGE
         ) from err

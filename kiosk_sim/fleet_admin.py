@@ -69,6 +69,7 @@ class FleetSetup:
                 cert_file=viewer.cert,
                 key_file=viewer.key,
                 store_path=store,
+                public_key=public,
             )
         )
         return cls(directory, admin, signing, public, config, pki.server_ca.cert, viewer_config)

@@ -19,13 +19,16 @@ from fleet.store.base import SanctionInForce, Scope
 from fleet.store.sqlite import SqliteStore
 from kiosk_sim.broker import READER_CN, MosquittoBroker
 from protocol.mqtt import Channel, topic
-from protocol.signed import Sanction
+from protocol.signed import Sanction, public_pem
 from tests.fleet.test_cli import fleet, register, write_fleet_config
 from tests.mqtt.fixtures import DEVICE, Certs, agent_config, running_kiosk
+from tests.remote.keys import ADMIN
 
 
 def viewer_config(folder: Path, certs: Certs, broker: MosquittoBroker) -> Path:
     viewer = broker.issue_admin(READER_CN)
+    public = folder / "admin-ed25519.pub"
+    public.write_bytes(public_pem(ADMIN.public_key()))
     path = folder / "viewer.toml"
     path.write_text(
         render_config(
@@ -36,6 +39,7 @@ def viewer_config(folder: Path, certs: Certs, broker: MosquittoBroker) -> Path:
             cert_file=viewer.cert,
             key_file=viewer.key,
             store_path=folder / "fleet.sqlite3",
+            public_key=public,
         )
     )
     return path
@@ -58,6 +62,7 @@ async def test_status_with_a_read_only_certificate_and_no_signing_key(
         code, out, _ = await fleet(viewer, "status", "--json", capsys=capsys)
         row = json.loads(out)[0]
         assert row["deactivated"] and row["reported_version"] > 1_700_000_000
+        assert row["desired_version"] == row["reported_version"] and not row["pending"]
 
         code, _, err = await fleet(viewer, "reactivate", DEVICE, capsys=capsys)
         assert code == EXIT_USAGE and f"no signing key in {viewer}" in err

@@ -12,7 +12,7 @@ import pytest
 
 from common.tls import client_context
 from fleet.cli import main
-from fleet.config import render_config
+from fleet.config import load_config, render_config
 from fleet.errors import EXIT_USAGE, FleetError
 from fleet.mqtt import FleetMqtt
 from fleet.store.base import SanctionInForce, Scope
@@ -148,3 +148,9 @@ async def test_a_failed_action_is_audited_too(
         "quota_reduced (40)  institution perpus-a  since 2026-11-30T00:53:20Z  by fleet-admin"
         in out
     )
+
+
+def test_the_example_configuration_parses() -> None:
+    example = Path(__file__).parents[2] / "deploy" / "fleet.toml.example"
+    config = load_config(example)
+    assert config.signing_key is not None and config.gateway is not None

@@ -9,8 +9,10 @@ even for an admin machine that never saw the earlier documents.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fleet.config import FleetConfig
+from fleet.config import FleetConfig, TlsFiles
 from fleet.errors import EXIT_REJECTED, EXIT_TIMEOUT, EXIT_USAGE, FleetError
 from fleet.gateway import GatewayAdmin
 from fleet.mqtt import FleetMqtt, Received
@@ -130,7 +132,10 @@ class Fleet:
         self.config = config
         self._wall = wall
         self._key: Ed25519PrivateKey | None = None
-        self.name = config.name or certificate_cn(config.broker.tls.cert_file)
+        try:
+            self.name = config.name or certificate_cn(config.broker.tls.cert_file)
+        except FleetError as err:
+            raise FleetError(f"{err} (cert_file in [broker] of {config.source})") from err
 
     @property
     def signing_key(self) -> Ed25519PrivateKey:
@@ -152,9 +157,8 @@ class Fleet:
     def connect(self) -> FleetMqtt:
         """A connected broker client (close it, or use it in a `with`)."""
         b = self.config.broker
-        client = FleetMqtt(
-            b.host, b.port, b.tls.context(), self.name, timeout=self.config.connect_timeout
-        )
+        tls = self._tls(b.tls, "broker")
+        client = FleetMqtt(b.host, b.port, tls, self.name, timeout=self.config.connect_timeout)
         client.connect()
         return client
 
@@ -163,7 +167,14 @@ class Fleet:
         g = self.config.gateway
         if g is None:
             return None
-        return GatewayAdmin(g.url, g.tls.context(), timeout=self.config.connect_timeout)
+        return GatewayAdmin(g.url, self._tls(g.tls, "gateway"), timeout=self.config.connect_timeout)
+
+    def _tls(self, files: TlsFiles, section: str) -> ssl.SSLContext:
+        try:
+            return files.context()
+        except FleetError as err:
+            where = f"ca_file, cert_file, key_file of [{section}] in {self.config.source}"
+            raise FleetError(f"{err} ({where})") from err
 
     # --- desired state ----------------------------------------------------------------------
 
@@ -276,7 +287,7 @@ class Fleet:
             if result.outcome is Outcome.TIMEOUT:
                 state = retained.get(topic(body.device, Channel.STATE))
                 detail = offline_message(body.device, body.version, state, timeout)
-                result = _replace_detail(result, detail)
+                result = dataclasses.replace(result, detail=detail)
             results.append(result)
         return results
 
@@ -370,9 +381,3 @@ def _result(
         )
     state = "deactivated" if reported.deactivated else "active"
     return make(Outcome.DONE, f"{body.device}: {state} (version {body.version})", reported)
-
-
-def _replace_detail(result: DeviceResult, detail: str) -> DeviceResult:
-    from dataclasses import replace
-
-    return replace(result, detail=detail)

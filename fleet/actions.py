@@ -9,6 +9,7 @@ even for an admin machine that never saw the earlier documents.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import secrets
@@ -149,7 +150,8 @@ class Fleet:
         """Our public key by key id, to verify retained documents: from the signing key, else
         from [admin] public_key (a read-only admin); None without either."""
         if self.config.signing_key is not None:
-            return keyring(self.signing_key.public_key())
+            with contextlib.suppress(FleetError):  # status goes on without the signing key
+                return keyring(self.signing_key.public_key())
         if self.config.public_key is None:
             return None
         return keyring(read_public_key(self.config))

@@ -155,22 +155,30 @@ class Operations:
         action = "deactivate" if deactivate else "reactivate"
         entries = self.require_known(devices, force=force, action=action)
         plans = []
+        held: list[DeviceResult] = []  # kiosks a sanction keeps deactivated (bulk reactivation)
         for device, entry in entries.items():
             sanctions = self.sanctions_of(device, entry)
             stopping = [s.value for s in sanctions if s in STOPPING]
             if not deactivate and stopping:
-                self.audit(action, device, "refused", reason=f"sanction_{stopping[0]}")
-                raise FleetError(
+                self.audit(action, device, "refused", reason=f"sanction_{stopping[0]}", bulk=bulk)
+                why = (
                     f"{device} stays deactivated: {stopping[0]} is in force; lift it with "
-                    "`kiosk-fleet sanction lift ...` (see `kiosk-fleet status`)",
-                    EXIT_USAGE,
+                    "`kiosk-fleet sanction lift ...` (see `kiosk-fleet status`)"
                 )
+                if bulk is None:
+                    raise FleetError(why, EXIT_USAGE)
+                held.append(DeviceResult(device, 0, True, Outcome.REFUSED, None, "skipped", why, 0))
+                continue
             revoke = deactivate if use_gateway else None
             plans.append(StatePlan(device, deactivate, reason, sanctions, revoke))
         try:
-            results = self.fleet.publish_states(plans, timeout=timeout, progress=progress)
+            results = (
+                self.fleet.publish_states(plans, timeout=timeout, progress=progress)
+                if plans
+                else []
+            )
         except FleetError as err:  # the broker unreachable, the key unreadable: still audited
-            for device in entries:
+            for device in (p.device for p in plans):
                 self.audit(action, device, "failed", error=str(err)[:200], bulk=bulk)
             if bulk is not None:
                 self.audit(f"bulk_{action}", bulk, "failed", error=str(err)[:200])
@@ -189,6 +197,7 @@ class Operations:
                 forced=entries[r.device] is None,
                 bulk=bulk,
             )
+        results += held
         result = ActionResult(overall(results), results)
         if bulk is not None:
             self._bulk_line(f"bulk_{action}", bulk, result)

@@ -30,7 +30,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     where.add_argument("--institution", help="an institution's id (its sanctions)")
     where.add_argument("--device", help="a kiosk's id (reader_deactivated)")
     s.add_argument("--quota", type=int, help="look-ups a day (quota_reduced)")
-    s.add_argument("--reason", default="PKS sanction", help="why (in the signed documents)")
+    s.add_argument("--reason", help="why (in the signed documents; default: PKS sanction)")
     s.add_argument("--timeout", type=float, help="seconds to wait for the kiosks' reports")
     s.add_argument("--force", action="store_true", help="act on an unregistered kiosk id")
     add_json(s)
@@ -58,7 +58,7 @@ def run_sanction(ctx: Context) -> int:
         institution=a.institution,
         device=a.device,
         quota=a.quota,
-        reason=check_reason(a.reason),
+        reason=check_reason(a.reason or ("PKS sanction lifted" if lift else "PKS sanction")),
         force=a.force,
         timeout=a.timeout,
         progress=None if ctx.json else ctx.progress(),

@@ -20,10 +20,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from common.tls import client_context
 from fleet.actions import Fleet, Outcome
+from fleet.cli import main
 from fleet.config import load_config
+from fleet.store.base import SanctionInForce, Scope
+from fleet.store.sqlite import SqliteStore
 from kiosk_sim.broker import ADMIN_CN, MosquittoBroker
 from kiosk_sim.mosquitto_config import ADMIN_ACL
 from protocol.mqtt import Channel, ReportedMessage, encode, fleet_filter, parse_topic, topic
+from protocol.signed import Sanction
 from tests.fleet.test_cli import write_fleet_config
 from tests.mqtt.fixtures import Certs
 
@@ -127,3 +131,82 @@ def test_set_state_many_on_one_connection(
         assert all(a.version > b.version for a, b in zip(again, results[2:], strict=True))
     finally:
         responder.stop()
+
+
+def test_bulk_through_the_cli_with_a_kiosk_held_by_a_sanction(
+    tmp_path: Path,
+    certs: Certs,
+    responder_broker: MosquittoBroker,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    broker = responder_broker
+    config = write_fleet_config(tmp_path / "fleet", certs, broker, None)
+    devices = ["KIOSK-C1", "KIOSK-C2", "KIOSK-C3"]
+    for d in devices:
+        assert (
+            main(
+                [
+                    "--config",
+                    str(config),
+                    "devices",
+                    "add",
+                    d,
+                    "--institution",
+                    "perpus-a",
+                    "--region",
+                    "3374",
+                ]
+            )
+            == 0
+        )
+    assert (
+        main(
+            [
+                "--config",
+                str(config),
+                "devices",
+                "add",
+                "KIOSK-D1",
+                "--institution",
+                "dinsos-b",
+                "--region",
+                "7301",
+            ]
+        )
+        == 0
+    )
+    store = SqliteStore(tmp_path / "fleet" / "fleet.sqlite3")
+    try:
+        store.put_sanction(
+            SanctionInForce(Scope.DEVICE, "KIOSK-C2", Sanction.READER_DEACTIVATED, 1, "a", "r")
+        )
+    finally:
+        store.close()
+    responder = Responder(broker, certs, set())
+    try:
+        capsys.readouterr()
+        code = main(["--config", str(config), "deactivate", "--region", "33", "--reason", "bulk"])
+        out = capsys.readouterr().out
+        assert code == 0 and "region:33: 3 kiosks: 3 applied, 0 offline/pending" in out
+        code = main(["--config", str(config), "reactivate", "--institution", "perpus-a", "--json"])
+        result = json.loads(capsys.readouterr().out)
+        assert code == 4 and result["summary"] == {
+            "applied": 2,
+            "pending": 0,
+            "refused": 1,
+            "failed": 0,
+        }
+        held = [k for k in result["kiosks"] if k["outcome"] == "refused"]
+        assert [k["device"] for k in held] == ["KIOSK-C2"]
+        assert "reader_deactivated is in force" in held[0]["detail"]
+    finally:
+        responder.stop()
+    store = SqliteStore(tmp_path / "fleet" / "fleet.sqlite3")
+    try:
+        lines = [(x.entry.action, x.entry.target, x.entry.outcome) for x in store.audit_lines()]
+    finally:
+        store.close()
+    assert ("bulk_deactivate", "region:33", "done") in lines
+    assert ("bulk_reactivate", "institution:perpus-a", "refused") in lines
+    assert ("reactivate", "KIOSK-C2", "refused") in lines
+    assert not any(t == "KIOSK-D1" for _, t, _ in lines[4:])  # another institution, region

@@ -1,5 +1,6 @@
-"""What `kiosk-fleet` does: sign and publish a desired state (and tell the gateway), send a
-signed command, read the fleet's retained state.
+"""What `kiosk-fleet` does at the broker and the gateway: sign and publish desired states (one
+kiosk or many at once, on one broker connection), send a signed command, read the fleet's
+retained state. The signing key is read only by the calls that sign.
 
 Versions: the next version is above both the retained `desired` (if its signature verifies
 with our key) and the kiosk's `reported`, and at least the current Unix time, so it increases
@@ -8,34 +9,43 @@ even for an admin machine that never saw the earlier documents.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
 import secrets
+import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from enum import Enum
+from typing import Any
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fleet.config import FleetConfig
+from fleet.config import FleetConfig, TlsFiles
 from fleet.errors import EXIT_REJECTED, EXIT_TIMEOUT, EXIT_USAGE, FleetError
 from fleet.gateway import GatewayAdmin
 from fleet.mqtt import FleetMqtt, Received
+from fleet.reports import (
+    certificate_cn,
+    desired_version,
+    offline_message,
+    read_public_key,
+    read_signing_key,
+    reported_for,
+    reported_or_empty,
+)
 from protocol.mqtt import (
     AckMessage,
     Channel,
     PayloadError,
-    Presence,
     ReportedMessage,
-    StateMessage,
-    TopicError,
     ack_topic,
     command_topic,
     fleet_filter,
     is_device_id,
     parse_ack,
     parse_reported,
-    parse_state,
     topic,
 )
 from protocol.signed import (
@@ -46,15 +56,64 @@ from protocol.signed import (
     Sanction,
     SignedDocumentError,
     keyring,
-    load_private_key,
     sign_document,
-    verify_document,
 )
+
+_FEW = 8  # up to this many kiosks: subscribe to their own topics, else to the fleet's
+
+
+class Outcome(Enum):
+    """What became of an action on one kiosk (as the audit trail records it)."""
+
+    DONE = "done"  # the kiosk reported the new version
+    TIMEOUT = "timeout"  # no report in time: offline, the retained document waits for it
+    REFUSED = "refused"  # the kiosk refused the document
+    FAILED = "failed"  # the broker or the gateway failed
+
+
+@dataclass(frozen=True, slots=True)
+class StatePlan:
+    """One kiosk's next desired state; `revoke`: revoke (True) or reinstate (False) the device
+    at the gateway too, None to leave the gateway alone."""
+
+    device: str
+    deactivate: bool
+    reason: str
+    sanctions: tuple[Sanction, ...] = ()
+    revoke: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceResult:
+    """What became of one kiosk's desired state."""
+
+    device: str
+    version: int
+    deactivated: bool
+    outcome: Outcome
+    document_sha256: str | None
+    gateway: str  # revoked, reinstated, skipped, failed
+    detail: str  # one line for the admin
+    elapsed_s: float
+    reported: ReportedMessage | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The --json form."""
+        return {
+            "device": self.device,
+            "version": self.version,
+            "deactivated": self.deactivated,
+            "outcome": self.outcome.value,
+            "document_sha256": self.document_sha256,
+            "gateway": self.gateway,
+            "detail": self.detail,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
 
 
 @dataclass(frozen=True, slots=True)
 class StateChange:
-    """The result of deactivate/reactivate."""
+    """The result of deactivate/reactivate of one kiosk."""
 
     device: str
     version: int
@@ -64,14 +123,7 @@ class StateChange:
     elapsed_s: float  # from the start of the call to the kiosk's report
 
 
-def certificate_cn(path: Path) -> str:
-    """The CN of a PEM certificate (the admin's name at the broker)."""
-    try:
-        cert = x509.load_pem_x509_certificate(path.read_bytes())
-        value = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    except (OSError, ValueError, IndexError) as err:
-        raise FleetError(f"{path}: not a PEM certificate with a CN") from err
-    return value if isinstance(value, str) else value.decode()
+Progress = Callable[[int, int], None]
 
 
 class Fleet:
@@ -80,22 +132,51 @@ class Fleet:
     def __init__(self, config: FleetConfig, *, wall: Callable[[], float] = time.time) -> None:
         self.config = config
         self._wall = wall
+        self._key: Ed25519PrivateKey | None = None
         try:
-            self._key = load_private_key(config.signing_key.read_bytes())
-        except (OSError, ValueError) as err:
-            message = f"{config.signing_key}: not an Ed25519 private key"
-            raise FleetError(message, EXIT_USAGE) from err
-        self.keys = keyring(self._key.public_key())
-        self.name = config.name or certificate_cn(config.broker.tls.cert_file)
+            self.name = config.name or certificate_cn(config.broker.tls.cert_file)
+        except FleetError as err:
+            raise FleetError(f"{err} (cert_file in [broker] of {config.source})") from err
+
+    @property
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The admin's signing key, read on first use (FleetError saying what is wrong)."""
+        if self._key is None:
+            self._key = read_signing_key(self.config)
+        return self._key
+
+    @property
+    def keys(self) -> dict[str, Any] | None:
+        """Our public key by key id, to verify retained documents: from the signing key, else
+        from [admin] public_key (a read-only admin); None without either."""
+        if self.config.signing_key is not None:
+            with contextlib.suppress(FleetError):  # status goes on without the signing key
+                return keyring(self.signing_key.public_key())
+        if self.config.public_key is None:
+            return None
+        return keyring(read_public_key(self.config))
 
     def connect(self) -> FleetMqtt:
         """A connected broker client (close it, or use it in a `with`)."""
         b = self.config.broker
-        client = FleetMqtt(
-            b.host, b.port, b.tls.context(), self.name, timeout=self.config.connect_timeout
-        )
+        tls = self._tls(b.tls, "broker")
+        client = FleetMqtt(b.host, b.port, tls, self.name, timeout=self.config.connect_timeout)
         client.connect()
         return client
+
+    def gateway(self) -> GatewayAdmin | None:
+        """The gateway's admin API client, or None when fleet.toml has no [gateway]."""
+        g = self.config.gateway
+        if g is None:
+            return None
+        return GatewayAdmin(g.url, self._tls(g.tls, "gateway"), timeout=self.config.connect_timeout)
+
+    def _tls(self, files: TlsFiles, section: str) -> ssl.SSLContext:
+        try:
+            return files.context()
+        except FleetError as err:
+            where = f"ca_file, cert_file, key_file of [{section}] in {self.config.source}"
+            raise FleetError(f"{err} ({where})") from err
 
     # --- desired state ----------------------------------------------------------------------
 
@@ -109,84 +190,143 @@ class Fleet:
         timeout: float | None = None,
         use_gateway: bool = True,
     ) -> StateChange:
-        """Sign, publish (retained), tell the gateway, wait for the kiosk's `reported`."""
-        _check_device(device)
+        """Sign, publish (retained), tell the gateway, wait for the kiosk's `reported`;
+        FleetError (with the exit code) unless the kiosk applied it."""
+        plan = StatePlan(device, deactivate, reason, sanctions, deactivate if use_gateway else None)
+        r = self.publish_states([plan], timeout=timeout)[0]
+        if r.outcome is Outcome.TIMEOUT:
+            raise FleetError(r.detail, EXIT_TIMEOUT)
+        if r.outcome is Outcome.REFUSED:
+            raise FleetError(r.detail, EXIT_REJECTED)
+        if r.outcome is Outcome.FAILED or r.reported is None:
+            raise FleetError(r.detail)
+        rep = r.reported
+        return StateChange(device, r.version, rep.deactivated, r.gateway, rep, r.elapsed_s)
+
+    def set_state_many(
+        self,
+        devices: Sequence[str],
+        *,
+        deactivate: bool,
+        reason: str,
+        sanctions: tuple[Sanction, ...] = (),
+        timeout: float | None = None,
+        use_gateway: bool = False,
+        progress: Progress | None = None,
+    ) -> list[DeviceResult]:
+        """The same state for many kiosks: one signed document each, published together on one
+        connection, then every report awaited at once; a result per device, in order."""
+        revoke = deactivate if use_gateway else None
+        plans = [StatePlan(d, deactivate, reason, sanctions, revoke) for d in devices]
+        return self.publish_states(plans, timeout=timeout, progress=progress)
+
+    def publish_states(
+        self,
+        plans: Sequence[StatePlan],
+        *,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+    ) -> list[DeviceResult]:
+        """Sign and publish each plan's document (retained), revoke/reinstate at the gateway
+        where asked, and wait up to `timeout` for all the kiosks' reports."""
+        for plan in plans:
+            _check_device(plan.device)
+        if len({p.device for p in plans}) != len(plans):
+            raise FleetError("a kiosk is named twice", EXIT_USAGE)
+        key = self.signing_key
+        keys = keyring(key.public_key())
         t0 = time.perf_counter()
         timeout = self.config.reported_timeout if timeout is None else timeout
-        desired_t = topic(device, Channel.DESIRED)
-        reported_t = topic(device, Channel.REPORTED)
-        state_t = topic(device, Channel.STATE)
+        channels = (Channel.DESIRED, Channel.REPORTED, Channel.STATE)
+        if len(plans) <= _FEW:
+            filters = [topic(p.device, c) for p in plans for c in channels]
+        else:
+            filters = [fleet_filter(c) for c in channels]
         with self.connect() as mq:
-            retained = {m.topic: m.payload for m in mq.snapshot([desired_t, reported_t, state_t])}
-            known = max(
-                self._desired_version(retained.get(desired_t)),
-                _reported(retained.get(reported_t)).version if reported_t in retained else 0,
-            )
+            retained = {m.topic: m.payload for m in mq.snapshot(filters)}
+            # only the reports from now on: not our own documents nor presence (a flood of
+            # thousands would overrun the broker's queue for this client)
+            mq.unsubscribe([f for f in filters if not f.endswith(Channel.REPORTED.value)])
             now = int(self._wall())
-            version = max(known + 1, now)
-            body = DesiredState(
-                device=device,
-                version=version,
-                state=KioskState.DEACTIVATED if deactivate else KioskState.ACTIVE,
-                reason=reason,
-                sanctions=sanctions,
-                issued_at=now,
-                issuer=self.name,
-            )
-            try:
-                raw = sign_document(body, self._key)
-            except SignedDocumentError as err:
-                raise FleetError(f"cannot sign: {err}", EXIT_USAGE) from err
-            mq.publish(desired_t, raw, retain=True)
-            gateway_error: FleetError | None = None
-            gateway = "skipped"
-            if use_gateway and self.config.gateway is not None:
-                try:
-                    self._gateway().set_revoked(device, deactivate)
-                    gateway = "revoked" if deactivate else "reinstated"
-                except FleetError as err:
-                    gateway_error = err
-            answer = mq.wait_for(_reported_for(reported_t, version, now), timeout)
-            if answer is None:
-                raise FleetError(
-                    _offline_message(device, version, retained.get(state_t), timeout), EXIT_TIMEOUT
+            docs: list[tuple[DesiredState, bytes]] = []
+            for plan in plans:
+                known = max(
+                    desired_version(retained.get(topic(plan.device, Channel.DESIRED)), keys),
+                    reported_or_empty(retained.get(topic(plan.device, Channel.REPORTED))).version,
                 )
-            reported = parse_reported(answer.payload)
-            if reported.version < version:
-                why = reported.rejected.reason if reported.rejected else "unknown"
-                raise FleetError(f"{device} refused version {version}: {why}", EXIT_REJECTED)
-            if gateway_error is not None:
-                raise FleetError(f"{device} applied version {version}, but {gateway_error}")
-        return StateChange(
-            device, version, reported.deactivated, gateway, reported, time.perf_counter() - t0
-        )
+                body = DesiredState(
+                    device=plan.device,
+                    version=max(known + 1, now),
+                    state=KioskState.DEACTIVATED if plan.deactivate else KioskState.ACTIVE,
+                    reason=plan.reason,
+                    sanctions=tuple(sorted(set(plan.sanctions), key=lambda s: s.value)),
+                    issued_at=now,
+                    issuer=self.name,
+                )
+                try:
+                    docs.append((body, sign_document(body, key)))
+                except SignedDocumentError as err:
+                    raise FleetError(f"cannot sign: {err}", EXIT_USAGE) from err
+            sent = mq.publish_many(
+                [(topic(b.device, Channel.DESIRED), raw, True) for b, raw in docs]
+            )
+            gateway = self._gateway_step(plans)
+            matchers = {
+                topic(b.device, Channel.REPORTED): reported_for(
+                    topic(b.device, Channel.REPORTED), b.version, now
+                )
+                for (b, _), error in zip(docs, sent, strict=True)
+                if error is None
+            }
+            found = mq.wait_each(matchers, timeout, progress)
+        elapsed = time.perf_counter() - t0
+        results = []
+        for (body, raw), error, (gw, gw_error) in zip(docs, sent, gateway, strict=True):
+            sha = hashlib.sha256(raw).hexdigest()
+            answer = found.get(topic(body.device, Channel.REPORTED))
+            took = answer.at - t0 if answer is not None else elapsed
+            result = _result(body, sha, error, answer, gw, gw_error, took)
+            if result.outcome is Outcome.TIMEOUT:
+                state = retained.get(topic(body.device, Channel.STATE))
+                detail = offline_message(body.device, body.version, state, timeout)
+                result = dataclasses.replace(result, detail=detail)
+            results.append(result)
+        return results
 
-    def _desired_version(self, raw: bytes | None) -> int:
-        if not raw:
-            return 0
-        try:
-            doc = verify_document(raw, self.keys)
-        except SignedDocumentError:
-            return 0  # signed by another admin key: the reported version still counts
-        return doc.body.version if isinstance(doc.body, DesiredState) else 0
-
-    def _gateway(self) -> GatewayAdmin:
-        g = self.config.gateway
-        assert g is not None
-        return GatewayAdmin(g.url, g.tls.context(), timeout=self.config.connect_timeout)
+    def _gateway_step(self, plans: Sequence[StatePlan]) -> list[tuple[str, str | None]]:
+        """Revoke/reinstate at the gateway where the plans ask: (status, error) per plan."""
+        out: list[tuple[str, str | None]] = [("skipped", None)] * len(plans)
+        asked = [i for i, p in enumerate(plans) if p.revoke is not None]
+        if not asked:
+            return out
+        client = self.gateway()
+        if client is None:
+            return out
+        with client:
+            for i in asked:
+                plan = plans[i]
+                try:
+                    client.set_revoked(plan.device, bool(plan.revoke))
+                    out[i] = ("revoked" if plan.revoke else "reinstated", None)
+                except FleetError as err:
+                    out[i] = ("failed", str(err))
+        return out
 
     # --- commands ---------------------------------------------------------------------------
 
     def command(
         self, device: str, name: CommandName, *, ttl: int = 300, timeout: float | None = None
-    ) -> AckMessage:
-        """Send a signed one-off command and wait for its acknowledgement."""
+    ) -> tuple[AckMessage, str]:
+        """Send a signed one-off command and wait for its acknowledgement: (ack, the SHA-256
+        of the document); FleetError with EXIT_TIMEOUT when none came."""
         _check_device(device)
+        key = self.signing_key
         timeout = self.config.reported_timeout if timeout is None else timeout
         nonce = secrets.token_hex(16)
         now = int(self._wall())
         body = Command(device, nonce, name, now, now + ttl, self.name)
-        raw = sign_document(body, self._key)
+        raw = sign_document(body, key)
+        sha = hashlib.sha256(raw).hexdigest()
         ack_t = ack_topic(device, nonce)
         with self.connect() as mq:
             mq.subscribe([ack_t, topic(device, Channel.STATE)])
@@ -194,10 +334,10 @@ class Fleet:
             answer = mq.wait_for(lambda m: m.topic == ack_t, timeout)
             if answer is None:
                 state = next((m.payload for m in mq.messages if m.topic.endswith("/state")), None)
-                message = _offline_message(device, None, state, timeout, command=True)
+                message = offline_message(device, None, state, timeout, command=True)
                 raise FleetError(message, EXIT_TIMEOUT)
         try:
-            return parse_ack(answer.payload)
+            return parse_ack(answer.payload), sha
         except PayloadError as err:
             raise FleetError(f"{device} sent a malformed acknowledgement: {err}") from err
 
@@ -215,53 +355,31 @@ def _check_device(device: str) -> None:
         raise FleetError(f"not a device id: {device!r}", EXIT_USAGE)
 
 
-def _reported(raw: bytes | None) -> ReportedMessage:
-    try:
-        return parse_reported(raw or b"")
-    except PayloadError:
-        return ReportedMessage(0, False, (), False, 0)
-
-
-def _reported_for(reported_t: str, version: int, issued_at: int) -> Callable[[Received], bool]:
-    """Matches the kiosk's report of `version`, or a live refusal of our document."""
-
-    def match(msg: Received) -> bool:
-        if msg.topic != reported_t:
-            return False
-        try:
-            rep = parse_reported(msg.payload)
-        except PayloadError:
-            return False
-        if rep.version >= version:
-            return True
-        rej = rep.rejected
-        return (
-            not msg.retain
-            and rej is not None
-            and rej.at >= issued_at - 300
-            and rej.version in (None, version)
+def _result(
+    body: DesiredState,
+    sha: str,
+    publish_error: str | None,
+    answer: Received | None,
+    gateway: str,
+    gateway_error: str | None,
+    elapsed: float,
+) -> DeviceResult:
+    def make(outcome: Outcome, detail: str, rep: ReportedMessage | None = None) -> DeviceResult:
+        return DeviceResult(
+            body.device, body.version, body.deactivated, outcome, sha, gateway, detail, elapsed, rep
         )
 
-    return match
-
-
-def _offline_message(
-    device: str, version: int | None, state_raw: bytes | None, timeout: float, command: bool = False
-) -> str:
-    what = "the command expires unanswered" if command else "the retained document waits for it"
-    state: StateMessage | None = None
-    if state_raw:
-        try:
-            state = parse_state(state_raw)
-        except (PayloadError, TopicError):
-            state = None
-    since = ""
-    if state is not None and state.status is not Presence.ONLINE:
-        since = time.strftime(" since %Y-%m-%d %H:%M:%S UTC", time.gmtime(state.ts))
-        where = f"{device} is {state.status.value}{since}"
-    elif state is None:
-        where = f"{device} has never connected"
-    else:
-        where = f"{device} is online but did not answer"
-    subject = f"version {version}" if version is not None else "the command"
-    return f"{where}: no report of {subject} within {timeout:g} s; {what}"
+    if publish_error is not None:
+        return make(Outcome.FAILED, f"{body.device}: {publish_error}")
+    if answer is None:
+        return make(Outcome.TIMEOUT, f"{body.device}: no report of version {body.version}")
+    reported = parse_reported(answer.payload)
+    if reported.version < body.version:
+        why = reported.rejected.reason if reported.rejected else "unknown"
+        return make(Outcome.REFUSED, f"{body.device} refused version {body.version}: {why}")
+    if gateway_error is not None:
+        return make(
+            Outcome.FAILED, f"{body.device} applied version {body.version}, but {gateway_error}"
+        )
+    state = "deactivated" if reported.deactivated else "active"
+    return make(Outcome.DONE, f"{body.device}: {state} (version {body.version})", reported)

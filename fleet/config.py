@@ -1,7 +1,8 @@
 """fleet.toml: the admin's signing key, the broker's admin listener and the gateway's admin API.
 
-    [admin]
+    [admin]                                  # optional: a read-only admin has no signing key
     signing_key = "keys/admin-ed25519.pem"   # Ed25519 private key (PKCS#8 PEM); kiosks pin
+    # public_key = "keys/admin-ed25519.pub"  # read-only: verifies retained documents (status)
     name = "fleet-admin"                     # optional: the certificate's CN by default
 
     [broker]                                 # the admin listener of mosquitto
@@ -86,9 +87,9 @@ class GatewayConfig:
 
 @dataclass(frozen=True, slots=True)
 class FleetConfig:
-    """The whole fleet.toml."""
+    """The whole fleet.toml (`source`: the file it came from, for messages)."""
 
-    signing_key: Path
+    signing_key: Path | None
     broker: BrokerConfig
     name: str | None = None
     gateway: GatewayConfig | None = None
@@ -96,6 +97,8 @@ class FleetConfig:
     reported_timeout: float = 10.0
     store: StoreConfig = field(default_factory=lambda: StoreConfig(Path("fleet.sqlite3")))
     service: ServiceSections = field(default_factory=ServiceSections)  # fleet/service/settings.py
+    source: str = "fleet.toml"
+    public_key: Path | None = None
 
 
 def parse_config(data: dict[str, Any], base: Path, source: str = "fleet.toml") -> FleetConfig:
@@ -113,13 +116,15 @@ def _parse(file: ConfigFile) -> FleetConfig:
     unknown = sorted(set(file.data) - known)
     if unknown:
         raise file.fail(unknown[0], "unknown section")
-    for section in ("admin", "broker"):
-        if section not in file.data:
-            raise file.fail(section, "section is required")
+    if "broker" not in file.data:
+        raise file.fail("broker", "section is required")
     top = Reader(file.data, error=file.fail)
 
-    admin = top.nested("admin")
-    signing_key = file.path(admin.text("signing_key"))
+    admin = top.nested("admin", {})
+    key_text = admin.text("signing_key", None)
+    signing_key = None if key_text is None else file.path(key_text)
+    public_text = admin.text("public_key", None)
+    public_key = None if public_text is None else file.path(public_text)
     name = admin.text("name", None, _NAME)
     admin.done()
 
@@ -148,6 +153,8 @@ def _parse(file: ConfigFile) -> FleetConfig:
         reported_timeout=t.seconds("reported", 10.0, 3600.0),
         store=store,
         service=parse_service_sections(top, file),
+        source=file.source or "fleet.toml",
+        public_key=public_key,
     )
     t.done()
     top.done()
@@ -170,7 +177,7 @@ def _gateway(g: Reader, file: ConfigFile, broker: TlsFiles) -> GatewayConfig:
 
 def render_config(
     *,
-    signing_key: Path,
+    signing_key: Path | None,
     broker_host: str,
     broker_port: int,
     ca_file: Path,
@@ -178,9 +185,15 @@ def render_config(
     key_file: Path,
     gateway_url: str | None = None,
     name: str | None = None,
+    store_path: Path | None = None,
+    public_key: Path | None = None,
 ) -> str:
     """A fleet.toml text (the simulation writes one for `kiosk-fleet --config`)."""
-    lines = ["[admin]", f'signing_key = "{signing_key}"']
+    lines = ["[admin]"]
+    if signing_key is not None:
+        lines.append(f'signing_key = "{signing_key}"')
+    if public_key is not None:
+        lines.append(f'public_key = "{public_key}"')
     if name:
         lines.append(f'name = "{name}"')
     lines += [
@@ -194,4 +207,6 @@ def render_config(
     ]
     if gateway_url:
         lines += ["", "[gateway]", f'url = "{gateway_url}"']
+    if store_path is not None:
+        lines += ["", "[store]", f'path = "{store_path}"']
     return "\n".join(lines) + "\n"

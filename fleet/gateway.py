@@ -1,4 +1,5 @@
-"""The gateway's admin API, with an admin client certificate: revoke or reinstate a device."""
+"""The gateway's admin API, with an admin client certificate: revoke or reinstate a device, read
+and patch an institution's policy (the sanctions), read its quota. One keep-alive connection."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import http.client
 import json
 import re
 import ssl
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fleet.errors import FleetError
@@ -14,7 +16,7 @@ _CODE = re.compile(r"^[A-Z][A-Z_]{0,39}\Z")
 
 
 class GatewayAdmin:
-    """POST /admin/v1/devices/{id}/revoke and /reinstate."""
+    """/admin/v1/devices/{id}/revoke|reinstate, /admin/v1/institutions/{id}/policy|quota."""
 
     def __init__(self, url: str, ssl_context: ssl.SSLContext, *, timeout: float = 5.0) -> None:
         parts = urlsplit(url)
@@ -25,32 +27,99 @@ class GatewayAdmin:
         self._prefix = parts.path.rstrip("/")
         self._ctx = ssl_context
         self._timeout = timeout
+        self._conn: http.client.HTTPSConnection | None = None
+
+    def close(self) -> None:
+        """Close the kept-alive connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> GatewayAdmin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def set_revoked(self, device_id: str, revoked: bool) -> None:
         """Make the gateway refuse (revoked) or accept the device again."""
         action = "revoke" if revoked else "reinstate"
-        path = f"{self._prefix}/admin/v1/devices/{quote(device_id, safe='')}/{action}"
-        status, body = self._post(path)
+        path = f"/admin/v1/devices/{quote(device_id, safe='')}/{action}"
+        status, body = self._request("POST", path, {})
         if status != 200:
             raise FleetError(f"the gateway refused to {action} {device_id}: {_error(status, body)}")
 
-    def _post(self, path: str) -> tuple[int, bytes]:
-        conn = http.client.HTTPSConnection(
-            self._host, self._port, context=self._ctx, timeout=self._timeout
-        )
+    def revoked(self) -> frozenset[str]:
+        """The devices revoked at the gateway."""
+        body = self._json("GET", "/admin/v1/devices", None, "read the revoked devices")
+        names = body.get("revoked")
+        if not isinstance(names, list):
+            raise FleetError("the gateway's list of revoked devices is malformed")
+        return frozenset(str(n) for n in names)
+
+    def policy(self, institution: str) -> dict[str, Any]:
+        """An institution's policy as the gateway holds it."""
+        path = f"/admin/v1/institutions/{quote(institution, safe='')}/policy"
+        return _policy(self._json("GET", path, None, f"read the policy of {institution}"))
+
+    def patch_policy(self, institution: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """PATCH some keys of an institution's policy; the policy now in force."""
+        path = f"/admin/v1/institutions/{quote(institution, safe='')}/policy"
+        return _policy(self._json("PATCH", path, patch, f"change the policy of {institution}"))
+
+    def quota(self, institution: str) -> tuple[int, int | None]:
+        """Today's (used, limit) of an institution."""
+        path = f"/admin/v1/institutions/{quote(institution, safe='')}/quota"
+        body = self._json("GET", path, None, f"read the quota of {institution}")
+        used, limit = body.get("used"), body.get("limit")
+        if not isinstance(used, int) or not (limit is None or isinstance(limit, int)):
+            raise FleetError("the gateway's quota answer is malformed")
+        return used, limit
+
+    def _json(self, method: str, path: str, body: Any, what: str) -> dict[str, Any]:
+        status, raw = self._request(method, path, body)
+        if status != 200:
+            raise FleetError(f"the gateway refused to {what}: {_error(status, raw)}")
         try:
-            conn.request("POST", path, body=b"{}", headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            return resp.status, resp.read(65536)
-        except ssl.SSLError as err:
-            where = f"{self._host}:{self._port}"
-            raise FleetError(f"TLS with the gateway {where} failed: {err}") from err
-        except (OSError, http.client.HTTPException) as err:
-            raise FleetError(
-                f"cannot reach the gateway {self._host}:{self._port}: {type(err).__name__}"
-            ) from err
-        finally:
-            conn.close()
+            obj = json.loads(raw)
+        except ValueError as err:
+            raise FleetError(f"the gateway's answer to {what} is not JSON") from err
+        if not isinstance(obj, dict):
+            raise FleetError(f"the gateway's answer to {what} is not an object")
+        return obj
+
+    def _request(self, method: str, path: str, body: Any) -> tuple[int, bytes]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {} if data is None else {"Content-Type": "application/json"}
+        for attempt in (1, 2):  # a kept-alive connection the gateway closed: once more
+            if self._conn is None:
+                self._conn = http.client.HTTPSConnection(
+                    self._host, self._port, context=self._ctx, timeout=self._timeout
+                )
+            try:
+                self._conn.request(method, self._prefix + path, body=data, headers=headers)
+                resp = self._conn.getresponse()
+                return resp.status, resp.read(1 << 20)
+            except ssl.SSLError as err:
+                self.close()
+                where = f"{self._host}:{self._port}"
+                raise FleetError(f"TLS with the gateway {where} failed: {err}") from err
+            except (OSError, http.client.HTTPException) as err:
+                self.close()
+                stale = isinstance(err, http.client.RemoteDisconnected | ConnectionResetError)
+                if attempt == 1 and stale:
+                    continue
+                raise FleetError(
+                    f"cannot reach the gateway {self._host}:{self._port}: {type(err).__name__}"
+                ) from err
+        raise AssertionError("unreachable")
+
+
+def _policy(body: dict[str, Any]) -> dict[str, Any]:
+    policy = body.get("policy")
+    if not isinstance(policy, dict) or not isinstance(policy.get("sanctions"), dict):
+        raise FleetError("the gateway's policy answer is malformed")
+    return policy
 
 
 def _error(status: int, body: bytes) -> str:

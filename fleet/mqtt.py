@@ -12,7 +12,7 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ class Received:
     topic: str
     payload: bytes
     retain: bool
+    at: float = 0.0  # time.perf_counter() when it arrived
 
 
 class FleetMqtt:
@@ -58,6 +59,8 @@ class FleetMqtt:
             reconnect_on_failure=False,
         )
         self._client.tls_set_context(ssl_context)
+        self._client.max_inflight_messages_set(1000)
+        self._client.max_queued_messages_set(0)
         self._cond = threading.Condition()
         self._connack: ReasonCode | None = None
         self._gone: str | None = None
@@ -68,6 +71,7 @@ class FleetMqtt:
         c.on_disconnect = self._on_disconnect
         c.on_publish = lambda cl, u, mid, rc, props: self._ack(mid, rc)
         c.on_subscribe = lambda cl, u, mid, codes, props: self._ack(mid, list(codes))
+        c.on_unsubscribe = lambda cl, u, mid, codes, props: self._ack(mid, None)
         c.on_message = self._on_message
 
     # --- callbacks (paho's thread) ----------------------------------------------------------
@@ -89,7 +93,9 @@ class FleetMqtt:
 
     def _on_message(self, c: Any, u: Any, msg: paho.MQTTMessage) -> None:
         with self._cond:
-            self.messages.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain)))
+            self.messages.append(
+                Received(msg.topic, bytes(msg.payload), bool(msg.retain), time.perf_counter())
+            )
             self._cond.notify_all()
 
     # --- calls ------------------------------------------------------------------------------
@@ -129,8 +135,10 @@ class FleetMqtt:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def subscribe(self, filters: Sequence[str], qos: int = 1) -> None:
-        """Subscribe and wait for the SUBACK (FleetError if refused)."""
+    def subscribe(self, filters: Sequence[str], qos: int = 0) -> None:
+        """Subscribe and wait for the SUBACK (FleetError if refused). QoS 0 by default: this
+        clean, short-lived connection gains nothing from QoS 1, and the broker's queue limit for
+        QoS 1 (1,000 a client) would drop part of a large snapshot or of a bulk action's reports."""
         rc, mid = self._client.subscribe([(f, SubscribeOptions(qos=qos)) for f in filters])
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
             raise FleetError(f"subscribe failed: {paho.error_string(rc)}")
@@ -138,6 +146,14 @@ class FleetMqtt:
         for name, code in zip(filters, self._acks.pop(mid), strict=False):
             if code.is_failure:
                 raise FleetError(f"the broker refused the subscription {name}: {code.getName()}")
+
+    def unsubscribe(self, filters: Sequence[str]) -> None:
+        """Unsubscribe and wait for the UNSUBACK."""
+        rc, mid = self._client.unsubscribe(list(filters))
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
+            raise FleetError(f"unsubscribe failed: {paho.error_string(rc)}")
+        self._wait(lambda: mid in self._acks, self.timeout, "UNSUBACK")
+        self._acks.pop(mid, None)
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Publish with QoS 1 and wait for the PUBACK (FleetError if refused)."""
@@ -148,6 +164,51 @@ class FleetMqtt:
         code = self._acks.pop(info.mid)
         if isinstance(code, ReasonCode) and code.is_failure:
             raise FleetError(f"the broker refused the message to {topic}: {code.getName()}")
+
+    def publish_many(self, items: Sequence[tuple[str, bytes, bool]]) -> list[str | None]:
+        """Publish (topic, payload, retain) with QoS 1 all at once, then wait for every PUBACK;
+        per item None, or why the broker refused it."""
+        mids: list[int | None] = []
+        errors: list[str | None] = []
+        for name, payload, retain in items:
+            info = self._client.publish(name, payload, qos=1, retain=retain)
+            ok = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            mids.append(info.mid if ok else None)
+            errors.append(None if ok else f"publish failed: {paho.error_string(info.rc)}")
+        pending = {m for m in mids if m is not None}
+        wait = self.timeout + len(items) / 1000.0
+        self._wait(lambda: pending <= self._acks.keys(), wait, "PUBACK")
+        for i, mid in enumerate(mids):
+            code = self._acks.pop(mid, None) if mid is not None else None
+            if isinstance(code, ReasonCode) and code.is_failure:
+                errors[i] = f"the broker refused the message: {code.getName()}"
+        return errors
+
+    def wait_each(
+        self,
+        matchers: Mapping[str, Callable[[Received], bool]],
+        timeout: float,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Received]:
+        """For each topic, its first message that its matcher accepts, until all have one or
+        `timeout` passes; `progress(found, total)` whenever more are found."""
+        deadline = time.monotonic() + timeout
+        found: dict[str, Received] = {}
+        with self._cond:
+            seen = 0
+            while True:
+                before = len(found)
+                for msg in self.messages[seen:]:
+                    match = matchers.get(msg.topic)
+                    if match is not None and msg.topic not in found and match(msg):
+                        found[msg.topic] = msg
+                seen = len(self.messages)
+                if progress is not None and len(found) != before:
+                    progress(len(found), len(matchers))
+                left = deadline - time.monotonic()
+                if len(found) == len(matchers) or left <= 0 or self._gone is not None:
+                    return found
+                self._cond.wait(left)
 
     def snapshot(self, filters: Sequence[str]) -> list[Received]:
         """Every retained message on `filters` (subscribe, then wait for a marker to return)."""

@@ -122,6 +122,15 @@ def _when(ts: int | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
+def version_text(version: int | None) -> str:
+    """A version as the UTC time it was issued at (versions are Unix times), else the number."""
+    if version is None:
+        return "-"
+    if 10**9 <= version < 4_102_444_800:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(version))
+    return str(version)
+
+
 def _yes(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
@@ -133,16 +142,16 @@ def format_table(rows: list[DeviceRow]) -> str:
         "STATE",
         "LAST SEEN (UTC)",
         "DEACTIVATED",
-        "VERSION",
+        "VERSION (UTC)",
         "TAMPER",
         "READER/SAM/SENSOR",
         "CERT DAYS",
     )
     table = [head]
     for r in rows:
-        version = "-" if r.reported_version is None else str(r.reported_version)
+        version = version_text(r.reported_version)
         if r.pending:
-            version += f" (pending {r.desired_version})"
+            version += f" (pending {version_text(r.desired_version)})"
         table.append(
             (
                 r.device,

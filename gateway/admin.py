@@ -1,5 +1,6 @@
 """Admin endpoints (admin certificates only): revoke or reinstate a device, read and set an
-institution's policy, read quota and usage counts. Every change is a security event.
+institution's policy, read quota and usage counts. Every change is a security event. A read-only
+admin (its CN in `[tls] read_only_admins`) may only read.
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ class AdminApi:
         usage: UsageCounter,
         peers: PeerIdentifier,
         clock: Clock,
+        *,
+        read_only: frozenset[str] = frozenset(),
     ) -> None:
+        self._read_only = read_only
         self._registry = registry
         self._store = store
         self._usage = usage
@@ -81,6 +85,13 @@ class AdminApi:
                     peer.name if peer is not None else "-",
                 )
                 return respond(error_answer(403, "FORBIDDEN", "an admin certificate is required"))
+            if peer.name in self._read_only and request.method not in ("GET", "HEAD"):
+                SECURITY.warning(
+                    "admin_refused reason=read_only path=%s client=%s",
+                    request.path if request.path.isascii() else "<non-ascii>",
+                    peer.name,
+                )
+                return respond(error_answer(403, "FORBIDDEN", "a read-only admin certificate"))
             try:
                 return await handler(request, peer)
             except StoreError:
@@ -158,7 +169,8 @@ class AdminApi:
         await self._registry.set_policy(inst, policy)
         SECURITY.warning(
             "admin_action admin=%s action=set_policy institution=%s poc_approved=%s active=%s "
-            "user_active=%s quota=%s user_deactivated=%s network_cut=%s deactivated_devices=%d",
+            "user_active=%s quota=%s user_deactivated=%s network_cut=%s approval_revoked=%s "
+            "deactivated_devices=%d",
             admin.name,
             inst,
             policy.poc_approved,
@@ -167,6 +179,7 @@ class AdminApi:
             policy.sanctions.quota,
             policy.sanctions.user_deactivated,
             policy.sanctions.network_cut,
+            policy.sanctions.approval_revoked,
             len(policy.sanctions.deactivated_devices),
         )
         return _ok({"institution": inst, "policy": policy.to_json()})

@@ -52,6 +52,7 @@ class TlsConfig:
     admin_ca: Path
     device_crl: Path | None = None
     min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3
+    read_only_admins: frozenset[str] = frozenset()  # admin-CA CNs that may only read
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +212,7 @@ def _tls(t: Reader, file: ConfigFile) -> TlsConfig:
         admin_ca=_path(t, file, "admin_ca"),
         device_crl=_path(t, file, "device_crl", None),
         min_version=versions[t.choice("min_version", tuple(versions), "1.3")],
+        read_only_admins=frozenset(t.texts("read_only_admins", [])),
     )
     t.done()
     return out

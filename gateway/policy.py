@@ -29,11 +29,13 @@ class PolicyError(StrictError):
 
 @dataclass(frozen=True, slots=True)
 class Sanctions:
-    """Sanctions in force: quota reduced to N, user ID deactivated, network cut, readers off."""
+    """Sanctions in force: quota reduced to N, user ID deactivated, network cut, the reader
+    approval revoked (every device of the institution refused), readers off."""
 
     quota: int | None = None
     user_deactivated: bool = False
     network_cut: bool = False
+    approval_revoked: bool = False
     deactivated_devices: frozenset[str] = frozenset()
 
 
@@ -73,6 +75,7 @@ class Policy:
                 "quota": self.sanctions.quota,
                 "user_deactivated": self.sanctions.user_deactivated,
                 "network_cut": self.sanctions.network_cut,
+                "approval_revoked": self.sanctions.approval_revoked,
                 "deactivated_devices": sorted(self.sanctions.deactivated_devices),
             },
         }
@@ -108,6 +111,7 @@ def _sanctions(r: Reader, old: Sanctions) -> Sanctions:
         quota=quota,
         user_deactivated=r.boolean("user_deactivated", old.user_deactivated),
         network_cut=r.boolean("network_cut", old.network_cut),
+        approval_revoked=r.boolean("approval_revoked", old.approval_revoked),
         deactivated_devices=old.deactivated_devices if devices is None else frozenset(devices),
     )
     r.done()

@@ -90,6 +90,8 @@ class Registry:
         sanctions = self.policies[institution].sanctions
         if sanctions.network_cut:
             return "network_cut"
+        if sanctions.approval_revoked:
+            return "approval_revoked"
         if peer.name in sanctions.deactivated_devices:
             return "reader_deactivated"
         pin = self._pins.get(peer.name)

@@ -175,7 +175,9 @@ async def start_gateway(
         )
         device_api = DeviceApi(relay, peers, store, access)
         device_api.add_routes(app)
-        AdminApi(registry, store, usage, peers, clock).add_routes(app)
+        AdminApi(
+            registry, store, usage, peers, clock, read_only=config.tls.read_only_admins
+        ).add_routes(app)
         add_fallback(app, {VERIFY: "POST", RETURNS: "POST", HEALTH: "GET", **ADMIN_ROUTES})
         runner = QuietAppRunner(
             app,

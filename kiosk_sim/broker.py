@@ -44,6 +44,7 @@ _log = logging.getLogger(__name__)
 READY_TIMEOUT = 10.0
 ADMIN_CN = "fleet-admin"
 SERVICE_CN = "fleet-service"
+READER_CN = "fleet-viewer"  # a read-only admin
 
 
 class BrokerError(Exception):
@@ -76,6 +77,7 @@ class MosquittoBroker:
         *,
         admins: tuple[str, ...] = (ADMIN_CN,),
         services: tuple[str, ...] = (SERVICE_CN,),
+        readers: tuple[str, ...] = (READER_CN,),
         host: str = "127.0.0.1",
         port: int | None = None,
         admin_port: int | None = None,
@@ -87,6 +89,7 @@ class MosquittoBroker:
         self.pki = pki
         self.admins = admins
         self.services = services
+        self.readers = readers
         self.host = host
         self.port = port or free_port(host)
         self.admin_port = admin_port or free_port(host)
@@ -126,7 +129,7 @@ class MosquittoBroker:
 
     def issue_admin(self, name: str = ADMIN_CN) -> Issued:
         """An admin certificate the admin listener accepts (the name must be in `admins`)."""
-        if name not in self.admins:
+        if name not in self.admins and name not in self.readers:
             raise ValueError(f"{name} is not an admin of this broker")
         return self.pki.issue_admin(name)
 
@@ -141,7 +144,7 @@ class MosquittoBroker:
         if self._server is None:
             self._server = self.pki.issue_server("mqtt-broker", (self.host, "localhost"))
         (self.run_dir / KIOSK_ACL).write_text(kiosk_acl())
-        (self.run_dir / ADMIN_ACL).write_text(admin_acl(self.admins, self.services))
+        (self.run_dir / ADMIN_ACL).write_text(admin_acl(self.admins, self.readers, self.services))
         extra = [
             f"persistence_location {self.run_dir}/",
             f"persistence_file {self.persistence_path.name}",

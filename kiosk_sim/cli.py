@@ -137,6 +137,7 @@ async def _up(run_dir: Path, control_port: int) -> int:
         runner, port = await start_control(stack.devices, port=control_port, mcu=stack.mcu)
         try:
             assert stack.broker is not None and stack.fleet is not None
+            await stack.register_kiosk()  # in the fleet's registry, as provisioning would
             print(f"kiosk page (open in a browser): {stack.ui_url}")
             print(f"MQTT broker (TLS):              127.0.0.1:{stack.broker.port}")
             print(

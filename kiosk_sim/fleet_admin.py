@@ -1,5 +1,6 @@
-"""The admin side of a simulation: a signing key pair, an admin certificate, fleet.toml, and
-the real `kiosk-fleet` command run against them."""
+"""The admin side of a simulation: a signing key pair, an admin certificate, fleet.toml (and a
+read-only admin's viewer.toml, with no signing key), and the real `kiosk-fleet` command run
+against them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiosk_sim.broker import ADMIN_CN, MosquittoBroker
+from kiosk_sim.broker import ADMIN_CN, READER_CN, MosquittoBroker
 from kiosk_sim.pki import Issued, Pki
 from protocol.signed import private_pem, public_pem
 
@@ -24,6 +25,7 @@ class FleetSetup:
     public_key: Path
     fleet_config: Path
     ca_file: Path
+    viewer_config: Path
 
     @classmethod
     def create(
@@ -45,6 +47,7 @@ class FleetSetup:
         admin = broker.issue_admin(ADMIN_CN)
         service = broker.issue_service()
         config = directory / "fleet.toml"
+        store = directory / "fleet.sqlite3"
         config.write_text(
             render_config(
                 signing_key=signing,
@@ -54,6 +57,7 @@ class FleetSetup:
                 cert_file=admin.cert,
                 key_file=admin.key,
                 gateway_url=gateway_url,
+                store_path=store,
             )
             # the fleet service: its own certificate, SQLite beside fleet.toml, a dashboard
             + render_service_sections(
@@ -63,7 +67,21 @@ class FleetSetup:
                 dashboard_listen="127.0.0.1:0",
             )
         )
-        return cls(directory, admin, signing, public, config, pki.server_ca.cert)
+        viewer = broker.issue_admin(READER_CN)
+        viewer_config = directory / "viewer.toml"
+        viewer_config.write_text(
+            render_config(
+                signing_key=None,
+                broker_host=broker.host,
+                broker_port=broker.admin_port,
+                ca_file=pki.server_ca.cert,
+                cert_file=viewer.cert,
+                key_file=viewer.key,
+                store_path=store,
+                public_key=public,
+            )
+        )
+        return cls(directory, admin, signing, public, config, pki.server_ca.cert, viewer_config)
 
     def agent_sections(
         self,
@@ -100,14 +118,16 @@ heartbeat_interval = 0.5
 """
         return text
 
-    async def fleet(self, *args: str) -> tuple[int, str]:
-        """Run `kiosk-fleet --config fleet.toml ARGS`; (exit code, stdout + stderr)."""
+    async def fleet(self, *args: str, viewer: bool = False) -> tuple[int, str]:
+        """Run `kiosk-fleet --config fleet.toml ARGS` (viewer.toml: the read-only admin);
+        (exit code, stdout + stderr)."""
+        config = self.viewer_config if viewer else self.fleet_config
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "fleet",
             "--config",
-            str(self.fleet_config),
+            str(config),
             *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -56,6 +56,7 @@ class KioskHooks:
     key_file: Path  # the device's private key file
     open_enclosure: Callable[[], None] | None = None  # McuSim.open_enclosure (or GPIO)
     expected_outcome: str = "FOUND"  # of `verify` for a kiosk that is active
+    gateway_probe: Callable[[], Awaitable[str]] | None = None  # a look-up straight to the gateway
 
 
 @dataclass
@@ -67,6 +68,9 @@ class FleetContext:
     kiosk: KioskHooks
     timeout: float = DEFAULT_TIMEOUT
     notes: list[str] = field(default_factory=list)
+    institution: str = "perpus-a"  # the kiosks' institution at the gateway and in the registry
+    region: str = "33"
+    others: tuple[KioskHooks, ...] = ()  # more kiosks of the institution (not driven alone)
 
 
 def _is(device: str, channel: Channel) -> Callable[[str, bytes], bool]:
@@ -243,10 +247,33 @@ async def tamper(ctx: FleetContext) -> tuple[str, str]:
     return expected, got
 
 
+async def registered(ctx: FleetContext) -> tuple[str, str]:
+    """The kiosks are registered; an unknown id and a wrong-case id are refused (exit 2)."""
+    kiosks = [ctx.kiosk, *ctx.others]
+    codes = []
+    for k in kiosks:
+        code, _ = await ctx.setup.fleet(
+            "devices", "add", k.device_id, "--institution", ctx.institution, "--region", ctx.region
+        )
+        codes.append(code)
+    typo, typo_out = await ctx.setup.fleet("deactivate", "KIOSK-SIM-9999", "--reason", "typo")
+    lower = ctx.kiosk.device_id.lower()
+    case, case_out = await ctx.setup.fleet("deactivate", lower, "--reason", "typo")
+    hint = "did you mean" in case_out and "--force" in typo_out
+    status, _ = await ctx.setup.fleet("status", viewer=True)
+    expected = "registered, typo exit 2, wrong case exit 2 (with hints), read-only status exit 0"
+    got = (
+        f"{'registered' if set(codes) == {0} else f'add exit {codes}'}, typo exit {typo}, "
+        f"wrong case exit {case}{' (with hints)' if hint else ''}, read-only status exit {status}"
+    )
+    return expected, got
+
+
 Scenario = Callable[[FleetContext], Awaitable[tuple[str, str]]]
 
 SCENARIOS: list[tuple[str, Scenario]] = [
     ("broker down then back: no usage lost, none counted twice", broker_down_then_back),
+    ("registry: kiosks registered, unknown and wrong-case ids refused", registered),
     ("deactivated mid-session", deactivated_mid_session),
     ("reactivated", reactivated),
     ("deactivated while offline, applied on reconnect", deactivated_while_offline),

@@ -18,6 +18,8 @@ Two TLS listeners, each with its own CA and ACL (`per_listener_settings true`), 
   `$share/<group>/...`) and the retained `desired`; it writes nothing under kiosk/v1. mosquitto
   2.0's acl_file grants every SUBSCRIBE and checks `read` on each message's own topic when it
   delivers it, shared subscription or not: so the rules name the plain topics.
+- read-only admins (`kiosk-fleet status` without a signing key): read the same, `desired`
+  included, write nothing of the kiosks' (only `fleet/v1/<its name>/#`, for the status sync).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ TLS_VERSION = "tlsv1.3"
 MAX_QUEUED = 200_000
 DEPLOY_ADMINS = ("dukcapil-admin-1",)
 DEPLOY_SERVICES = ("fleet-service",)
+DEPLOY_READERS = ("dukcapil-viewer-1",)
 DEPLOY_CONF = "kiosk-fleet.conf"
 KIOSK_ACL = "acl-kiosks"
 ADMIN_ACL = "acl-admins"
@@ -61,14 +64,10 @@ ADMIN_RULES: tuple[tuple[str, str], ...] = (
     ("write", fleet_filter(Channel.CMD)),
     ("read", fleet_filter(Channel.ACK)),
 )
-# (access, topic) of the fleet service: read only, what it stores and the desired states
-SERVICE_RULES: tuple[tuple[str, str], ...] = (
-    ("read", fleet_filter(Channel.STATE)),
-    ("read", fleet_filter(Channel.HEALTH)),
-    ("read", fleet_filter(Channel.USAGE)),
-    ("read", fleet_filter(Channel.REPORTED)),
-    ("read", fleet_filter(Channel.ACK)),
-    ("read", fleet_filter(Channel.DESIRED)),
+# (access, topic) of read-only admins and of the fleet service: read what admins read, write
+# nothing of the kiosks'
+READER_RULES: tuple[tuple[str, str], ...] = tuple(
+    ("read", pattern) for _, pattern in ADMIN_RULES if pattern != fleet_filter(Channel.CMD)
 )
 
 
@@ -95,12 +94,17 @@ def kiosk_acl() -> str:
     return "\n".join(lines) + "\n"
 
 
-def admin_acl(admins: Sequence[str], services: Sequence[str] = ()) -> str:
-    """The ACL of the admin listener for the given admin and fleet-service certificate names."""
+def admin_acl(
+    admins: Sequence[str], readers: Sequence[str] = (), services: Sequence[str] = ()
+) -> str:
+    """The ACL of the admin listener: admins, read-only admins, fleet-service certificates."""
     lines = ["# Dukcapil admins (admin CA only on this listener)"]
     for name in admins:
         lines.append(f"user {name}")
         lines += [f"topic {access} {pattern}" for access, pattern in ADMIN_RULES]
+    for name in readers:
+        lines.append(f"user {name}")
+        lines += [f"topic {access} {pattern}" for access, pattern in READER_RULES]
     if services:
         lines += [
             "# the fleet service: reads through $share/<group>/...; mosquitto checks `read` on",
@@ -108,7 +112,7 @@ def admin_acl(admins: Sequence[str], services: Sequence[str] = ()) -> str:
         ]
     for name in services:
         lines.append(f"user {name}")
-        lines += [f"topic {access} {pattern}" for access, pattern in SERVICE_RULES]
+        lines += [f"topic {access} {pattern}" for access, pattern in READER_RULES]
     lines.append("pattern readwrite fleet/v1/%u/#")
     return "\n".join(lines) + "\n"
 
@@ -165,7 +169,9 @@ def render_config(
 
 
 def deploy_files(
-    admins: Sequence[str] = DEPLOY_ADMINS, services: Sequence[str] = DEPLOY_SERVICES
+    admins: Sequence[str] = DEPLOY_ADMINS,
+    readers: Sequence[str] = DEPLOY_READERS,
+    services: Sequence[str] = DEPLOY_SERVICES,
 ) -> dict[str, str]:
     """The files of deploy/mosquitto/ by name: the configuration and the two ACLs."""
     etc = Path("/etc/mosquitto")
@@ -193,7 +199,7 @@ def deploy_files(
     return {
         DEPLOY_CONF: render_config(kiosks, admin, header=header),
         KIOSK_ACL: kiosk_acl(),
-        ADMIN_ACL: admin_acl(admins, services),
+        ADMIN_ACL: admin_acl(admins, readers, services),
     }
 
 

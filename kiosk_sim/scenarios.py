@@ -261,8 +261,11 @@ async def run_scenario(run: Run, s: Scenario) -> ScenarioResult:
 
 def _kiosk_hooks(run: Run) -> Any:
     """What the fleet scenarios need of this kiosk."""
+    from edge_agent.config import GatewayConfig
+    from kiosk_sim.fleet_sanctions import gateway_lookup
     from kiosk_sim.fleet_scenarios import KioskHooks
-    from kiosk_sim.stack import DEVICE_ID
+    from kiosk_sim.stack import DEVICE_ID, READER_ID, SAM_ID
+    from protocol.messages import ReaderIdentity
 
     stack, dev = run.stack, run.stack.devices
     assert stack.device is not None and stack.mcu is not None
@@ -293,6 +296,16 @@ def _kiosk_hooks(run: Run) -> Any:
         await stack.start_agent()
         await run.page.reconnect()
 
+    async def probe() -> str:
+        assert stack.pki is not None and stack.device is not None
+        link = GatewayConfig(
+            f"https://127.0.0.1:{stack.gateway_port}",
+            stack.pki.server_ca.cert,
+            stack.device.cert,
+            stack.device.key,
+        )
+        return await gateway_lookup(link, DEVICE_ID, ReaderIdentity(READER_ID, SAM_ID))
+
     return KioskHooks(
         device_id=DEVICE_ID,
         verify=verify,
@@ -303,6 +316,7 @@ def _kiosk_hooks(run: Run) -> Any:
         start_agent=start_agent,
         key_file=stack.device.key,
         open_enclosure=stack.mcu.open_enclosure,
+        gateway_probe=probe,
     )
 
 
@@ -328,8 +342,9 @@ async def run_scenarios(
     fleet: bool = True,
 ) -> list[ScenarioResult]:
     """Run every scenario in order against a started stack, then the fleet and MCU ones."""
-    from kiosk_sim.fleet_scenarios import SCENARIOS as FLEET_SCENARIOS
+    from kiosk_sim.fleet_sanctions import all_scenarios
     from kiosk_sim.fleet_scenarios import FleetContext
+    from kiosk_sim.stack import INSTITUTION
 
     results = []
 
@@ -351,8 +366,10 @@ async def run_scenarios(
             got = f"error: {err}"
         add(ScenarioResult("agent hang", "power cycled, FOUND", got, time.perf_counter() - start))
         assert stack.broker is not None and stack.fleet is not None
-        ctx = FleetContext(stack.broker, stack.fleet, _kiosk_hooks(run))
-        for name, scenario in FLEET_SCENARIOS:
+        ctx = FleetContext(
+            stack.broker, stack.fleet, _kiosk_hooks(run), institution=INSTITUTION, region="33"
+        )
+        for name, scenario in all_scenarios():
             start = time.perf_counter()
             try:
                 expected, got = await scenario(ctx)

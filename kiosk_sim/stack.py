@@ -26,7 +26,7 @@ import aiohttp
 
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
-from kiosk_sim.broker import MosquittoBroker
+from kiosk_sim.broker import READER_CN, MosquittoBroker
 from kiosk_sim.devices import SimulatedDevices
 from kiosk_sim.fleet_admin import FleetSetup
 from kiosk_sim.fleet_service import FleetServiceProcess
@@ -179,6 +179,7 @@ class Stack:
                 "key": str(self.pki.server.key),
                 "device_ca": str(self.pki.device_ca.cert),
                 "admin_ca": str(self.pki.admin_ca.cert),
+                "read_only_admins": [READER_CN],
             },
             "store": {"kind": "sqlite", "path": str(gw / "gateway.sqlite3")},
             "upstream": {"kind": "dukcapil-http", "url": self.dukcapil.url},
@@ -230,6 +231,15 @@ class Stack:
         ):
             if resp.status != 200:
                 raise StackError(f"admin API answered {resp.status}: {await resp.text()}")
+
+    async def register_kiosk(self) -> None:
+        """Put the simulated kiosk in the fleet's registry (`kiosk-fleet devices add`)."""
+        assert self.fleet is not None
+        code, out = await self.fleet.fleet(
+            "devices", "add", DEVICE_ID, "--institution", INSTITUTION, "--region", "33"
+        )
+        if code != 0 and "already registered" not in out:  # a run directory used again
+            raise StackError(f"kiosk-fleet devices add failed: {out}")
 
     # --- agent --------------------------------------------------------------------------------
 

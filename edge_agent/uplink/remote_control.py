@@ -329,9 +329,13 @@ class RemoteChannel:
     async def _desired(self, payload: bytes) -> None:
         if not payload:
             return  # the retained document was cleared: nothing to apply
+        refused_before = self.control.state.refuses_sessions
         verdict = self.control.desired(payload)
         if verdict.kind is VerdictKind.APPLIED:
-            self._enforcer.apply(verdict.state)
+            if refused_before or verdict.state.refuses_sessions:
+                # an active kiosk that stays active (a sanction label such as quota_reduced):
+                # the page and a citizen's session go on undisturbed
+                self._enforcer.apply(verdict.state)
             if self._on_change is not None:
                 self._on_change(verdict.state)
         if verdict.kind is not VerdictKind.DUPLICATE:

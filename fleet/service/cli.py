@@ -33,6 +33,8 @@ def add_parsers(sub: Any) -> None:
     a = sub.add_parser("alerts", help="alerts from the fleet service's store")
     a.add_argument("--all", action="store_true", help="cleared alerts too")
     a.add_argument("--json", action="store_true", help="JSON (one array of objects)")
+    for parser in (s, a):
+        parser.set_defaults(func=lambda ctx: run(ctx.args, ctx.config))
 
 
 def run(args: argparse.Namespace, config: FleetConfig) -> int:

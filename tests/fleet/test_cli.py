@@ -42,9 +42,29 @@ def write_fleet_config(
             cert_file=certs.admin.cert,
             key_file=certs.admin.key,
             gateway_url=gateway.url if gateway else None,
+            store_path=folder / "fleet.sqlite3",
         )
     )
     return path
+
+
+async def register(config: Path, *devices: str, institution: str = "perpus-a") -> None:
+    for device in devices:
+        code = await asyncio.to_thread(
+            main,
+            [
+                "--config",
+                str(config),
+                "devices",
+                "add",
+                device,
+                "--institution",
+                institution,
+                "--region",
+                "33",
+            ],
+        )
+        assert code == 0
 
 
 async def fleet(
@@ -63,6 +83,8 @@ async def test_deactivate_and_reactivate(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = write_fleet_config(tmp_path / "fleet", certs, broker, gateway)
+    await register(config, DEVICE)
+    capsys.readouterr()
     async with running_kiosk(agent_config(tmp_path / "state", certs, broker)) as kiosk:
         await kiosk.ready()
         code, out, err = await fleet(
@@ -97,6 +119,8 @@ async def test_an_offline_kiosk_gets_the_document_when_it_returns(
     tmp_path: Path, certs: Certs, broker: MosquittoBroker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_fleet_config(tmp_path / "fleet", certs, broker, None)
+    await register(config, DEVICE, OTHER_DEVICE)
+    capsys.readouterr()
     state = agent_config(tmp_path / "state", certs, broker)
     async with running_kiosk(state) as kiosk:
         await kiosk.ready()
@@ -120,6 +144,8 @@ async def test_a_kiosk_refuses_a_key_it_never_pinned(
     tmp_path: Path, certs: Certs, broker: MosquittoBroker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_fleet_config(tmp_path / "fleet", certs, broker, None, key=OTHER)
+    await register(config, DEVICE)
+    capsys.readouterr()
     async with running_kiosk(agent_config(tmp_path / "state", certs, broker)) as kiosk:
         await kiosk.ready()
         code, _, err = await fleet(config, "deactivate", DEVICE, "--reason", "x", capsys=capsys)
@@ -131,6 +157,8 @@ async def test_usage_errors_are_one_line_with_exit_code_2(
     tmp_path: Path, certs: Certs, broker: MosquittoBroker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_fleet_config(tmp_path / "fleet", certs, broker, None)
+    await register(config, DEVICE)
+    capsys.readouterr()
     for args in (
         ["deactivate", "not a device", "--reason", "x"],
         ["deactivate", DEVICE, "--reason", "bad\nreason"],

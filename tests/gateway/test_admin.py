@@ -51,6 +51,14 @@ async def test_each_sanction(
     assert (await b1.verify(AYU))[1]["outcome"] == "FOUND"
     await patch({"network_cut": False})
     assert (await a2.verify(AYU))[1]["outcome"] == "FOUND"
+    # Reader approval revoked: every device of the institution refused, no other institution.
+    await patch({"approval_revoked": True})
+    for kiosk in (a1, a2):
+        status, body = await kiosk.verify(AYU)
+        assert (status, body["error"]["code"]) == (403, "DEVICE_DEACTIVATED")
+    assert (await b1.verify(AYU))[1]["outcome"] == "FOUND"
+    await patch({"approval_revoked": False})
+    assert (await a1.verify(AYU))[1]["outcome"] == "FOUND"
 
 
 async def test_policies_and_revocations_survive_a_restart(
@@ -81,12 +89,35 @@ async def test_policies_and_revocations_survive_a_restart(
         "quota": 5,
         "user_deactivated": False,
         "network_cut": False,
+        "approval_revoked": False,
         "deactivated_devices": ["KIOSK-A2"],
     }
     _, answer = await make_client(again, certs.devices["KIOSK-A1"]).verify(AYU)
     assert set(answer["elements"]) == {"nik", "nama_lengkap"}
     assert (await make_client(again, certs.devices["KIOSK-B1"]).verify(AYU))[0] == 403
     assert (await admin.request("GET", "/admin/v1/devices"))[1] == {"revoked": ["KIOSK-B1"]}
+
+
+async def test_a_read_only_admin_reads_and_changes_nothing(
+    make_gateway: MakeGateway, make_client: MakeClient, certs: Certs
+) -> None:
+    def read_only(data: dict[str, Any]) -> None:
+        data["tls"]["read_only_admins"] = ["admin-1"]
+
+    gw = await make_gateway(mutate=read_only)
+    viewer = make_client(gw, certs.admin)
+    status, body = await viewer.request("GET", POLICY)
+    assert status == 200 and body["policy"]["sanctions"]["network_cut"] is False
+    assert (await viewer.request("GET", "/admin/v1/devices"))[0] == 200
+    for method, path, payload in (
+        ("PATCH", POLICY, {"sanctions": {"network_cut": True}}),
+        ("PUT", POLICY, {"elements": ["nik"]}),
+        ("POST", "/admin/v1/devices/KIOSK-A1/revoke", None),
+    ):
+        status, body = await viewer.request(method, path, payload)
+        assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
+    assert not gw.registry.policies["perpus-a"].sanctions.network_cut
+    assert "KIOSK-A1" not in gw.registry.revoked
 
 
 async def test_bad_policy_documents_name_the_key(
@@ -159,6 +190,7 @@ policy_like = st.fixed_dictionaries(
             optional={
                 "quota": json_values,
                 "network_cut": json_values,
+                "approval_revoked": json_values,
                 "deactivated_devices": st.lists(st.text(max_size=70), max_size=3) | json_values,
             },
         )

@@ -139,6 +139,34 @@ async def test_deactivated_mid_session_then_reactivated(
         assert await kiosk.verify() is Outcome.FOUND
 
 
+async def test_a_sanction_label_on_an_active_kiosk_leaves_it_alone(
+    tmp_path: Path, certs: Certs, broker: MosquittoBroker, admin: MqttClient, watch: Any
+) -> None:
+    """quota_reduced keeps a kiosk active: the document is applied and reported, the page and a
+    citizen's session go on (no new screen)."""
+    w = await watch([(REPORTED, 1)])
+    async with running_kiosk(agent_config(tmp_path / "state", certs, broker)) as kiosk:
+        await kiosk.ready()
+        for version, at_finger in ((20, False), (21, True)):
+            if at_finger:
+                await kiosk.begin()  # a citizen at the finger step
+            shown = len(kiosk.screens.screens)
+            body = DesiredState(
+                DEVICE,
+                version,
+                KioskState.ACTIVE,
+                "quota",
+                (Sanction.QUOTA_REDUCED,),
+                int(time.time()),
+                "fleet-admin",
+            )
+            await admin.publish(DESIRED, sign_document(body, ADMIN), qos=1, retain=True)
+            rep = parse_reported((await w.wait_for(reported(version))).payload)
+            assert rep.sanctions == ("quota_reduced",) and not rep.deactivated
+            assert len(kiosk.screens.screens) == shown
+        assert kiosk.screens.screens[-1].name is ScreenName.FINGER
+
+
 async def test_deactivation_survives_a_restart_without_the_broker(
     tmp_path: Path, certs: Certs, broker: MosquittoBroker, admin: MqttClient
 ) -> None:

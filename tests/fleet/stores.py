@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from fleet.store.base import FleetStore
+from kiosk_sim.swarm import health_message
 from protocol.mqtt import (
     AckMessage,
     AckStatus,
-    DeviceStatus,
     HealthMessage,
     Presence,
     ReportedMessage,
@@ -41,25 +41,7 @@ def fleet_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flee
 
 def health(seq: int, ts: int = 1_700_000_000, **changes: object) -> HealthMessage:
     """A health report of a kiosk in good order (fields overridden by `changes`)."""
-    fields: dict[str, object] = {
-        "seq": seq,
-        "ts": ts + seq,
-        "reader": DeviceStatus.OK,
-        "sam": DeviceStatus.OK,
-        "sensor": DeviceStatus.OK,
-        "tamper": False,
-        "deactivated": False,
-        "gateway_reachable": True,
-        "gateway_rtt_ms": 12.5,
-        "cert_days_left": 300,
-        "cpu_temp_c": 48.5,
-        "mem_used_pct": 31.0,
-        "disk_free_pct": 72.5,
-        "uptime_s": 3600 + seq,
-        "agent": "1.4.0",
-    }
-    fields.update(changes)
-    return HealthMessage(**fields)  # type: ignore[arg-type]
+    return health_message(seq, ts + seq, **{"agent": "1.4.0", **changes})
 
 
 def usage(seq: int, day: str = "2026-12-05", found: int = 0, not_found: int = 0) -> UsageMessage:

@@ -13,6 +13,7 @@ BENCHES = (
     "mqtt_traffic",
     "fleet_store",
     "fleet_ingest",
+    "fleet_bulk",
     "fleet_dashboard",
 )
 

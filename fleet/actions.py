@@ -23,7 +23,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fleet.config import FleetConfig, TlsFiles
-from fleet.errors import EXIT_REJECTED, EXIT_TIMEOUT, EXIT_USAGE, FleetError
+from fleet.errors import EXIT_TIMEOUT, EXIT_USAGE, FleetError
 from fleet.gateway import GatewayAdmin
 from fleet.mqtt import FleetMqtt, Received
 from fleet.reports import (
@@ -111,18 +111,6 @@ class DeviceResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class StateChange:
-    """The result of deactivate/reactivate of one kiosk."""
-
-    device: str
-    version: int
-    deactivated: bool
-    gateway: str  # revoked, reinstated, skipped
-    reported: ReportedMessage
-    elapsed_s: float  # from the start of the call to the kiosk's report
-
-
 Progress = Callable[[int, int], None]
 
 
@@ -179,29 +167,6 @@ class Fleet:
             raise FleetError(f"{err} ({where})") from err
 
     # --- desired state ----------------------------------------------------------------------
-
-    def set_state(
-        self,
-        device: str,
-        *,
-        deactivate: bool,
-        reason: str,
-        sanctions: tuple[Sanction, ...] = (),
-        timeout: float | None = None,
-        use_gateway: bool = True,
-    ) -> StateChange:
-        """Sign, publish (retained), tell the gateway, wait for the kiosk's `reported`;
-        FleetError (with the exit code) unless the kiosk applied it."""
-        plan = StatePlan(device, deactivate, reason, sanctions, deactivate if use_gateway else None)
-        r = self.publish_states([plan], timeout=timeout)[0]
-        if r.outcome is Outcome.TIMEOUT:
-            raise FleetError(r.detail, EXIT_TIMEOUT)
-        if r.outcome is Outcome.REFUSED:
-            raise FleetError(r.detail, EXIT_REJECTED)
-        if r.outcome is Outcome.FAILED or r.reported is None:
-            raise FleetError(r.detail)
-        rep = r.reported
-        return StateChange(device, r.version, rep.deactivated, r.gateway, rep, r.elapsed_s)
 
     def set_state_many(
         self,

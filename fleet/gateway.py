@@ -1,5 +1,7 @@
 """The gateway's admin API, with an admin client certificate: revoke or reinstate a device, read
-and patch an institution's policy (the sanctions), read its quota. One keep-alive connection."""
+and patch an institution's policy (the sanctions), read its quota and the anti-scraping counts.
+One keep-alive connection; the CLI calls it directly, the service from a thread
+(fleet/service/gateway_poll.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ import http.client
 import json
 import re
 import ssl
-from typing import Any
-from urllib.parse import quote, urlsplit
+from typing import Any, overload
+from urllib.parse import quote, urlencode, urlsplit
 
 from fleet.errors import FleetError
+from protocol.outcomes import Outcome
+from protocol.strict import Reader, StrictError
 
 _CODE = re.compile(r"^[A-Z][A-Z_]{0,39}\Z")
 
@@ -67,17 +71,47 @@ class GatewayAdmin:
         path = f"/admin/v1/institutions/{quote(institution, safe='')}/policy"
         return _policy(self._json("PATCH", path, patch, f"change the policy of {institution}"))
 
-    def quota(self, institution: str) -> tuple[int, int | None]:
-        """Today's (used, limit) of an institution."""
+    def quota(self, institution: str) -> tuple[int, int | None] | None:
+        """Today's (used, limit) of an institution; None if the gateway does not know it."""
         path = f"/admin/v1/institutions/{quote(institution, safe='')}/quota"
-        body = self._json("GET", path, None, f"read the quota of {institution}")
-        used, limit = body.get("used"), body.get("limit")
-        if not isinstance(used, int) or not (limit is None or isinstance(limit, int)):
-            raise FleetError("the gateway's quota answer is malformed")
-        return used, limit
+        body = self._json("GET", path, None, f"read the quota of {institution}", missing_ok=True)
+        if body is None:
+            return None
+        try:
+            r = Reader(body)
+            return r.integer("used"), None if r.raw("limit", None) is None else r.integer("limit")
+        except StrictError as err:
+            raise FleetError(f"the gateway's quota answer: {err}") from err
 
-    def _json(self, method: str, path: str, body: Any, what: str) -> dict[str, Any]:
+    def pattern_blocked(self, first: str, last: str) -> dict[str, int]:
+        """PATTERN_BLOCKED answers per institution over the local days `first`..`last`."""
+        path = f"/admin/v1/usage?{urlencode({'from': first, 'to': last})}"
+        body = self._json("GET", path, None, "read the usage counts")
+        counts: dict[str, int] = {}
+        try:
+            for i, row in enumerate(Reader(body).items("usage")):
+                r = Reader(row, f"usage[{i}]")
+                if r.text("outcome") == Outcome.PATTERN_BLOCKED.value:
+                    inst = r.text("institution")
+                    counts[inst] = counts.get(inst, 0) + r.integer("count")
+        except StrictError as err:
+            raise FleetError(f"the gateway's usage answer: {err}") from err
+        return counts
+
+    @overload
+    def _json(self, method: str, path: str, body: Any, what: str) -> dict[str, Any]: ...
+
+    @overload
+    def _json(
+        self, method: str, path: str, body: Any, what: str, *, missing_ok: bool
+    ) -> dict[str, Any] | None: ...
+
+    def _json(
+        self, method: str, path: str, body: Any, what: str, *, missing_ok: bool = False
+    ) -> dict[str, Any] | None:
         status, raw = self._request(method, path, body)
+        if status == 404 and missing_ok:
+            return None
         if status != 200:
             raise FleetError(f"the gateway refused to {what}: {_error(status, raw)}")
         try:

@@ -129,14 +129,20 @@ class Operations:
 
     # --- desired state ----------------------------------------------------------------------
 
-    def sanctions_of(self, device: str, entry: DeviceEntry | None) -> tuple[Sanction, ...]:
-        """Every sanction in force for a kiosk (its institution's and its own)."""
-        found = {s.sanction for s in self.store.sanctions(Scope.DEVICE, device)}
-        if entry is not None:
-            found |= {
-                s.sanction for s in self.store.sanctions(Scope.INSTITUTION, entry.institution)
-            }
-        return tuple(sorted(found, key=lambda s: s.value))
+    def sanctions_of(self) -> Callable[[str, DeviceEntry | None], tuple[Sanction, ...]]:
+        """Every sanction in force for a kiosk (its institution's and its own), from one read
+        of the sanctions in force."""
+        by_target: dict[tuple[Scope, str], set[Sanction]] = {}
+        for s in self.store.sanctions():
+            by_target.setdefault((s.scope, s.target), set()).add(s.sanction)
+
+        def of(device: str, entry: DeviceEntry | None) -> tuple[Sanction, ...]:
+            found = set(by_target.get((Scope.DEVICE, device), ()))
+            if entry is not None:
+                found |= by_target.get((Scope.INSTITUTION, entry.institution), set())
+            return tuple(sorted(found, key=lambda s: s.value))
+
+        return of
 
     def set_state(
         self,
@@ -156,8 +162,9 @@ class Operations:
         entries = self.require_known(devices, force=force, action=action)
         plans = []
         held: list[DeviceResult] = []  # kiosks a sanction keeps deactivated (bulk reactivation)
+        sanctions_of = self.sanctions_of()
         for device, entry in entries.items():
-            sanctions = self.sanctions_of(device, entry)
+            sanctions = sanctions_of(device, entry)
             stopping = [s.value for s in sanctions if s in STOPPING]
             if not deactivate and stopping:
                 self.audit(action, device, "refused", reason=f"sanction_{stopping[0]}", bulk=bulk)
@@ -200,14 +207,23 @@ class Operations:
         results += held
         result = ActionResult(overall(results), results)
         if bulk is not None:
-            self._bulk_line(f"bulk_{action}", bulk, result)
+            self._summary(f"bulk_{action}", bulk, result)
         return result
 
-    def _bulk_line(self, action: str, target: str, result: ActionResult) -> None:
-        counts = {o.value: 0 for o in Outcome}
-        for r in result.results:
-            counts[r.outcome.value] += 1
-        self.audit(action, target, result.outcome.value, None, kiosks=len(result.results), **counts)
+    def _summary(
+        self, action: str, target: str, result: ActionResult, **detail: str | int | None
+    ) -> None:
+        """The audit line of an action over many kiosks: its outcome and the kiosks per outcome."""
+        counts = {o.value: sum(r.outcome is o for r in result.results) for o in Outcome}
+        self.audit(
+            action,
+            target,
+            result.outcome.value,
+            None,
+            **detail,
+            kiosks=len(result.results),
+            **counts,
+        )
 
     def republish(
         self,
@@ -218,8 +234,9 @@ class Operations:
     ) -> list[DeviceResult]:
         """Publish each kiosk's state as it follows from the registry and sanctions now."""
         plans = []
+        sanctions_of = self.sanctions_of()
         for device, entry in devices:
-            sanctions = self.sanctions_of(device, entry)
+            sanctions = sanctions_of(device, entry)
             manual = entry is not None and entry.state is not DeviceState.ACTIVE
             deactivate = manual or any(s in STOPPING for s in sanctions)
             plans.append(StatePlan(device, deactivate, reason, sanctions))
@@ -303,17 +320,7 @@ class Operations:
                 deactivated=r.deactivated,
             )
         result = ActionResult(overall(results), results, "done")
-        counts = {o.value: sum(r.outcome is o for r in results) for o in Outcome}
-        self.audit(
-            action,
-            label,
-            result.outcome.value,
-            None,
-            sanction=sanction.value,
-            value=quota,
-            kiosks=len(results),
-            **counts,
-        )
+        self._summary(action, label, result, sanction=sanction.value, value=quota)
         return result
 
     @staticmethod

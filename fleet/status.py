@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from fleet.mqtt import Received
+from fleet.reports import desired_version
 from protocol.mqtt import (
     Channel,
     HealthMessage,
@@ -21,7 +22,6 @@ from protocol.mqtt import (
     parse_state,
     parse_topic,
 )
-from protocol.signed import DesiredState, SignedDocumentError, verify_document
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,20 +76,10 @@ def build_rows(
             elif ref.channel is Channel.REPORTED and msg.payload:
                 s.reported = parse_reported(msg.payload)
             elif ref.channel is Channel.DESIRED and msg.payload:
-                s.desired = _desired_version(msg.payload, keys)
+                s.desired = desired_version(msg.payload, keys) or None
         except PayloadError:
             continue
     return [_row(device, s) for device, s in sorted(seen.items())]
-
-
-def _desired_version(raw: bytes, keys: Mapping[str, Any] | None) -> int | None:
-    if not keys:
-        return None
-    try:
-        doc = verify_document(raw, keys)
-    except SignedDocumentError:
-        return None
-    return doc.body.version if isinstance(doc.body, DesiredState) else None
 
 
 def _row(device: str, s: _Seen) -> DeviceRow:

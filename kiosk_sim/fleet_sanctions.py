@@ -59,8 +59,8 @@ async def _policy(ctx: FleetContext) -> dict[str, Any]:
 async def _used_today(ctx: FleetContext) -> int:
     def read() -> int:
         with _gateway(ctx) as gw:
-            used: int = gw.quota(ctx.institution)[0]
-            return used
+            quota = gw.quota(ctx.institution)
+            return 0 if quota is None else quota[0]
 
     return await asyncio.to_thread(read)
 

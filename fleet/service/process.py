@@ -23,6 +23,7 @@ from common.tls import client_context
 from fleet.config import FleetConfig
 from fleet.dashboard import DashboardRunner
 from fleet.errors import FleetError
+from fleet.gateway import GatewayAdmin
 from fleet.service.alerting import AlertEngine
 from fleet.service.gateway_poll import GatewayPoller
 from fleet.service.ingest import IngestClient
@@ -86,7 +87,9 @@ class FleetService:
         self.gateway = (
             None
             if config.gateway is None
-            else GatewayPoller(config.gateway.url, config.gateway.tls.context())
+            else GatewayPoller(
+                GatewayAdmin(config.gateway.url, config.gateway.tls.context(), timeout=10.0)
+            )
         )
         self.alerts = AlertEngine(
             self.worker.call,

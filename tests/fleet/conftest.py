@@ -15,9 +15,8 @@ from tests.mqtt.fixtures import Certs, broker, certs, watch
 __all__ = ["broker", "certs", "gateway", "watch"]
 
 
-@pytest.fixture
-async def gateway(tmp_path: Path, certs: Certs) -> AsyncIterator[RunningGateway]:
-    """The real gateway (its admin API; the upstream is never called here)."""
+def gateway_data(tmp_path: Path, certs: Certs, **sections: Any) -> dict[str, Any]:
+    """gateway.toml's content for perpus-a (password file written), `sections` replaced."""
     (tmp_path / "perpus.password").write_text("sandi\n")
     pki = certs.pki
     data: dict[str, Any] = {
@@ -40,6 +39,12 @@ async def gateway(tmp_path: Path, certs: Certs) -> AsyncIterator[RunningGateway]
             }
         },
     }
-    running = await start_gateway(gateway_config(data, tmp_path))
+    return data | sections
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path, certs: Certs) -> AsyncIterator[RunningGateway]:
+    """The real gateway (its admin API; the upstream is never called here)."""
+    running = await start_gateway(gateway_config(gateway_data(tmp_path, certs), tmp_path))
     yield running
     await running.close()

@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -31,6 +30,7 @@ from simulators.dukcapil import SimUser, start_dukcapil_sim
 from simulators.personas import PERSONAS
 from tests.clock import FakeClock
 from tests.edge_agent.fakes import FakeCard, FakeFinger, Recorder, card_of
+from tests.fleet.conftest import gateway_data
 from tests.mqtt.fixtures import DEVICE, OTHER_DEVICE, RESULT_DISPLAY, Certs, agent_config
 from tests.privacy.scan import scan_bytes
 
@@ -39,29 +39,12 @@ from tests.privacy.scan import scan_bytes
 async def real_gateway(tmp_path: Path, certs: Certs) -> AsyncIterator[RunningGateway]:
     """The real gateway on the Dukcapil simulator (perpus-a's user PERPUS-A)."""
     sim = await start_dukcapil_sim(users=[SimUser("PERPUS-A", "sandi", "perpus-a")])
-    (tmp_path / "perpus.password").write_text("sandi\n")
-    pki = certs.pki
-    data: dict[str, Any] = {
-        "server": {"host": "127.0.0.1", "port": 0},
-        "tls": {
-            "cert": str(pki.server.cert),
-            "key": str(pki.server.key),
-            "device_ca": str(pki.device_ca.cert),
-            "admin_ca": str(pki.admin_ca.cert),
-        },
-        "store": {"kind": "sqlite", "path": str(tmp_path / "gateway.sqlite3")},
-        "upstream": {"kind": "dukcapil-http", "url": sim.url},
-        "antiscrape": {"device_burst_limit": 100, "burst_limit": 100},
-        "institutions": {
-            "perpus-a": {
-                "name": "Perpustakaan A",
-                "province": "33",
-                "upstream_user": "PERPUS-A",
-                "upstream_password_file": "perpus.password",
-                "elements": ["nik", "nama_lengkap"],
-            }
-        },
-    }
+    data = gateway_data(
+        tmp_path,
+        certs,
+        upstream={"kind": "dukcapil-http", "url": sim.url},
+        antiscrape={"device_burst_limit": 100, "burst_limit": 100},
+    )
     running = await start_gateway(gateway_config(data, tmp_path))
     yield running
     await running.close()

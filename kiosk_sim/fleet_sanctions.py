@@ -205,10 +205,16 @@ async def audit_intact(ctx: FleetContext) -> tuple[str, str]:
 Scenario = Callable[[FleetContext], Awaitable[tuple[str, str]]]
 
 
-def all_scenarios() -> list[tuple[str, Scenario]]:
-    """The kiosk's fleet scenarios, then these, then tamper (it destroys the device key)."""
-    *before, tamper = FLEET_SCENARIOS
-    return [*before, *SANCTION_SCENARIOS, tamper]
+def all_scenarios(*, service: bool = False) -> list[tuple[str, Scenario]]:
+    """The kiosk's fleet scenarios, then these, then tamper (it destroys the device key); with
+    a fleet service, what it stored is checked too and tamper waits for its alert."""
+    from kiosk_sim.fleet_seen import SERVICE_SCENARIOS, tamper_alerted
+
+    *before, (name, tamper) = FLEET_SCENARIOS
+    if not service:
+        return [*before, *SANCTION_SCENARIOS, (name, tamper)]
+    name = f"{name}, alerted by the fleet service"
+    return [*before, *SERVICE_SCENARIOS, *SANCTION_SCENARIOS, (name, tamper_alerted)]
 
 
 SANCTION_SCENARIOS: list[tuple[str, Scenario]] = [

@@ -23,7 +23,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk_sim.broker import MosquittoBroker
 from kiosk_sim.fleet_admin import FleetSetup
@@ -38,6 +38,9 @@ from protocol.mqtt import (
     parse_usage,
     topic,
 )
+
+if TYPE_CHECKING:
+    from kiosk_sim.fleet_seen import ServiceHooks
 
 DEFAULT_TIMEOUT = 15.0
 
@@ -71,6 +74,7 @@ class FleetContext:
     institution: str = "perpus-a"  # the kiosks' institution at the gateway and in the registry
     region: str = "33"
     others: tuple[KioskHooks, ...] = ()  # more kiosks of the institution (not driven alone)
+    service: ServiceHooks | None = None  # the fleet service, when the stack runs one
 
 
 def _is(device: str, channel: Channel) -> Callable[[str, bytes], bool]:

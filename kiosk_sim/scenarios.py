@@ -259,6 +259,16 @@ async def run_scenario(run: Run, s: Scenario) -> ScenarioResult:
     return ScenarioResult(s.name, s.expected, got, time.perf_counter() - start)
 
 
+def _service_hooks(stack: Stack) -> Any:
+    """The fleet service's store and its stop and start, when the stack runs one."""
+    from kiosk_sim.fleet_seen import ServiceHooks
+
+    service = stack.fleet_service
+    if service is None or stack.fleet is None:
+        return None
+    return ServiceHooks(stack.fleet.directory / "fleet.sqlite3", service.stop, service.start)
+
+
 def _kiosk_hooks(run: Run) -> Any:
     """What the fleet scenarios need of this kiosk."""
     from edge_agent.config import GatewayConfig
@@ -367,9 +377,14 @@ async def run_scenarios(
         add(ScenarioResult("agent hang", "power cycled, FOUND", got, time.perf_counter() - start))
         assert stack.broker is not None and stack.fleet is not None
         ctx = FleetContext(
-            stack.broker, stack.fleet, _kiosk_hooks(run), institution=INSTITUTION, region="33"
+            stack.broker,
+            stack.fleet,
+            _kiosk_hooks(run),
+            institution=INSTITUTION,
+            region="33",
+            service=_service_hooks(stack),
         )
-        for name, scenario in all_scenarios():
+        for name, scenario in all_scenarios(service=ctx.service is not None):
             start = time.perf_counter()
             try:
                 expected, got = await scenario(ctx)

@@ -18,6 +18,8 @@ from hardware.card.reader import CardEvent, CardEventKind
 from kiosk_sim.broker import MosquittoBroker
 from kiosk_sim.fleet_admin import FleetSetup
 from kiosk_sim.fleet_scenarios import SCENARIOS, FleetContext, KioskHooks
+from kiosk_sim.fleet_seen import ServiceHooks, tamper_alerted, usage_stored_across_outages
+from kiosk_sim.fleet_service import FleetServiceProcess
 from kiosk_sim.mqtt_recorder import MessageRecorder
 from simulators.gpio import Enclosure, mock_factory
 from simulators.personas import PERSONAS
@@ -75,9 +77,7 @@ async def holder(
     await h.stop()
 
 
-async def test_the_fleet_scenarios(broker: MosquittoBroker, holder: Holder) -> None:
-    recorder = MessageRecorder(broker, holder.setup).start()
-
+def _hooks(holder: Holder) -> KioskHooks:
     async def verify() -> str:
         return (await holder.now().verify()).value
 
@@ -94,7 +94,7 @@ async def test_the_fleet_scenarios(broker: MosquittoBroker, holder: Holder) -> N
             return False
         return True
 
-    hooks = KioskHooks(
+    return KioskHooks(
         device_id=DEVICE,
         verify=verify,
         begin_verification=begin,
@@ -105,7 +105,11 @@ async def test_the_fleet_scenarios(broker: MosquittoBroker, holder: Holder) -> N
         key_file=holder.config.gateway.key_file,
         open_enclosure=holder.enclosure.open,
     )
-    ctx = FleetContext(broker, holder.setup, hooks, timeout=10.0)
+
+
+async def test_the_fleet_scenarios(broker: MosquittoBroker, holder: Holder) -> None:
+    recorder = MessageRecorder(broker, holder.setup).start()
+    ctx = FleetContext(broker, holder.setup, _hooks(holder), timeout=10.0)
     results = []
     for name, scenario in SCENARIOS:
         expected, got = await scenario(ctx)
@@ -115,3 +119,19 @@ async def test_the_fleet_scenarios(broker: MosquittoBroker, holder: Holder) -> N
     assert failed == []
     needles = {"ayu.nik": PERSONAS["ayu"].nik, "ayu.name": PERSONAS["ayu"].full_name}
     assert recorder.count() > 10 and scan_bytes(recorder.payloads(), needles) == []
+
+
+async def test_what_the_fleet_service_saw(
+    tmp_path: Path, broker: MosquittoBroker, holder: Holder
+) -> None:
+    """Usage stored = verifications across a broker and a service outage; tamper alerted in 2 s."""
+    service = FleetServiceProcess(holder.setup.fleet_config, tmp_path / "fleet-service.log")
+    await service.start()
+    try:
+        hooks = ServiceHooks(holder.setup.directory / "fleet.sqlite3", service.stop, service.start)
+        ctx = FleetContext(broker, holder.setup, _hooks(holder), timeout=10.0, service=hooks)
+        for scenario in (usage_stored_across_outages, tamper_alerted):
+            expected, got = await scenario(ctx)
+            assert got == expected
+    finally:
+        await service.stop()

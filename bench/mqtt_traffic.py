@@ -278,8 +278,12 @@ async def measure_deactivation(
         fleet = Fleet(load_config(with_gateway.fleet_config))
         times: list[float] = []
         for i in range(runs):
-            change = await asyncio.to_thread(
-                fleet.set_state, DEVICE + "-D", deactivate=i % 2 == 0, reason="bench"
+            (change,) = await asyncio.to_thread(
+                fleet.set_state_many,
+                [DEVICE + "-D"],
+                deactivate=i % 2 == 0,
+                reason="bench",
+                use_gateway=True,
             )
             assert change.gateway in ("revoked", "reinstated")
             times.append(change.elapsed_s)

@@ -1,16 +1,23 @@
 """A swarm of lightweight simulated kiosks for the fleet service's tests and bench: one paho
 MQTT v5 client per kiosk with its own device certificate, publishing the real protocol.mqtt
-payloads (health, usage, state, reported) on its own topics through the kiosk listener.
+payloads (health, usage, state, reported) on its own topics through the kiosk listener; with
+`answer_desired`, each applies the signed desired documents it is sent (signature checked) and
+reports the version, as a kiosk does.
 
 No agent, no devices: what a kiosk sends, built with the protocol's own classes."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.synchronize import Event as Synchronized
 
 import paho.mqtt.client as paho
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -28,6 +35,7 @@ from protocol.mqtt import (
     topic,
 )
 from protocol.outcomes import Outcome
+from protocol.signed import DesiredState, SignedDocumentError, verify_document
 
 
 def health_message(seq: int, ts: int, **changes: object) -> HealthMessage:
@@ -68,6 +76,7 @@ class SwarmKiosk:
     connected: threading.Event = field(default_factory=threading.Event)
     health_seq: int = 0
     usage_seq: int = 0
+    applied_version: int = 0
 
     def publish(
         self, channel: Channel, payload: bytes, *, qos: int = 1, retain: bool = False
@@ -102,6 +111,37 @@ class SwarmKiosk:
         """What it applied (retained)."""
         msg = ReportedMessage(version, deactivated, (), tampered, ts)
         return self.publish(Channel.REPORTED, encode(msg.to_json()), retain=True)
+
+    def answer_desired(self, keys: Mapping[str, Ed25519PublicKey], timeout: float = 10.0) -> None:
+        """From now on apply each signed desired document above the version applied and report
+        it (retained), as a kiosk does; returns once subscribed."""
+        subscribed = threading.Event()
+        wanted = topic(self.device, Channel.DESIRED)
+
+        def on_message(c: paho.Client, u: object, msg: paho.MQTTMessage) -> None:
+            if not msg.payload:
+                return
+            try:
+                body = verify_document(bytes(msg.payload), keys).body
+            except SignedDocumentError:
+                return  # a kiosk refuses it (and says so in its log)
+            if not isinstance(body, DesiredState) or body.version <= self.applied_version:
+                return
+            self.applied_version = body.version
+            report = ReportedMessage(
+                body.version,
+                body.deactivated,
+                tuple(s.value for s in body.sanctions),
+                False,
+                int(time.time()),
+            )
+            self.publish(Channel.REPORTED, encode(report.to_json()), retain=True)
+
+        self.client.message_callback_add(wanted, on_message)
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.subscribe(wanted, qos=1)
+        if not subscribed.wait(timeout):
+            raise RuntimeError(f"{self.device}: not subscribed to {wanted} within {timeout:g} s")
 
     def stop(self) -> None:
         """Disconnect."""
@@ -156,3 +196,62 @@ def start_swarm(
             k.stop()
         raise
     return kiosks
+
+
+KIOSKS_PER_PROCESS = 250
+"""paho's network loop uses select(): about three descriptors per client must stay below 1,024."""
+
+
+def _answer_in_process(
+    broker: MosquittoBroker,
+    pki: Pki,
+    issued: Sequence[Issued],
+    keys: Mapping[str, Ed25519PublicKey],
+    ready: Synchronized,
+    stop: Synchronized,
+) -> None:
+    kiosks = [start_kiosk(broker, pki, one) for one in issued]
+    try:
+        for k in kiosks:
+            k.answer_desired(keys)
+        ready.set()
+        stop.wait()
+    finally:
+        for k in kiosks:
+            k.stop()
+
+
+@contextmanager
+def answering_swarm(
+    broker: MosquittoBroker,
+    pki: Pki,
+    devices: Sequence[str],
+    keys: Mapping[str, Ed25519PublicKey],
+    *,
+    institution: str = "perpus-sim",
+    timeout: float = 60.0,
+) -> Iterator[None]:
+    """These kiosks connected and applying the documents signed by `keys`, spread over forked
+    processes of at most KIOSKS_PER_PROCESS kiosks; yields once every one is subscribed."""
+    issued = [pki.issue_device(device, institution) for device in devices]
+    fork = multiprocessing.get_context("fork")
+    stop = fork.Event()
+    workers = []
+    try:
+        for i in range(0, len(issued), KIOSKS_PER_PROCESS):
+            ready = fork.Event()
+            chunk = issued[i : i + KIOSKS_PER_PROCESS]
+            args = (broker, pki, chunk, keys, ready, stop)
+            worker = fork.Process(target=_answer_in_process, args=args, daemon=True)
+            worker.start()
+            workers.append((worker, ready))
+        for worker, ready in workers:
+            if not ready.wait(timeout):
+                raise RuntimeError(f"swarm process {worker.pid}: kiosks not ready in {timeout:g} s")
+        yield
+    finally:
+        stop.set()
+        for worker, _ in workers:
+            worker.join(10)
+            if worker.is_alive():
+                worker.kill()

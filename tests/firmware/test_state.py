@@ -93,3 +93,4 @@ def test_unreadable_config_file_gives_defaults():
 def test_link_timeout_defaults_to_two_heartbeats():
     assert Config({"heartbeat_ms": 700}).link_timeout() == 1400
     assert Config({"heartbeat_ms": 700, "link_timeout_ms": 900}).link_timeout() == 900
+

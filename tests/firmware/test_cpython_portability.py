@@ -8,14 +8,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = sorted((ROOT / "firmware").glob("*.py"))
-CPYTHON_ONLY_TESTS = {
-    "conftest.py",
-    "test_frames_fuzz.py",
-    "test_main_stubs.py",
-    "test_portability.py",
-}
+# CPython-only test modules say so by their names (test_cpython_*); the rest run on both.
 PORTABLE_TESTS = sorted(
-    p for p in (ROOT / "tests" / "firmware").glob("*.py") if p.name not in CPYTHON_ONLY_TESTS
+    p
+    for p in (ROOT / "tests" / "firmware").glob("*.py")
+    if p.name != "conftest.py" and not p.name.startswith("test_cpython_")
 )
 MICROPYTHON_MODULES = {"micropython", "hashlib", "struct", "json", "os", "gc", "sys", "binascii"}
 MACHINE_MODULES = {"machine", "utime"}  # main.py only

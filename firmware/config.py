@@ -55,23 +55,30 @@ class Config:
     def update(self, values):
         """Apply a dict of settings; bad or unknown ones are listed in errors."""
         for name in values:
-            value = values[name]
-            if _acceptable(value, _LIMITS.get(name)):
-                setattr(self, name, int(value))
-            else:
+            value = _accepted(values[name], _LIMITS.get(name))
+            if value is None:
                 self.errors.append(name)
+            else:
+                setattr(self, name, value)
 
     def link_timeout(self):
         """Silence after which the Pi link counts as down."""
         return self.link_timeout_ms or 2 * self.heartbeat_ms
 
 
-def _acceptable(value, limits):
-    if limits is None or not isinstance(value, int):
-        return False
-    if isinstance(value, bool) and limits[2] != 1:  # true/false only for on/off settings
-        return False
-    return limits[1] <= value <= limits[2]
+def _accepted(value, limits):
+    """value as an int within limits, or None. JSON true/false only for on/off settings.
+
+    Bool first: on MicroPython a bool is not an int (isinstance(True, int) is False), on
+    CPython it is one; neither may decide what the device accepts.
+    """
+    if limits is None:
+        return None
+    if value is True or value is False:
+        return (1 if value else 0) if limits[2] == 1 else None
+    if not isinstance(value, int) or not limits[1] <= value <= limits[2]:
+        return None
+    return value
 
 
 def load_config(store):

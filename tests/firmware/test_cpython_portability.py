@@ -48,6 +48,10 @@ def _unsupported(tree: ast.AST) -> list[str]:
             found.append(f"dict unpacking at line {line}")
         elif isinstance(node, ast.Attribute) and node.attr in {"insert", "clear", "hexdigest"}:
             found.append(f".{node.attr}() at line {line} (missing on MicroPython bytearray/hash)")
+        elif isinstance(node, ast.Delete) and any(
+            isinstance(t, ast.Subscript) for t in node.targets
+        ):
+            found.append(f"del of an item or slice at line {line} (not on MicroPython bytearray)")
     return found
 
 
@@ -71,7 +75,7 @@ def test_portable_tests_import_only_firmware_and_their_helpers() -> None:
         stray = {
             n
             for n in _imports(tree)
-            if n not in MICROPYTHON_MODULES
+            if n not in MICROPYTHON_MODULES | MACHINE_MODULES
             and not n.startswith("firmware")
             and not n.startswith("tests.firmware")
         }

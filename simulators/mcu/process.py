@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware import board
-from simulators.mcu.image import FIRMWARE_DIR, build_image
 
 _log = logging.getLogger(__name__)
 
@@ -51,7 +50,8 @@ SIM_SETTINGS: Mapping[str, int] = {
 DARK = 2000  # ADC reading inside a closed enclosure
 BRIGHT = 50000  # ADC reading with light on the sensor
 _START_TIMEOUT = 15.0
-_UNIX_PORT_LIB = FIRMWARE_DIR / "unix"  # the fake machine (Pin, UART, ADC, WDT) and mcu_sim
+# the fake machine (Pin, UART, ADC, WDT) and mcu_sim, on the child's MICROPYPATH
+_UNIX_PORT_LIB = Path(board.__file__).resolve().parent / "unix"
 _WDT_CHECK = 0.05  # seconds between checks of the watchdog's feeds
 
 
@@ -229,6 +229,9 @@ class McuSim:
         return level == self._settings.get("relay_cut_level", 1)
 
     def _write_flash(self) -> None:
+        # imported here: `python -m simulators.mcu.image` (make lint) must find it not yet loaded
+        from simulators.mcu.image import build_image
+
         build_image(self.flash_dir)
         config = self.flash_dir / "config.json"
         config.write_text(json.dumps(self._settings))

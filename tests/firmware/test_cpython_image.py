@@ -27,7 +27,8 @@ def test_every_module_is_cross_compiled_and_main_stays_source(tmp_path: Path) ->
     modules = {p.stem for p in FIRMWARE_DIR.glob("*.py")} - {"main"}
     assert {Path(n).stem for n in image_files() if n.endswith(".mpy")} == modules
     mpy = (tmp_path / "firmware" / "link.mpy").read_bytes()
-    assert mpy[:1] == b"M" and mpy[1] == 6  # .mpy format version 6 (MicroPython 1.22 and later)
+    assert mpy[:1] == b"M" and mpy[1] == 6  # .mpy format version 6
+    assert mpy[3] == 31  # made for 31-bit small ints: the RP2040's 32-bit core
     assert (tmp_path / "main.py").read_bytes() == (FIRMWARE_DIR / "main.py").read_bytes()
 
 

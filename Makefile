@@ -48,11 +48,15 @@ $(MPY_TYPINGS): $(STAMP_VENV)
 	$(PY) -m pip install -q --no-deps --upgrade --target $@ \
 		'micropython-rp2-stubs>=1.22,<1.30' 'micropython-stdlib-stubs>=1.22,<1.30'
 
+# Every firmware module is cross-compiled for the RP2040 (mpy-cross -march=armv6m), so a syntax
+# or feature MicroPython lacks fails the build; build/mcu is the image to flash
+# (docs/supervisor-mcu.md).
 lint: setup $(MPY_TYPINGS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --config-file firmware/mypy.ini firmware
+	$(PY) -m simulators.mcu.image build/mcu
 	$(VENV)/bin/mypy firmware/stubs/machine.py firmware/stubs/utime.py firmware/stubs/micropython.py
 
 # Long property-based run: at least 100,000 examples for every parser.

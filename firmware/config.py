@@ -1,11 +1,14 @@
 """Settings of the supervisor, read from config.json in flash; defaults for anything missing.
 
 A value of the wrong type or out of range keeps its default and is listed in Config.errors.
+Every limit is a small int on a 32-bit core, and every span of time fits ticks_diff, which on
+the RP2040 measures less than 2**29 ms (half the 2**30 period of ticks_ms).
 """
 
 import json
 
 CONFIG_FILE = "config.json"
+MAX_SPAN_MS = 0x1FFFFFFF  # the longest span ticks_diff measures on the RP2040 (about 6.2 days)
 
 # name: (default, lowest, highest)
 _LIMITS = {
@@ -55,23 +58,40 @@ class Config:
     def update(self, values):
         """Apply a dict of settings; bad or unknown ones are listed in errors."""
         for name in values:
-            value = values[name]
-            if _acceptable(value, _LIMITS.get(name)):
-                setattr(self, name, int(value))
-            else:
+            value = _accepted(values[name], _LIMITS.get(name))
+            if value is None:
                 self.errors.append(name)
+            else:
+                setattr(self, name, value)
+        if self.misses * self.heartbeat_ms > MAX_SPAN_MS:  # the watchdog could never measure it
+            self.misses = _LIMITS["misses"][0]
+            self.heartbeat_ms = _LIMITS["heartbeat_ms"][0]
+            self.errors.append("heartbeat_ms")
+            self.errors.append("misses")
 
     def link_timeout(self):
         """Silence after which the Pi link counts as down."""
         return self.link_timeout_ms or 2 * self.heartbeat_ms
 
 
-def _acceptable(value, limits):
-    if limits is None or not isinstance(value, int):
-        return False
-    if isinstance(value, bool) and limits[2] != 1:  # true/false only for on/off settings
-        return False
-    return limits[1] <= value <= limits[2]
+def span_limits():
+    """Every setting's (name, lowest, highest), sorted by name."""
+    return sorted((name, _LIMITS[name][1], _LIMITS[name][2]) for name in _LIMITS)
+
+
+def _accepted(value, limits):
+    """value as an int within limits, or None. JSON true/false only for on/off settings.
+
+    Bool first: on MicroPython a bool is not an int (isinstance(True, int) is False), on
+    CPython it is one; neither may decide what the device accepts.
+    """
+    if limits is None:
+        return None
+    if value is True or value is False:
+        return (1 if value else 0) if limits[2] == 1 else None
+    if not isinstance(value, int) or not limits[1] <= value <= limits[2]:
+        return None
+    return value
 
 
 def load_config(store):

@@ -45,6 +45,7 @@ class Board:
         self.reset_cause = PWRON_RESET
         self.wdt_timeout_ms: int | None = None
         self.wdt_last_feed: float | None = None
+        self.wdt_feeds = 0
         self._lock = threading.Lock()
 
     def set_input(self, gpio: int, level: int) -> None:
@@ -80,6 +81,7 @@ class Board:
         """Firmware fed the hardware watchdog."""
         with self._lock:
             self.wdt_last_feed = time.monotonic()
+            self.wdt_feeds += 1
 
 
 _board = Board()

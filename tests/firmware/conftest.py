@@ -1,4 +1,6 @@
-"""Firmware tests run under CPython with the stand-ins of MicroPython's modules.
+"""Firmware tests run under CPython with the stand-ins of MicroPython's modules (and again on
+the real MicroPython: test_cpython_on_micropython.py; modules named test_cpython_* are CPython
+only).
 
 Puts firmware/stubs (machine, utime, micropython) on sys.path: those names do not exist in
 CPython, so nothing is shadowed. Each test runs in its own empty directory, which plays the

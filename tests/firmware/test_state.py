@@ -93,3 +93,23 @@ def test_unreadable_config_file_gives_defaults():
 def test_link_timeout_defaults_to_two_heartbeats():
     assert Config({"heartbeat_ms": 700}).link_timeout() == 1400
     assert Config({"heartbeat_ms": 700, "link_timeout_ms": 900}).link_timeout() == 900
+
+
+def test_json_true_and_false_set_the_on_off_settings():
+    # MicroPython's bool is not an int (isinstance(True, int) is False there): the loader must
+    # take true/false itself, or a device configured with them silently keeps its defaults.
+    store = FileStore()
+    store.write(
+        CONFIG_FILE,
+        b'{"light_above": false, "enclosure_open_level": false, "relay_cut_level": true}',
+    )
+    config = load_config(store)
+    assert config.errors == []
+    assert (config.light_above, config.enclosure_open_level, config.relay_cut_level) == (0, 0, 1)
+    assert type(config.light_above) is int and type(config.relay_cut_level) is int
+
+
+def test_true_and_false_are_refused_for_numeric_settings():
+    config = Config({"heartbeat_ms": True, "misses": False, "debounce_ms": True})
+    assert sorted(config.errors) == ["debounce_ms", "heartbeat_ms", "misses"]
+    assert (config.heartbeat_ms, config.misses, config.debounce_ms) == (5000, 6, 50)

@@ -8,14 +8,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = sorted((ROOT / "firmware").glob("*.py"))
-CPYTHON_ONLY_TESTS = {
-    "conftest.py",
-    "test_frames_fuzz.py",
-    "test_main_stubs.py",
-    "test_portability.py",
-}
+# CPython-only test modules say so by their names (test_cpython_*); the rest run on both.
 PORTABLE_TESTS = sorted(
-    p for p in (ROOT / "tests" / "firmware").glob("*.py") if p.name not in CPYTHON_ONLY_TESTS
+    p
+    for p in (ROOT / "tests" / "firmware").glob("*.py")
+    if p.name != "conftest.py" and not p.name.startswith("test_cpython_")
 )
 MICROPYTHON_MODULES = {"micropython", "hashlib", "struct", "json", "os", "gc", "sys", "binascii"}
 MACHINE_MODULES = {"machine", "utime"}  # main.py only
@@ -51,6 +48,10 @@ def _unsupported(tree: ast.AST) -> list[str]:
             found.append(f"dict unpacking at line {line}")
         elif isinstance(node, ast.Attribute) and node.attr in {"insert", "clear", "hexdigest"}:
             found.append(f".{node.attr}() at line {line} (missing on MicroPython bytearray/hash)")
+        elif isinstance(node, ast.Delete) and any(
+            isinstance(t, ast.Subscript) for t in node.targets
+        ):
+            found.append(f"del of an item or slice at line {line} (not on MicroPython bytearray)")
     return found
 
 
@@ -74,7 +75,7 @@ def test_portable_tests_import_only_firmware_and_their_helpers() -> None:
         stray = {
             n
             for n in _imports(tree)
-            if n not in MICROPYTHON_MODULES
+            if n not in MICROPYTHON_MODULES | MACHINE_MODULES
             and not n.startswith("firmware")
             and not n.startswith("tests.firmware")
         }

@@ -1,8 +1,7 @@
-"""main.py on the CPython stand-ins of machine and utime (CPython only: MicroPython's unix
-port has no machine.Pin). The board's wiring and the stubs' tick arithmetic."""
+"""main.py, the entry point, on a simulated board: the CPython stand-ins of machine and utime
+under CPython, firmware/unix/machine.py and the real utime on MicroPython's unix port."""
 
 import machine
-import utime
 
 from firmware import board, link
 from firmware import main as firmware_main
@@ -20,7 +19,7 @@ class Wire:
 
     def read(self, size):
         data = bytes(self.to_mcu[:size])
-        del self.to_mcu[:size]
+        self.to_mcu = self.to_mcu[size:]  # no del of a slice: MicroPython's bytearray lacks it
         return data
 
     def write(self, data):
@@ -40,8 +39,18 @@ def _board():
     return sim, wire, outputs
 
 
+def _stop_after(passes):
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) > passes
+
+    return stop
+
+
 def test_build_wires_the_supervisor_to_the_board():
-    FileStore().write(CONFIG_FILE, b'{"wdt_ms": 3000, "relay_cut_level": 0}')
+    FileStore().write(CONFIG_FILE, b'{"wdt_ms": 3000, "relay_cut_level": false}')
     sim, wire, outputs = _board()
     try:
         events = []
@@ -58,41 +67,29 @@ def test_build_wires_the_supervisor_to_the_board():
         machine.set_board(machine.Board())
 
 
-def test_main_runs_until_stopped():
+def test_main_runs_until_stopped_and_feeds_the_watchdog():
     sim, _, _ = _board()
     try:
-        calls = []
-
-        def stop():
-            calls.append(1)
-            return len(calls) > 2  # two passes of the loop
-
-        firmware_main.main(on_event=lambda name, value: None, stop=stop)
-        assert sim.wdt_last_feed is not None
+        events = []
+        firmware_main.main(on_event=lambda name, value: events.append(name), stop=_stop_after(2))
+        assert sim.wdt_feeds >= 3  # once when started, then on every pass
+        assert events == ["boot"]
     finally:
         machine.set_board(machine.Board())
 
 
-def test_stub_ticks_wrap_like_micropython():
-    top = utime.TICKS_PERIOD - 1
-    assert utime.ticks_add(top, 1) == 0
-    assert utime.ticks_diff(0, top) == 1
-    assert utime.ticks_diff(top, 0) == -1
-    assert utime.ticks_diff(utime.ticks_add(5, -10), 5) == -10
-    assert 0 <= utime.ticks_ms() <= top
-
-
-def test_stub_pins_and_adc():
-    sim, _, outputs = _board()
+def test_a_watchdog_reset_is_reported_at_boot():
+    sim, _, _ = _board()
+    sim.reset_cause = machine.WDT_RESET
     try:
-        pin = machine.Pin(9, machine.Pin.IN, machine.Pin.PULL_UP)
-        assert pin.value() == 1  # pulled up, nothing driving it
-        sim.set_input(9, 0)
-        assert pin.value() == 0
-        assert machine.ADC(0).read_u16() == 1000  # ADC0 is GPIO26
-        assert machine.ADC(machine.Pin(26)).read_u16() == 1000
-        out = machine.Pin(7, machine.Pin.OUT, value=1)
-        out.toggle()
-        assert outputs[-2:] == [(7, 1), (7, 0)]
+        events = []
+        firmware_main.main(on_event=lambda name, value: events.append(name), stop=_stop_after(1))
+        assert events[:2] == ["mcu_watchdog_reset", "boot"]
     finally:
         machine.set_board(machine.Board())
+
+
+def test_the_board_has_what_main_uses():
+    assert machine.PWRON_RESET != machine.WDT_RESET
+    assert machine.reset_cause() == machine.PWRON_RESET
+    assert machine.Pin.OUT != machine.Pin.IN and machine.Pin.PULL_UP

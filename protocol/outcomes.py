@@ -108,8 +108,8 @@ _INFO: dict[Outcome, OutcomeInfo] = {
     Outcome.FOUND_INACTIVE: OutcomeInfo(
         "Data Ditemukan, Status Non Aktif silahkan hubungi Dinas Dukcapil",
         "Data found, status inactive, please contact the Dukcapil office",
-        _DUKCAPIL_ID,
-        _DUKCAPIL_EN,
+        "Bawa KTP-el Anda saat datang ke sana.",  # the text already says whom to contact
+        "Bring your KTP-el when you go there.",
         upstream=True,
         data_returned=True,
     ),
@@ -159,7 +159,7 @@ _INFO: dict[Outcome, OutcomeInfo] = {
     Outcome.CARD_UNREADABLE: OutcomeInfo(
         "Kartu tidak dapat dibaca",
         "The card cannot be read",
-        "Cabut kartu, bersihkan chipnya, lalu tempelkan lagi.",
+        "Cabut kartu, bersihkan chipnya, lalu masukkan lagi.",
         "Remove the card, clean its chip, and insert it again.",
         upstream=False,
         data_returned=False,
@@ -175,7 +175,7 @@ _INFO: dict[Outcome, OutcomeInfo] = {
     Outcome.TIMEOUT: OutcomeInfo(
         "Waktu habis",
         "Time is up",
-        "Silakan mulai lagi dengan menempelkan kartu.",
+        "Silakan mulai lagi dengan memasukkan kartu.",
         "Please start again by inserting your card.",
         upstream=False,
         data_returned=False,
@@ -183,7 +183,7 @@ _INFO: dict[Outcome, OutcomeInfo] = {
     Outcome.CANCELLED: OutcomeInfo(
         "Dibatalkan",
         "Cancelled",
-        "Silakan mulai lagi dengan menempelkan kartu.",
+        "Silakan mulai lagi dengan memasukkan kartu.",
         "Please start again by inserting your card.",
         upstream=False,
         data_returned=False,

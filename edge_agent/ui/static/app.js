@@ -154,7 +154,7 @@ function renderElements(msg) {
   const count = list.childElementCount / 2;
   list.hidden = count === 0;
   $("result-reveal").hidden = count === 0;
-  $("result-masked").hidden = count === 0;
+  $("result-masked").hidden = count === 0 || revealed;
   const section = $("screen-result");
   section.dataset.elements = count === 0 ? "none" : count > 8 ? "many" : "some";
 }

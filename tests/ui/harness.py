@@ -1,4 +1,4 @@
-"""What the kiosk page tests share: Chromium (Debian's), axe-core, the layout check, synthetic data."""
+"""What the kiosk page tests share: Chromium, axe-core, the layout check, synthetic data."""
 
 from __future__ import annotations
 
@@ -109,7 +109,8 @@ LAYOUT_JS = """
       out.push(`text ${name(el)} off the screen: ${JSON.stringify(r)}`);
     if (getComputedStyle(el).display !== "inline" &&
         (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1))
-      out.push(`text ${name(el)} cut: ${el.scrollWidth}x${el.scrollHeight} in ${el.clientWidth}x${el.clientHeight}`);
+      out.push(`text ${name(el)} cut: ${el.scrollWidth}x${el.scrollHeight}` +
+               ` in ${el.clientWidth}x${el.clientHeight}`);
   }
   return out;
 }

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright
 
 from edge_agent.session.screens import Screen, ScreenName, TryProblem
 from edge_agent.ui.server import UiServer
@@ -36,10 +37,6 @@ from tests.ui.harness import (
 
 pytestmark = [needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
-try:
-    from playwright.async_api import Browser, Page, async_playwright
-except ImportError:  # pragma: no cover - the test extra installs it
-    pass
 
 BOTH = tuple(Finger)
 
@@ -188,7 +185,8 @@ async def test_each_family_has_its_icon_and_colour(browser: Browser, served: UiS
         await page.wait_for_selector(f"#result-text:has-text('{outcome.text()}')", timeout=5000)
         icon = await page.evaluate(
             """() => [...document.querySelectorAll('#screen-result .family-icon g')]
-                   .filter((g) => getComputedStyle(g).display !== 'none').map((g) => g.classList[0])"""
+                   .filter((g) => getComputedStyle(g).display !== 'none')
+                   .map((g) => g.classList[0])"""
         )
         colour = await page.evaluate(
             "getComputedStyle(document.getElementById('result-text')).color"

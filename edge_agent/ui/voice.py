@@ -108,7 +108,24 @@ async def ensure(folder: Path, espeak: str | None = None) -> int:
 
 async def _speak(espeak: str, lang: str, spoken: str, target: Path) -> None:
     tmp = target.with_suffix(".tmp")
-    proc = await asyncio.create_subprocess_exec(
+    try:
+        proc = await _spawn(espeak, lang, spoken, tmp)
+    except OSError as err:
+        raise VoiceError(f"cannot run espeak-ng ({espeak}): {err.strerror}") from err
+    try:
+        _, said = await asyncio.wait_for(proc.communicate(), 30)
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise VoiceError(f"espeak-ng failed ({proc.returncode}): {said.decode(errors='replace')}")
+    os.replace(tmp, target)
+
+
+async def _spawn(espeak: str, lang: str, spoken: str, tmp: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         espeak,
         "-v",
         _VOICES[lang],
@@ -122,16 +139,6 @@ async def _speak(espeak: str, lang: str, spoken: str, target: Path) -> None:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
-    except BaseException:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        raise
-    if proc.returncode != 0:
-        raise VoiceError(f"espeak-ng failed ({proc.returncode}): {err.decode(errors='replace')}")
-    os.replace(tmp, target)
 
 
 _ALL: Final = {lang: prompts(lang) for lang in LANGS}

@@ -21,7 +21,8 @@ let deadline = 0; // when the current step's wait ends (performance.now() millis
 let ticker = null;
 let revealed = false;
 let spoken = "";
-let tookCard = false; // the last screen asked the citizen to take the card
+let visited = false; // a citizen used the kiosk since it last said it was ready
+let ready = false; // "ready for the next citizen" is shown (only once the card is out)
 const player = new Audio();
 
 const $ = (id) => document.getElementById(id);
@@ -121,9 +122,9 @@ function renderIdle(msg) {
   const take = msg.card_present === true;
   $("idle-title").textContent = t(take ? "idle.take_title" : "idle.title");
   $("idle-hint").textContent = t(take ? "idle.take_hint" : "idle.hint");
-  const ready = $("idle-ready");
-  ready.hidden = take || !tookCard; // "ready for the next citizen" only once the card is out
-  ready.textContent = ready.hidden ? "" : t("idle.ready");
+  const line = $("idle-ready");
+  line.hidden = take || !ready;
+  line.textContent = line.hidden ? "" : t("idle.ready");
 }
 
 function renderFinger(msg) {
@@ -191,11 +192,13 @@ function render(msg, fresh) {
     voiceOn = true;
     translateStatic();
   }
-  if (fresh) {
-    if (msg !== null && msg.screen === "idle") {
-      tookCard = msg.card_present === true || (tookCard && previous === "idle");
+  if (fresh && msg !== null && msg.screen !== "deactivated") {
+    if (msg.screen === "idle" && msg.card_present !== true) {
+      ready = ready || visited; // the card is out: the kiosk is ready for the next citizen
+      visited = false;
     } else {
-      tookCard = false;
+      visited = true;
+      ready = false;
     }
   }
   current = msg;

@@ -143,16 +143,16 @@ _INFO: dict[Outcome, OutcomeInfo] = {
     Outcome.USER_INACTIVE: OutcomeInfo(
         "User ID non aktif, silahkan menghubungi Admin",
         "User ID inactive, please contact the administrator",
-        _ADMIN_ID,
-        _ADMIN_EN,
+        "Ini bukan kesalahan Anda; petugas layanan dapat membantu.",  # the text says whom to call
+        "This is not your doing; the service desk staff can help.",
         upstream=True,
         data_returned=False,
     ),
     Outcome.FINGER_MISMATCH: OutcomeInfo(
         "Sidik jari tidak cocok",
         "Fingerprint does not match",
-        "Coba lagi dengan jari telunjuk kanan atau kiri.",
-        "Try again with your right or left index finger.",
+        "Kesempatan mencoba sidik jari sudah habis.",  # the page adds the next step and reasons
+        "No fingerprint tries are left.",
         upstream=False,
         data_returned=False,
     ),

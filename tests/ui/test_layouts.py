@@ -164,7 +164,22 @@ async def test_every_screen_at_every_size(browser: Browser, served: UiServer) ->
         if held:
             await page.mouse.up()
             await page.wait_for_selector("#result-elements dd.masked", timeout=5000)
+            continue
+        await page.click("#lang")  # the English texts fit too
+        await page.wait_for_selector("html[lang='en']", timeout=5000)
+        for size, (width, height) in SIZES.items():
+            await page.set_viewport_size({"width": width, "height": height})
+            await page.evaluate("new Promise((done) => requestAnimationFrame(() => done()))")
+            problems += [
+                f"{name} in English at {size}: {p}" for p in await page.evaluate(LAYOUT_JS)
+            ]
+        await page.set_viewport_size({"width": 1280, "height": 800})
+        await page.click("#lang")
+        await page.wait_for_selector("html[lang='id']", timeout=5000)
     assert problems == [], "\n".join(problems)
+    viewport = await page.get_attribute("meta[name=viewport]", "content")
+    assert viewport is not None and "user-scalable" not in viewport  # zooming allowed
+    assert "maximum-scale" not in viewport
     await context.close()
 
 

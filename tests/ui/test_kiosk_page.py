@@ -289,6 +289,11 @@ async def test_three_failed_fingers_say_what_to_do_next(kiosk: Kiosk) -> None:
     await kiosk.shot("21-result-three-failures")
     assert kiosk.spoken()[-1] == "id/result.FINGER_MISMATCH.wav"
     await kiosk.end_result()
+    # taking the card, the citizen still sees where to go next
+    assert "petugas di loket layanan" in await page.inner_text("#idle-next")
+    await kiosk.shot("22-take-card-after-three-failures")
+    kiosk.pull()
+    await page.wait_for_selector("#idle-next[hidden]", state="attached", timeout=5000)
 
 
 async def test_failure_screens_cancel_and_deactivation(kiosk: Kiosk) -> None:

@@ -82,13 +82,13 @@ SHOTS: tuple[tuple[str, Screen | None, bool], ...] = (
     ("result-caveat-all-revealed", _result(Outcome.FOUND_INACTIVE, ALL_ELEMENTS), True),
     ("result-not-found", _result(Outcome.NOT_FOUND), False),
     ("result-refused", _result(Outcome.USER_INACTIVE), False),
+    ("result-fault", _result(Outcome.SERVICE_UNAVAILABLE), False),
     (
         "result-three-failures",
         _result(Outcome.FINGER_MISMATCH, problem=TryProblem.POOR_IMAGE),
         False,
     ),
-    ("result-fault", _result(Outcome.SERVICE_UNAVAILABLE), False),
-    ("take-card", Screen(ScreenName.IDLE, card_present=True), False),
+    ("take-card-after-three-failures", Screen(ScreenName.IDLE, card_present=True), False),
     ("deactivated", Screen(ScreenName.DEACTIVATED), False),
     ("connecting", None, False),
 )

@@ -23,6 +23,7 @@ let revealed = false;
 let spoken = "";
 let visited = false; // a citizen used the kiosk since it last said it was ready
 let ready = false; // "ready for the next citizen" is shown (only once the card is out)
+let lastOutcome = ""; // of this citizen: after the last failed finger the next step stays shown
 const player = new Audio();
 
 const $ = (id) => document.getElementById(id);
@@ -125,6 +126,9 @@ function renderIdle(msg) {
   const line = $("idle-ready");
   line.hidden = take || !ready;
   line.textContent = line.hidden ? "" : t("idle.ready");
+  const next = $("idle-next");
+  next.hidden = !(take && lastOutcome === "FINGER_MISMATCH");
+  next.textContent = next.hidden ? "" : t("failed.next");
 }
 
 function renderFinger(msg) {
@@ -196,6 +200,7 @@ function render(msg, fresh) {
     if (msg.screen === "idle" && msg.card_present !== true) {
       ready = ready || visited; // the card is out: the kiosk is ready for the next citizen
       visited = false;
+      lastOutcome = "";
     } else {
       visited = true;
       ready = false;
@@ -215,7 +220,10 @@ function render(msg, fresh) {
   }
   if (screen === "idle") renderIdle(msg);
   else if (screen === "finger") renderFinger(msg);
-  else if (screen === "result") renderResult(msg);
+  else if (screen === "result") {
+    lastOutcome = msg.outcome || "";
+    renderResult(msg);
+  }
   else if (screen === "deactivated") {
     document.body.dataset.family = msg.family || "refused";
     renderDeactivated(msg);

@@ -19,7 +19,15 @@ demo: setup
 test: setup lint
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest -q
 
-setup: $(STAMP_VENV)
+# The kiosk's spoken prompts, made from fixed texts with Debian's espeak-ng (the agent makes any
+# that are missing on its first start; the tests use this folder).
+VOICE := build/voice/prompts.json
+
+setup: $(STAMP_VENV) $(VOICE)
+
+$(VOICE): $(STAMP_VENV) edge_agent/ui/texts.py edge_agent/ui/voice.py protocol/outcomes.py
+	$(PY) -m edge_agent.ui.voice build/voice
+	@touch $@
 
 $(STAMP_APT): scripts/install-debian-packages.sh
 	scripts/install-debian-packages.sh

@@ -49,11 +49,11 @@ trap 'rm -rf "$profile"' EXIT
     --disable-sync \
     --disable-breakpad \
     --disable-crash-reporter \
-    --disable-pinch \
     --overscroll-history-navigation=0 \
     --deny-permission-prompts \
     --password-store=basic \
     --check-for-update-interval=31536000 \
     --touch-events=enabled \
+    --autoplay-policy=no-user-gesture-required \
     --lang=id \
     "$@"

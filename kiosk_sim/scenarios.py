@@ -63,6 +63,8 @@ class PageWatcher:
         if not isinstance(msg, dict):
             raise ScenarioError("a screen message that is not an object")
         self.screen = msg
+        if msg.get("screen") == "notice":  # the citizen reads the privacy notice and accepts
+            await self.send({"type": "accept_notice"})
         return msg
 
     async def send(self, command: dict[str, Any]) -> None:

@@ -276,6 +276,8 @@ result_display = {t.result_display}
 [ui]
 host = "127.0.0.1"
 port = {self.ui_port}
+help_contact = "Loket layanan (simulasi), tel. 021-555-0100"
+voice_dir = {json.dumps(str(self.run_dir / "agent" / "voice"))}
 
 [log]
 level = "{self.log_level}"

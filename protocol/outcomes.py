@@ -108,8 +108,8 @@ _INFO: dict[Outcome, OutcomeInfo] = {
     Outcome.FOUND_INACTIVE: OutcomeInfo(
         "Data Ditemukan, Status Non Aktif silahkan hubungi Dinas Dukcapil",
         "Data found, status inactive, please contact the Dukcapil office",
-        _DUKCAPIL_ID,
-        _DUKCAPIL_EN,
+        "Bawa KTP-el Anda saat datang ke sana.",  # the text already says whom to contact
+        "Bring your KTP-el when you go there.",
         upstream=True,
         data_returned=True,
     ),
@@ -143,23 +143,23 @@ _INFO: dict[Outcome, OutcomeInfo] = {
     Outcome.USER_INACTIVE: OutcomeInfo(
         "User ID non aktif, silahkan menghubungi Admin",
         "User ID inactive, please contact the administrator",
-        _ADMIN_ID,
-        _ADMIN_EN,
+        "Ini bukan kesalahan Anda; petugas layanan dapat membantu.",  # the text says whom to call
+        "This is not your doing; the service desk staff can help.",
         upstream=True,
         data_returned=False,
     ),
     Outcome.FINGER_MISMATCH: OutcomeInfo(
         "Sidik jari tidak cocok",
         "Fingerprint does not match",
-        "Coba lagi dengan jari telunjuk kanan atau kiri.",
-        "Try again with your right or left index finger.",
+        "Kesempatan mencoba sidik jari sudah habis.",  # the page adds the next step and reasons
+        "No fingerprint tries are left.",
         upstream=False,
         data_returned=False,
     ),
     Outcome.CARD_UNREADABLE: OutcomeInfo(
         "Kartu tidak dapat dibaca",
         "The card cannot be read",
-        "Cabut kartu, bersihkan chipnya, lalu tempelkan lagi.",
+        "Cabut kartu, bersihkan chipnya, lalu masukkan lagi.",
         "Remove the card, clean its chip, and insert it again.",
         upstream=False,
         data_returned=False,
@@ -175,7 +175,7 @@ _INFO: dict[Outcome, OutcomeInfo] = {
     Outcome.TIMEOUT: OutcomeInfo(
         "Waktu habis",
         "Time is up",
-        "Silakan mulai lagi dengan menempelkan kartu.",
+        "Silakan mulai lagi dengan memasukkan kartu.",
         "Please start again by inserting your card.",
         upstream=False,
         data_returned=False,
@@ -183,7 +183,7 @@ _INFO: dict[Outcome, OutcomeInfo] = {
     Outcome.CANCELLED: OutcomeInfo(
         "Dibatalkan",
         "Cancelled",
-        "Silakan mulai lagi dengan menempelkan kartu.",
+        "Silakan mulai lagi dengan memasukkan kartu.",
         "Please start again by inserting your card.",
         upstream=False,
         data_returned=False,

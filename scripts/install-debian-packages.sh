@@ -17,6 +17,9 @@ packages=(
     mosquitto mosquitto-clients openssl
     # headless browser of the kiosk UI tests (driven by Playwright; never its own download)
     chromium
+    # the kiosk's spoken prompts, made once from fixed texts into build/voice (never at run time
+    # from a network service; no personal data is ever spoken)
+    espeak-ng
 )
 if [ "$#" -gt 0 ]; then packages+=("$@"); fi
 

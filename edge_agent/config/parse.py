@@ -18,6 +18,7 @@ from protocol.strict import Reader
 
 _IDENT = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
+_HELP = re.compile(r"^[^\x00-\x1f\x7f]{0,80}$")  # one short line on every screen
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _PIN_FACTORIES = ("lgpio", "mock")
 _SECTIONS = (
@@ -83,7 +84,7 @@ def _parse(file: ConfigFile) -> cfg.AgentConfig:
     session = cfg.SessionConfig(first_finger=first, max_tries=t.integer("max_tries", 3, 1, 3))
     t.done()
 
-    ui = _ui(top.nested("ui", {}))
+    ui = _ui(top.nested("ui", {}), file)
 
     t = top.nested("log", {})
     log = cfg.LogConfig(level=t.choice("level", _LOG_LEVELS, "INFO"))
@@ -177,12 +178,13 @@ def _timeouts(t: Reader) -> cfg.TimeoutsConfig:
         finger_wait=t.seconds("finger_wait", d.finger_wait, 300.0),
         query=t.seconds("query", d.query, 300.0),
         result_display=t.seconds("result_display", d.result_display, 300.0),
+        notice=t.seconds("notice", d.notice, 300.0),
     )
     t.done()
     return timeouts
 
 
-def _ui(t: Reader) -> cfg.UiConfig:
+def _ui(t: Reader, file: ConfigFile) -> cfg.UiConfig:
     d = cfg.UiConfig()
     host = t.text("host", d.host)
     if host != "localhost":
@@ -196,6 +198,9 @@ def _ui(t: Reader) -> cfg.UiConfig:
         host=host,
         port=t.integer("port", d.port, 0, 65535),
         language=t.member("language", Lang, d.language),
+        help_contact=t.text("help_contact", d.help_contact, _HELP, empty=True),
+        voice=t.boolean("voice", d.voice),
+        voice_dir=file.path(t.text("voice_dir", str(d.voice_dir))),
     )
     t.done()
     return ui

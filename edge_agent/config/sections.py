@@ -69,6 +69,7 @@ class TimeoutsConfig:
     finger_wait: float = 20.0  # per try: how long the citizen has to place a finger
     query: float = 25.0  # the whole gateway step, retry included
     result_display: float = 8.0
+    notice: float = 30.0  # the privacy notice, before the card is read
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,9 @@ class UiConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     language: Lang = Lang.ID
+    help_contact: str = ""  # the institution's help contact, on every screen
+    voice: bool = True  # spoken prompts (the citizen may still switch them off)
+    voice_dir: Path = Path("/var/cache/kiosk-agent/voice")  # made there on first use
 
 
 @dataclass(frozen=True, slots=True)

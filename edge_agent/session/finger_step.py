@@ -62,10 +62,17 @@ class FingerStep:
         self.tries = 0
         self._problem: TryProblem | None = None
         self._cancel: threading.Event | None = None
+        self._deadline = 0.0  # of the current try, on the clock
 
     def start(self) -> None:
         """A new session: no tries yet."""
         self.tries = 0
+        self._problem = None
+
+    @property
+    def problem(self) -> TryProblem | None:
+        """Why the last try failed (None: no failed try)."""
+        return self._problem
 
     def use_card(self, contents: CardContents) -> tuple[Finger, ...]:
         """Take the card's fingers that carry a template (none: the card is unusable)."""
@@ -106,6 +113,7 @@ class FingerStep:
             fingers=self.fingers,
             tries_left=self._max_tries - self.tries,
             problem=self._problem,
+            seconds=max(self._deadline - self._clock.monotonic(), 0.0),
         )
 
     async def match(self, contents: CardContents) -> MatchEvidence | None:
@@ -114,6 +122,7 @@ class FingerStep:
         self._problem = None
         while self.tries < self._max_tries:
             deadline = self._clock.monotonic() + self._finger_wait
+            self._deadline = deadline
             self._show(self.screen())
             result: MatchLike | None = None
             while result is None:

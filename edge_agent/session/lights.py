@@ -12,6 +12,7 @@ _log = logging.getLogger(__name__)
 
 _PATTERNS = {
     ScreenName.IDLE: "idle",
+    ScreenName.NOTICE: "busy",
     ScreenName.READING: "busy",
     ScreenName.FINGER: "busy",
     ScreenName.QUERYING: "busy",

@@ -24,6 +24,7 @@ class ScreenName(Enum):
     """Every screen of the kiosk page."""
 
     IDLE = "idle"
+    NOTICE = "notice"  # the privacy notice, accepted by a touch before the card is read
     READING = "reading"
     FINGER = "finger"
     QUERYING = "querying"
@@ -38,9 +39,48 @@ class TryProblem(Enum):
     POOR_IMAGE = "poor_image"
 
 
+class OutcomeFamily(Enum):
+    """How an outcome looks on the page: one icon and one colour per family."""
+
+    FOUND = "found"
+    CAVEAT = "caveat"  # found, with something the citizen must act on
+    NOT_FOUND = "not_found"
+    REFUSED = "refused"  # the kiosk or the platform will not answer (rules, checks)
+    FAULT = "fault"  # something failed or ran out: try again
+
+
+_FAMILIES: dict[Outcome, OutcomeFamily] = {
+    Outcome.FOUND: OutcomeFamily.FOUND,
+    Outcome.FOUND_DECEASED: OutcomeFamily.CAVEAT,
+    Outcome.FOUND_DUPLICATE: OutcomeFamily.CAVEAT,
+    Outcome.FOUND_INACTIVE: OutcomeFamily.CAVEAT,
+    Outcome.NOT_FOUND: OutcomeFamily.NOT_FOUND,
+    Outcome.INVALID_NIK_FORMAT: OutcomeFamily.NOT_FOUND,
+    Outcome.LOGIN_FAILED: OutcomeFamily.REFUSED,
+    Outcome.QUOTA_EXHAUSTED: OutcomeFamily.REFUSED,
+    Outcome.INSTITUTION_INACTIVE: OutcomeFamily.REFUSED,
+    Outcome.USER_INACTIVE: OutcomeFamily.REFUSED,
+    Outcome.PATTERN_BLOCKED: OutcomeFamily.REFUSED,
+    Outcome.DEVICE_DEACTIVATED: OutcomeFamily.REFUSED,
+    Outcome.CARD_NOT_AUTHENTIC: OutcomeFamily.REFUSED,
+    Outcome.FINGER_MISMATCH: OutcomeFamily.REFUSED,
+    Outcome.CARD_UNREADABLE: OutcomeFamily.FAULT,
+    Outcome.SERVICE_UNAVAILABLE: OutcomeFamily.FAULT,
+    Outcome.TIMEOUT: OutcomeFamily.FAULT,
+    Outcome.CANCELLED: OutcomeFamily.FAULT,
+}
+
+
+def family_of(outcome: Outcome) -> OutcomeFamily:
+    """The family (icon and colour) an outcome is shown with."""
+    return _FAMILIES[outcome]
+
+
 @dataclass(frozen=True, eq=False)
 class Screen:
-    """One state of the page. `elements` is set only on the result screen of a found record."""
+    """One state of the page. `elements` is set only on the result screen of a found record;
+    `seconds` is how long the step may wait (the page counts it down); `problem` on a result is
+    the last finger try's."""
 
     name: ScreenName
     outcome: Outcome | None = None
@@ -55,6 +95,8 @@ class Screen:
     def to_message(self) -> dict[str, Any]:
         """The JSON message for the page (elements decoded here, nowhere else)."""
         msg: dict[str, Any] = {"screen": self.name.value}
+        if self.name in _WAITING:
+            msg["seconds"] = round(self.seconds, 1)
         if self.name is ScreenName.IDLE:
             msg["card_present"] = self.card_present
         elif self.name is ScreenName.FINGER:
@@ -70,8 +112,9 @@ class Screen:
             msg["text"] = {"id": info.text_id, "en": info.text_en}
             msg["hint"] = {"id": info.hint_id, "en": info.hint_en}
             msg["success"] = info.data_returned
+            msg["family"] = family_of(outcome).value
             if self.name is ScreenName.RESULT:
-                msg["seconds"] = self.seconds
+                msg["problem"] = self.problem.value if self.problem else None
                 msg["elements"] = [
                     [e.value, self.elements[e].decode("utf-8", "replace")]
                     for e in DataElement
@@ -82,6 +125,15 @@ class Screen:
     def __repr__(self) -> str:
         outcome = self.outcome.value if self.outcome else None
         return f"Screen({self.name.value}, outcome={outcome}, elements=<{len(self.elements)}>)"
+
+
+_WAITING = (
+    ScreenName.NOTICE,
+    ScreenName.READING,
+    ScreenName.FINGER,
+    ScreenName.QUERYING,
+    ScreenName.RESULT,
+)
 
 
 class ScreenObserver(Protocol):

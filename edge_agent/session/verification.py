@@ -1,7 +1,8 @@
 """The verification session: a state machine driven by card events, the devices and a clock.
 
-idle → reading the card (SAM check, read) → waiting for a finger (up to 3 tries; the citizen may
-switch between the card's two fingers) → querying the gateway → showing the result → wipe → idle.
+idle → the privacy notice, accepted by a touch (when the kiosk has a page) → reading the card
+(SAM check, read) → waiting for a finger (up to 3 tries; the citizen may switch between the
+card's two fingers) → querying the gateway → showing the result → wipe → idle.
 A pulled card ends the session at any step; a second card is ignored; every step has a timeout.
 
 The session owns the personal data of one citizen: the card's contents and the returned data
@@ -71,6 +72,7 @@ class SessionState(Enum):
     for a finger and matching it are one state."""
 
     IDLE = "idle"
+    NOTICE = "notice"
     READING_CARD = "reading_card"
     WAITING_FINGER = "waiting_finger"
     QUERYING = "querying"
@@ -95,6 +97,7 @@ class Session:
         first_finger: Finger = Finger.RIGHT_INDEX,
         max_tries: int = 3,
         on_finished: Callable[[SessionReport], None] | None = None,
+        notice_wait: float | None = None,
     ) -> None:
         self._card = card
         self._gateway = gateway
@@ -104,6 +107,8 @@ class Session:
         self.counter = counter if counter is not None else OutcomeCounter()
         self._screens = ScreenPublisher(observers)
         self._on_finished = on_finished
+        self._notice_wait = notice_wait  # None: no privacy notice (no page to accept it on)
+        self._accepted = asyncio.Event()
         # One thread for the reader: calls to it never overlap, even an abandoned one.
         self._card_exec = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="card")
         self._state = SessionState.IDLE
@@ -169,6 +174,13 @@ class Session:
         if self._state is not SessionState.WAITING_FINGER:
             return False
         return self._finger_step.select(finger)
+
+    def accept_notice(self) -> bool:
+        """The citizen accepted the privacy notice; False if none is shown now."""
+        if self._state is not SessionState.NOTICE:
+            return False
+        self._accepted.set()
+        return True
 
     def cancel(self) -> bool:
         """The citizen pressed cancel (or closed the result screen); False if nothing to end."""
@@ -275,8 +287,14 @@ class Session:
     ) -> Outcome:
         """Card, finger, query: the outcome to show (Aborted: end without a result screen)."""
         try:
+            if self._notice_wait is not None:
+                self._accepted.clear()
+                self._set(SessionState.NOTICE, Screen(ScreenName.NOTICE, seconds=self._notice_wait))
+                await self._step(self._accepted.wait(), self._notice_wait)
             t0 = time.perf_counter()
-            self._set(SessionState.READING_CARD, Screen(ScreenName.READING))
+            self._set(
+                SessionState.READING_CARD, Screen(ScreenName.READING, seconds=self._t.card_read)
+            )
             contents = await self._read_card()
             owned.card = contents
             steps["card"] = time.perf_counter() - t0
@@ -293,7 +311,7 @@ class Session:
                 return Outcome.FINGER_MISMATCH
 
             t0 = time.perf_counter()
-            self._set(SessionState.QUERYING, Screen(ScreenName.QUERYING))
+            self._set(SessionState.QUERYING, Screen(ScreenName.QUERYING, seconds=self._t.query))
             request_id.append(uuid.uuid4().hex)
             owned.replay_key[:] = secrets.token_bytes(REPLAY_KEY_BYTES)
             answer = await self._step(
@@ -374,5 +392,6 @@ class Session:
                 outcome=outcome,
                 seconds=self._t.result_display,
                 elements=owned.elements,
+                problem=self._finger_step.problem if outcome is Outcome.FINGER_MISMATCH else None,
             ),
         )

@@ -165,7 +165,14 @@ class Agent:
             gateway = self.link
         observers: list[ScreenObserver] = [IndicatorObserver(indicators), *self._observers]
         if self._serve_ui:
-            self.ui = UiServer(cfg.ui.host, self._ui_port, language=cfg.ui.language)
+            self.ui = UiServer(
+                cfg.ui.host,
+                self._ui_port,
+                language=cfg.ui.language,
+                kiosk_id=cfg.device.id,
+                help_contact=cfg.ui.help_contact,
+                voice_dir=cfg.ui.voice_dir if cfg.ui.voice else None,
+            )
             observers.append(self.ui)
         self._session = Session(
             card=card,
@@ -179,6 +186,7 @@ class Agent:
             first_finger=cfg.session.first_finger,
             max_tries=cfg.session.max_tries,
             on_finished=self._on_finished,
+            notice_wait=cfg.timeouts.notice if self.ui is not None else None,  # needs a page
         )
         await self._start_fleet(card, finger, indicators)  # a deactivated kiosk starts so
         for observer in observers:

@@ -64,7 +64,7 @@ def _config(pki: Pki, port: int) -> AgentConfig:
             key_file=pki.client.key,
         ),
         timeouts=TimeoutsConfig(card_read=10, finger_wait=20, query=25, result_display=8),
-        ui=UiConfig(port=0),
+        ui=UiConfig(port=0, voice=False),
     )
 
 
@@ -124,6 +124,8 @@ async def test_agent_runs_a_verification_end_to_end(
         )
         monitor.start()
         monitor.join(5)
+        await screens.expect(ScreenName.NOTICE)  # the agent serves a page: the privacy notice
+        assert agent.session.accept_notice()
         result = await screens.expect(ScreenName.RESULT, Outcome.FOUND)
         assert result.to_message()["elements"] == [["nama_lengkap", AYU.full_name]]
         assert gateway.seen[0].client_cn == pki.device_id

@@ -42,6 +42,8 @@ def test_example_parses_with_its_values() -> None:
     assert config.fingerprint.address == 0xFFFFFFFF
     assert config.session.first_finger is Finger.RIGHT_INDEX
     assert config.ui.language is Lang.ID
+    assert config.ui.help_contact.startswith("Loket layanan") and config.ui.voice
+    assert config.timeouts.notice == 30.0
 
 
 def test_minimal_config_takes_the_defaults(tmp_path: Path) -> None:
@@ -49,6 +51,8 @@ def test_minimal_config_takes_the_defaults(tmp_path: Path) -> None:
     assert config.gateway.ca_file == tmp_path / "ca.pem"
     assert config.timeouts.result_display == 8.0
     assert config.ui.host == "127.0.0.1" and config.ui.port == 8080
+    assert config.ui.help_contact == "" and config.ui.voice
+    assert config.ui.voice_dir == Path("/var/cache/kiosk-agent/voice")
     assert not config.indicators.enabled
     assert config.reader.card_reader is None
 
@@ -68,6 +72,10 @@ def test_minimal_config_takes_the_defaults(tmp_path: Path) -> None:
         ('[ui]\nhost = "kiosk.example"\n', "ui.host", "loopback"),
         ("[ui]\nport = 70000\n", "ui.port", "between 0 and 65535"),
         ('[ui]\nlanguage = "jv"\n', "ui.language", "must be one of"),
+        (f'[ui]\nhelp_contact = "{"x" * 81}"\n', "ui.help_contact", "must match"),
+        ('[ui]\nhelp_contact = "a\\nb"\n', "ui.help_contact", "must match"),
+        ('[ui]\nvoice = "no"\n', "ui.voice", "true or false"),
+        ("[timeouts]\nnotice = 0\n", "timeouts.notice", "more than 0"),
         ('[log]\nlevel = "LOUD"\n', "log.level", "must be one of"),
         ("[fingerprint]\nbaud = 1200\n", "fingerprint.baud", "between"),
         ('[indicators]\nenabled = "yes"\n', "indicators.enabled", "true or false"),

@@ -24,6 +24,7 @@ AYU = PERSONAS["ayu"]
 class Control:
     fingers: list[Finger] = field(default_factory=list)
     cancels: int = 0
+    accepted: int = 0
 
     def select_finger(self, finger: Finger) -> bool:
         self.fingers.append(finger)
@@ -31,6 +32,10 @@ class Control:
 
     def cancel(self) -> bool:
         self.cancels += 1
+        return True
+
+    def accept_notice(self) -> bool:
+        self.accepted += 1
         return True
 
 
@@ -81,7 +86,8 @@ async def test_no_query_strings_and_only_loopback_host_names(ui: tuple[UiServer,
 async def test_websocket_pushes_screens_and_takes_commands(ui: tuple[UiServer, Control]) -> None:
     server, control = ui
     async with aiohttp.ClientSession() as http, http.ws_connect(server.url + "ws") as ws:
-        assert await ws.receive_json(timeout=5) == {"type": "hello", "language": "en"}
+        hello = await ws.receive_json(timeout=5)
+        assert hello == {"type": "hello", "language": "en", "voice": False}
         assert (await _screen(ws))["screen"] == "idle"
         server.show(
             Screen(
@@ -90,11 +96,13 @@ async def test_websocket_pushes_screens_and_takes_commands(ui: tuple[UiServer, C
                 fingers=tuple(Finger),
                 tries_left=2,
                 problem=TryProblem.MISMATCH,
+                seconds=12.5,
             )
         )
         assert await _screen(ws) == {
             "type": "screen",
             "screen": "finger",
+            "seconds": 12.5,
             "finger": "right_index",
             "fingers": ["right_index", "left_index"],
             "tries_left": 2,
@@ -105,14 +113,17 @@ async def test_websocket_pushes_screens_and_takes_commands(ui: tuple[UiServer, C
         await ws.send_str("not json")
         await ws.send_str(json.dumps({"type": "reboot"}))
         await ws.send_str(json.dumps({"type": "cancel"}))
+        await ws.send_str(json.dumps({"type": "accept_notice"}))
         elements = {DataElement.FULL_NAME: bytearray(AYU.full_name.encode())}
         server.show(Screen(ScreenName.RESULT, outcome=Outcome.FOUND, seconds=8, elements=elements))
         result = await _screen(ws)
         assert result["elements"] == [["nama_lengkap", AYU.full_name]]
         assert result["text"] == {"id": "Data Ditemukan", "en": "Data found"}
         assert result["success"] is True
+        assert result["family"] == "found"
     assert control.fingers == [Finger.LEFT_INDEX]
     assert control.cancels == 1
+    assert control.accepted == 1
 
 
 async def test_a_page_that_connects_late_gets_the_current_screen(

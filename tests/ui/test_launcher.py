@@ -61,3 +61,9 @@ async def test_launcher_refuses_a_page_off_loopback() -> None:
     code, err = await _launch("http://192.0.2.1:8080/")
     assert code == 2
     assert "not on loopback" in err
+
+
+def test_launcher_lets_the_page_speak_and_zoom() -> None:
+    script = LAUNCHER.read_text()
+    assert "--autoplay-policy=no-user-gesture-required" in script  # the spoken prompts
+    assert "--disable-pinch" not in script  # zooming allowed

@@ -1,87 +1,30 @@
 // The kiosk page: renders the screens the agent pushes over a WebSocket.
-// Personal data arrives only with the result screen; it is written with textContent and removed
-// from the page (and from every variable) as soon as another screen comes or the link drops.
+// Personal data arrives only with the result screen. It stays masked on the page: the values are
+// written (with textContent) only while the citizen holds the reveal button, and they are removed
+// from the page and from every variable as soon as another screen comes or the link drops.
 "use strict";
 
-const TEXTS = {
-  id: {
-    brand: "Verifikasi KTP-el",
-    lang_button: "English",
-    "connecting.title": "Menyiapkan kios…",
-    "connecting.hint": "Mohon tunggu sebentar.",
-    "idle.title": "Masukkan KTP-el Anda ke pembaca kartu",
-    "idle.hint": "Chip kartu menghadap ke atas dan masuk lebih dulu.",
-    "idle.take_title": "Silakan ambil kartu Anda",
-    "idle.take_hint": "Terima kasih. Kios siap untuk warga berikutnya.",
-    "reading.title": "Membaca kartu…",
-    "reading.hint": "Jangan cabut kartu Anda.",
-    "finger.right_index": "Letakkan jari telunjuk kanan pada sensor",
-    "finger.left_index": "Letakkan jari telunjuk kiri pada sensor",
-    "finger.hint": "Tempelkan jari dengan lembut dan tahan sampai selesai.",
-    "finger.mismatch": "Sidik jari tidak cocok. Silakan coba lagi.",
-    "finger.poor_image": "Sidik jari kurang jelas. Bersihkan jari, lalu coba lagi.",
-    "finger.tries_left": "Sisa percobaan: {n}",
-    "finger.use.right_index": "Pakai telunjuk kanan",
-    "finger.use.left_index": "Pakai telunjuk kiri",
-    cancel: "Batal",
-    "querying.title": "Memeriksa data…",
-    "querying.hint": "Mohon tunggu, jangan cabut kartu.",
-    done: "Selesai",
-    "result.closing": "Layar ini ditutup dalam {n} detik.",
-  },
-  en: {
-    brand: "KTP-el verification",
-    lang_button: "Bahasa Indonesia",
-    "connecting.title": "Preparing the kiosk…",
-    "connecting.hint": "Please wait a moment.",
-    "idle.title": "Insert your KTP-el into the card reader",
-    "idle.hint": "Chip facing up, chip end first.",
-    "idle.take_title": "Please take your card",
-    "idle.take_hint": "Thank you. The kiosk is ready for the next citizen.",
-    "reading.title": "Reading the card…",
-    "reading.hint": "Do not remove your card.",
-    "finger.right_index": "Place your right index finger on the sensor",
-    "finger.left_index": "Place your left index finger on the sensor",
-    "finger.hint": "Press gently and hold until it is done.",
-    "finger.mismatch": "The fingerprint does not match. Please try again.",
-    "finger.poor_image": "The fingerprint is not clear. Clean your finger and try again.",
-    "finger.tries_left": "Tries left: {n}",
-    "finger.use.right_index": "Use right index finger",
-    "finger.use.left_index": "Use left index finger",
-    cancel: "Cancel",
-    "querying.title": "Checking your data…",
-    "querying.hint": "Please wait, do not remove your card.",
-    done: "Done",
-    "result.closing": "This screen closes in {n} seconds.",
-  },
-};
-
-const ELEMENT_LABELS = {
-  no_kk: ["Nomor KK", "Family card number"],
-  nik: ["NIK", "NIK"],
-  nama_lengkap: ["Nama lengkap", "Full name"],
-  jenis_kelamin: ["Jenis kelamin", "Sex"],
-  tempat_lahir: ["Tempat lahir", "Place of birth"],
-  tanggal_lahir: ["Tanggal lahir", "Date of birth"],
-  pekerjaan: ["Pekerjaan", "Occupation"],
-  status_kawin: ["Status perkawinan", "Marital status"],
-  alamat: ["Alamat", "Address"],
-  nama_provinsi: ["Provinsi", "Province"],
-  nama_kabupaten: ["Kabupaten/Kota", "Regency/City"],
-  nama_kecamatan: ["Kecamatan", "District"],
-  nama_kelurahan: ["Kelurahan/Desa", "Village"],
-  kode_kecamatan: ["Kode kecamatan", "District code"],
-  rt: ["RT", "RT"],
-  rw: ["RW", "RW"],
-};
+const DOC = JSON.parse(document.getElementById("texts").textContent);
+const TEXTS = { id: DOC.id, en: DOC.en };
+const ELEMENT_LABELS = DOC.elements;
+const MASK = "••••••••";
+const WAITING = ["notice", "reading", "finger", "querying", "result"];
 
 let defaultLang = "id";
 let lang = "id";
+let voiceAllowed = false; // the agent's config
+let voiceOn = true; // the citizen's switch (back on for the next citizen)
 let current = null; // the screen shown now; holds personal data only on the result screen
 let socket = null;
-let countdown = null;
-let closingLeft = 0;
 let retryDelay = 500;
+let deadline = 0; // when the current step's wait ends (performance.now() milliseconds)
+let ticker = null;
+let revealed = false;
+let spoken = "";
+let visited = false; // a citizen used the kiosk since it last said it was ready
+let ready = false; // "ready for the next citizen" is shown (only once the card is out)
+let lastOutcome = ""; // of this citizen: after the last failed finger the next step stays shown
+const player = new Audio();
 
 const $ = (id) => document.getElementById(id);
 
@@ -101,14 +44,69 @@ function send(obj) {
   }
 }
 
+// --- voice -------------------------------------------------------------------------------------
+
+function promptKey(msg) {
+  if (msg === null) return "";
+  switch (msg.screen) {
+    case "idle":
+      return msg.card_present ? "take_card" : "idle";
+    case "finger":
+      return "finger." + msg.finger + (msg.problem ? "." + msg.problem : "");
+    case "result":
+    case "deactivated":
+      return "result." + msg.outcome;
+    default:
+      return msg.screen;
+  }
+}
+
+function speak(key, again) {
+  const mark = key + "|" + lang;
+  if (!key || (!again && mark === spoken)) return;
+  spoken = mark;
+  player.pause();
+  if (!voiceAllowed || !voiceOn) return;
+  player.src = `/voice/${lang}/${key}.wav`;
+  document.body.dataset.spoken = `${lang}/${key}`;
+  player.play().catch(() => {});
+}
+
+function showVoice() {
+  const button = $("voice");
+  button.hidden = !voiceAllowed;
+  button.setAttribute("aria-pressed", voiceOn ? "true" : "false");
+  button.textContent = t(voiceOn ? "voice_on" : "voice_off");
+}
+
+// --- countdown ---------------------------------------------------------------------------------
+
+function tick() {
+  const left = Math.max(0, Math.ceil((deadline - performance.now()) / 1000));
+  for (const node of document.querySelectorAll(".countdown")) {
+    node.textContent = t(node.id === "result-closing" ? "result.closing" : "countdown", left);
+  }
+}
+
+function startCountdown(seconds) {
+  deadline = performance.now() + Math.max(0, seconds) * 1000;
+  if (ticker === null) ticker = setInterval(tick, 250);
+  tick();
+}
+
+function stopCountdown() {
+  if (ticker !== null) clearInterval(ticker);
+  ticker = null;
+  for (const node of document.querySelectorAll(".countdown")) node.textContent = "";
+}
+
+// --- screens -----------------------------------------------------------------------------------
+
 function clearPersonal() {
+  revealed = false;
   $("result-elements").replaceChildren();
   $("result-text").textContent = "";
   $("result-hint").textContent = "";
-  if (countdown !== null) {
-    clearInterval(countdown);
-    countdown = null;
-  }
 }
 
 function translateStatic() {
@@ -116,12 +114,21 @@ function translateStatic() {
   for (const node of document.querySelectorAll("[data-t]")) {
     node.textContent = t(node.dataset.t);
   }
+  const help = $("help-contact");
+  help.textContent = help.dataset.help || t("help_default");
+  showVoice();
 }
 
 function renderIdle(msg) {
   const take = msg.card_present === true;
   $("idle-title").textContent = t(take ? "idle.take_title" : "idle.title");
   $("idle-hint").textContent = t(take ? "idle.take_hint" : "idle.hint");
+  const line = $("idle-ready");
+  line.hidden = take || !ready;
+  line.textContent = line.hidden ? "" : t("idle.ready");
+  const next = $("idle-next");
+  next.hidden = !(take && lastOutcome === "FINGER_MISMATCH");
+  next.textContent = next.hidden ? "" : t("failed.next");
 }
 
 function renderFinger(msg) {
@@ -137,10 +144,7 @@ function renderFinger(msg) {
   button.textContent = other ? t("finger.use." + other) : "";
 }
 
-function renderResult(msg) {
-  document.body.dataset.success = msg.success ? "yes" : "no";
-  $("result-text").textContent = pick(msg.text);
-  $("result-hint").textContent = pick(msg.hint);
+function renderElements(msg) {
   const list = $("result-elements");
   list.replaceChildren();
   for (const [name, value] of msg.elements || []) {
@@ -148,31 +152,38 @@ function renderResult(msg) {
     const dt = document.createElement("dt");
     dt.textContent = label ? label[lang === "en" ? 1 : 0] : name;
     const dd = document.createElement("dd");
-    dd.textContent = value;
+    dd.textContent = revealed ? value : MASK;
+    dd.className = revealed ? "" : "masked";
     list.append(dt, dd);
   }
   const count = list.childElementCount / 2;
   list.hidden = count === 0;
+  $("result-reveal").hidden = count === 0;
+  $("result-masked").hidden = count === 0 || revealed;
   const section = $("screen-result");
   section.dataset.elements = count === 0 ? "none" : count > 8 ? "many" : "some";
 }
 
-function showClosing() {
-  $("result-closing").textContent = t("result.closing", closingLeft);
-}
-
-function startCountdown(seconds) {
-  closingLeft = Math.max(0, Math.round(seconds));
-  showClosing();
-  countdown = setInterval(() => {
-    closingLeft = Math.max(0, closingLeft - 1);
-    showClosing();
-  }, 1000);
+function renderResult(msg) {
+  document.body.dataset.family = msg.family || "fault";
+  $("result-family").textContent = t("family." + (msg.family || "fault"));
+  $("result-text").textContent = pick(msg.text);
+  $("result-hint").textContent = pick(msg.hint);
+  const failed = msg.outcome === "FINGER_MISMATCH";
+  $("result-failed").hidden = !failed;
+  $("result-glass").hidden = !(failed && msg.problem === "poor_image");
+  renderElements(msg);
 }
 
 function renderDeactivated(msg) {
   $("deactivated-text").textContent = pick(msg.text);
   $("deactivated-hint").textContent = pick(msg.hint);
+}
+
+function reveal(on) {
+  if (revealed === on || current === null || current.screen !== "result") return;
+  revealed = on;
+  renderElements(current);
 }
 
 function render(msg, fresh) {
@@ -181,24 +192,49 @@ function render(msg, fresh) {
     clearPersonal();
   }
   if (msg !== null && msg.screen === "idle" && previous !== null && previous !== "idle") {
-    lang = defaultLang; // the next citizen starts in the default language
+    lang = defaultLang; // the next citizen starts in the default language, with the voice on
+    voiceOn = true;
     translateStatic();
+  }
+  if (fresh && msg !== null && msg.screen !== "deactivated") {
+    if (msg.screen === "idle" && msg.card_present !== true) {
+      ready = ready || visited; // the card is out: the kiosk is ready for the next citizen
+      visited = false;
+      lastOutcome = "";
+    } else {
+      visited = true;
+      ready = false;
+    }
   }
   current = msg;
   const screen = msg === null ? "connecting" : msg.screen;
   document.body.dataset.screen = screen;
-  if (msg === null) return;
+  if (!document.activeElement || document.activeElement.offsetParent === null) {
+    document.activeElement && document.activeElement.blur(); // a hidden control keeps no focus
+  }
+  if (msg === null) {
+    stopCountdown();
+    player.pause();
+    spoken = "";
+    return;
+  }
   if (screen === "idle") renderIdle(msg);
   else if (screen === "finger") renderFinger(msg);
   else if (screen === "result") {
+    lastOutcome = msg.outcome || "";
     renderResult(msg);
-    if (fresh) {
-      if (countdown !== null) clearInterval(countdown);
-      startCountdown(msg.seconds || 0);
-    } else {
-      showClosing();
-    }
-  } else if (screen === "deactivated") renderDeactivated(msg);
+  }
+  else if (screen === "deactivated") {
+    document.body.dataset.family = msg.family || "refused";
+    renderDeactivated(msg);
+  }
+  if (fresh) {
+    if (WAITING.includes(screen)) startCountdown(msg.seconds || 0);
+    else stopCountdown();
+    speak(promptKey(msg), screen === "finger");
+  } else {
+    tick();
+  }
 }
 
 function connect() {
@@ -215,10 +251,12 @@ function connect() {
     }
     if (msg.type === "hello") {
       defaultLang = msg.language === "en" ? "en" : "id";
+      voiceAllowed = msg.voice === true;
       if (current === null) {
         lang = defaultLang;
         translateStatic();
       }
+      showVoice();
     } else if (msg.type === "screen") {
       render(msg, true);
     }
@@ -231,18 +269,47 @@ function connect() {
   });
 }
 
+function holdToReveal(button) {
+  const on = (event) => {
+    if (event.type === "keydown" && (event.repeat || (event.key !== " " && event.key !== "Enter"))) {
+      return;
+    }
+    event.preventDefault();
+    reveal(true);
+  };
+  const off = () => reveal(false);
+  button.addEventListener("pointerdown", on);
+  button.addEventListener("keydown", on);
+  for (const kind of ["pointerup", "pointercancel", "pointerleave", "keyup", "blur"]) {
+    button.addEventListener(kind, off);
+  }
+  button.addEventListener("contextmenu", (event) => event.preventDefault());
+}
+
 function init() {
   $("lang").addEventListener("click", () => {
     lang = lang === "id" ? "en" : "id";
     translateStatic();
-    if (current !== null) render(current, false);
+    if (current !== null) {
+      render(current, false);
+      speak(promptKey(current), false);
+    }
   });
+  $("voice").addEventListener("click", () => {
+    voiceOn = !voiceOn;
+    showVoice();
+    if (voiceOn) speak(promptKey(current), true);
+    else player.pause();
+  });
+  $("notice-accept").addEventListener("click", () => send({ type: "accept_notice" }));
+  $("notice-cancel").addEventListener("click", () => send({ type: "cancel" }));
   $("finger-switch").addEventListener("click", (event) => {
     const finger = event.currentTarget.dataset.finger;
     if (finger) send({ type: "select_finger", finger });
   });
   $("finger-cancel").addEventListener("click", () => send({ type: "cancel" }));
   $("result-done").addEventListener("click", () => send({ type: "cancel" }));
+  holdToReveal($("result-reveal"));
   translateStatic();
   connect();
 }

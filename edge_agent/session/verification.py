@@ -223,8 +223,12 @@ class Session:
         steps: dict[str, float] = {}
         _log.info("session started")
         ended_by: Reason | None = None
+        counted = False
         try:
             outcome = await self._verify(owned, request_id, steps)
+            # counted (durably, in the outbox) before the citizen can see it
+            counted = True
+            self.counter.add(outcome)
             self._show_result(outcome, owned)
             await self._step(self._clock.sleep(self._t.result_display), None)
         except Aborted as aborted:
@@ -236,7 +240,8 @@ class Session:
             if final is None:
                 deactivated = ended_by is Reason.DEACTIVATED
                 final = Outcome.DEVICE_DEACTIVATED if deactivated else Outcome.CANCELLED
-            self.counter.add(final)
+            if not counted:
+                self.counter.add(final)
             self._end()
             report = SessionReport(
                 outcome=final,

@@ -28,7 +28,7 @@ from common.clock import Clock
 from edge_agent.config import TimeoutsConfig
 from edge_agent.devices import FingerPort, GatewayPort
 from edge_agent.session.citizen_data import CitizenData
-from edge_agent.session.counters import OutcomeCounter
+from edge_agent.session.counters import OutcomeCounter, count_before_showing
 from edge_agent.session.finger_step import FingerStep
 from edge_agent.session.report import SessionReport
 from edge_agent.session.screens import Screen, ScreenName, ScreenObserver, ScreenPublisher
@@ -109,6 +109,7 @@ class Session:
         self._state = SessionState.IDLE
         self._present: set[str] = set()
         self._deactivated = False
+        self._storage_ok = True
         self._task: asyncio.Task[None] | None = None
         self._waiter = StepWaiter(clock)
         self._finger_step = FingerStep(
@@ -152,7 +153,10 @@ class Session:
             self._present.add(event.reader)
             if self._deactivated:
                 _log.info("card refused: the kiosk is deactivated")
-                self.counter.add(Outcome.DEVICE_DEACTIVATED)
+                count_before_showing(self.counter, Outcome.DEVICE_DEACTIVATED)
+            elif not self._storage_ok and self._task is None:
+                _log.info("card refused: the state folder cannot be written")
+                self._publish(Screen(ScreenName.RESULT, outcome=Outcome.STORAGE_FAILURE))
             elif self._task is None:
                 self._start(event.reader)
             else:
@@ -184,6 +188,15 @@ class Session:
             self._abort_with(Reason.DEACTIVATED)
         else:
             self._set(SessionState.DEACTIVATED, Screen(ScreenName.DEACTIVATED))
+
+    def set_storage(self, ok: bool) -> None:
+        """The state folder can (True) or cannot be written: refuse new sessions while not."""
+        self._storage_ok = ok
+
+    @property
+    def storage_ok(self) -> bool:
+        """False while new sessions are refused because nothing could be counted."""
+        return self._storage_ok
 
     def reactivate(self) -> None:
         """Accept sessions again."""
@@ -228,7 +241,9 @@ class Session:
             outcome = await self._verify(owned, request_id, steps)
             # counted (durably, in the outbox) before the citizen can see it
             counted = True
-            self.counter.add(outcome)
+            outcome = count_before_showing(self.counter, outcome)
+            if outcome is Outcome.STORAGE_FAILURE:
+                owned.wipe()
             self._show_result(outcome, owned)
             await self._step(self._clock.sleep(self._t.result_display), None)
         except Aborted as aborted:
@@ -241,7 +256,7 @@ class Session:
                 deactivated = ended_by is Reason.DEACTIVATED
                 final = Outcome.DEVICE_DEACTIVATED if deactivated else Outcome.CANCELLED
             if not counted:
-                self.counter.add(final)
+                count_before_showing(self.counter, final)
             self._end()
             report = SessionReport(
                 outcome=final,

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common.clock import local_day
+from edge_agent.errors import StorageFailure
 from edge_agent.session.counters import OutcomeCounter
 from protocol.mqtt import UsageMessage
 from protocol.outcomes import Outcome
@@ -120,6 +121,12 @@ class UsageOutbox:
                 self._db.execute("DELETE FROM days WHERE day = ?", (day,))
         return len(old)
 
+    def probe(self) -> None:
+        """One small durable write (is the folder writable again?); sqlite3.Error if not."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._next("write_probe")
+
     def next_health_seq(self) -> int:
         """A health report's sequence number (increasing across restarts)."""
         with self._db:
@@ -144,20 +151,28 @@ class OutboxCounter(OutcomeCounter):
         outbox: UsageOutbox,
         wall: Callable[[], float],
         on_added: Callable[[], None] | None = None,
+        on_failure: Callable[[StorageFailure], None] | None = None,
     ) -> None:
         super().__init__()
         self._outbox = outbox
         self._wall = wall
         self.on_added = on_added
+        self.on_failure = on_failure
 
     def add(self, outcome: Outcome) -> None:
-        """Count in memory and in the outbox, then tell the publisher."""
-        super().add(outcome)
+        """Count in the outbox (durably), then in memory, then tell the publisher.
+
+        StorageFailure if the outbox cannot be written: the count is not kept anywhere, and the
+        caller must not show the outcome as if it were.
+        """
         try:
             self._outbox.add(outcome, self._wall())
         except sqlite3.Error as err:
-            _log.error("usage outbox write failed (count kept in memory only): %s", err)
-            return
+            failure = StorageFailure(self._outbox.path, str(err))
+            if self.on_failure is not None:
+                self.on_failure(failure)
+            raise failure from err
+        super().add(outcome)
         if self.on_added is not None:
             try:
                 self.on_added()

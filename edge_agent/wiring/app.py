@@ -30,7 +30,7 @@ from edge_agent.session.screens import ScreenObserver
 from edge_agent.session.verification import Session, SessionState
 from edge_agent.ui.server import UiServer
 from edge_agent.uplink.connection import Uplink
-from edge_agent.uplink.remote_control import Enforcer
+from edge_agent.uplink.enforcer import Enforcer
 from edge_agent.uplink.statefile import RemoteState
 from edge_agent.wiring.fleet_side import (
     build_state_parts,
@@ -120,7 +120,7 @@ class Agent:
         self._tamper_switch: Any = None
         self._supervisor: Any = None
         # [state]: remote state, usage outbox and tamper latch (None: the agent as before)
-        self.fleet = build_state_parts(config, self._wall, self._enforce)
+        self.fleet = build_state_parts(config, self._wall, self._enforce, self._clock)
         self.counter: OutcomeCounter = self.fleet.counter if self.fleet else OutcomeCounter()
         self.uplink: Uplink | None = None
         self.link: GatewayLink | None = None
@@ -205,6 +205,8 @@ class Agent:
         if self.fleet is None or self._session is None:
             return
         session = self._session
+        self.fleet.storage.listen(session.set_storage)
+        self.fleet.storage.start()
         self._enforcer = Enforcer(session, indicators)
         self._enforcer.apply(self.fleet.control.state)  # a deactivated kiosk stays deactivated
         assert self._loop is not None
@@ -297,6 +299,7 @@ class Agent:
             except Exception as err:
                 _log.warning("closing a device failed: %s", type(err).__name__)
         if self.fleet is not None:
+            await self.fleet.storage.close()
             self.fleet.outbox.close()
 
 

@@ -25,8 +25,10 @@ DEVICE_KINDS = (
     AlertKind.CERT_EXPIRING,
     AlertKind.DEVICE_FAULT,
     AlertKind.DEACTIVATION_PENDING,
+    AlertKind.STORAGE_FAILURE,
 )
-HEALTH_KINDS = (AlertKind.TAMPER, AlertKind.DEVICE_FAULT)  # decided by one health message
+# decided by one health message
+HEALTH_KINDS = (AlertKind.TAMPER, AlertKind.DEVICE_FAULT, AlertKind.STORAGE_FAILURE)
 _BAD = (DeviceStatus.FAULT, DeviceStatus.MISSING)
 DAY_S = 86400
 
@@ -85,6 +87,15 @@ def health_alerts(device: str, health: HealthMessage) -> list[Wanted]:
     wanted = []
     if health.tamper or health.mcu_tamper_latched:
         wanted.append(Wanted(AlertKind.TAMPER, device, "tamper terdeteksi / tamper detected"))
+    if health.storage_ok is False:
+        wanted.append(
+            Wanted(
+                AlertKind.STORAGE_FAILURE,
+                device,
+                "penyimpanan tidak dapat ditulis, layanan ditolak / "
+                "storage cannot be written, sessions refused",
+            )
+        )
     parts = (("reader", health.reader), ("sam", health.sam), ("sensor", health.sensor))
     bad = [f"{name} {status.value}" for name, status in parts if status in _BAD]
     if bad:

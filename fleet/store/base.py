@@ -191,6 +191,7 @@ class AlertKind(Enum):
     DEACTIVATION_PENDING = "deactivation_pending"
     QUOTA_NEARLY_USED = "quota_nearly_used"
     SCRAPING = "scraping"
+    STORAGE_FAILURE = "storage_failure"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge_agent.uplink.remote_control import Enforcer, RemoteControl, VerdictKind
+from edge_agent.uplink.enforcer import Enforcer
+from edge_agent.uplink.remote_control import RemoteControl, VerdictKind
 from edge_agent.uplink.statefile import RemoteState, StateFile, atomic_write
 from protocol.signed import (
     Command,

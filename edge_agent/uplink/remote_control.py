@@ -119,9 +119,19 @@ class RemoteControl:
             return self._reject(
                 Channel.DESIRED, Rejection.NOT_YET_VALID, now, body.version, doc.kid
             )
-        if body.version == state.version and doc.digest == state.digest:
-            return Verdict(VerdictKind.DUPLICATE, state, desired=body)
-        if body.version <= state.version or body.issued_at < state.not_before:
+        if state.resync:
+            # the state file did not verify: any document at least as new as the anchor
+            if body.version < state.version:
+                return self._reject(
+                    Channel.DESIRED, Rejection.STALE_VERSION, now, body.version, doc.kid
+                )
+        elif body.version == state.version and doc.digest == state.digest:
+            if _agrees(state, body):
+                return Verdict(VerdictKind.DUPLICATE, state, desired=body)
+            SECURITY.warning(
+                "security_event kind=state_disagrees version=%d action=reapplied", body.version
+            )
+        elif body.version <= state.version or body.issued_at < state.not_before:
             return self._reject(
                 Channel.DESIRED, Rejection.STALE_VERSION, now, body.version, doc.kid
             )
@@ -133,6 +143,7 @@ class RemoteControl:
             sanctions=body.sanctions,
             issued_at=body.issued_at,
             applied_at=now,
+            resync=False,
         )
         self._save_or_hold(new, restrictive=_restricts(state, new))
         _log.warning(
@@ -245,6 +256,15 @@ class RemoteControl:
         )
         self.last_rejected = RejectedDocument(rejection.value, now, version)
         return Verdict(VerdictKind.REJECTED, self._state, rejection=rejection)
+
+
+def _agrees(state: RemoteState, body: DesiredState) -> bool:
+    """True if the local state says what the document says."""
+    return (
+        state.deactivated == body.deactivated
+        and set(state.sanctions) == set(body.sanctions)
+        and not state.resync
+    )
 
 
 def _restricts(old: RemoteState, new: RemoteState) -> bool:

@@ -32,6 +32,7 @@ from edge_agent.uplink.health import GatewayPing, HealthProbes, module_probe, pc
 from edge_agent.uplink.mqtt.options import MqttOptions
 from edge_agent.uplink.outbox import OutboxCounter, UsageOutbox
 from edge_agent.uplink.remote_control import RemoteControl
+from edge_agent.uplink.statebinding import Anchor, FileStateKey, StateKeyError
 from edge_agent.uplink.statefile import RemoteState, StateFile, atomic_write
 from edge_agent.uplink.storage import PROBE_FILE, StorageWatch
 from edge_agent.uplink.tamper import FileKeyDestroyer, TamperResponder
@@ -85,9 +86,16 @@ def build_state_parts(
     keys = load_admin_keys(config)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        control = RemoteControl(config.device.id, keys, StateFile(folder / STATE_FILE), wall=wall)
+        key = FileStateKey(config.state.state_key)
+        state_file = StateFile(
+            folder / STATE_FILE, key, Anchor(key.path.with_suffix(".anchor"), key)
+        )
+        state_file.first_start = key.created
+        control = RemoteControl(config.device.id, keys, state_file, wall=wall)
         outbox = UsageOutbox(folder / OUTBOX_FILE, config.state.province)
         outbox.prune(wall())
+    except StateKeyError as err:
+        raise StartupError(str(err)) from err
     except (OSError, sqlite3.Error) as err:
         raise StartupError(f"cannot use the state folder {folder}: {err}") from err
     tamper = TamperResponder(control, apply, FileKeyDestroyer(key_files(config)))

@@ -115,7 +115,10 @@ class RemoteControl:
                 Channel.DESIRED, Rejection.WRONG_DEVICE, now, kid=doc.kid, other=body.device
             )
         state = self._state
-        if body.issued_at > now + CLOCK_SKEW:
+        # A restrictive document (deactivation, a new sanction) applies whatever the kiosk's
+        # clock says: the version order alone refuses replays. A permissive one keeps its window.
+        restrictive = body.deactivated or not set(body.sanctions) <= set(state.sanctions)
+        if body.issued_at > now + CLOCK_SKEW and not restrictive:
             return self._reject(
                 Channel.DESIRED, Rejection.NOT_YET_VALID, now, body.version, doc.kid
             )
@@ -131,7 +134,9 @@ class RemoteControl:
             SECURITY.warning(
                 "security_event kind=state_disagrees version=%d action=reapplied", body.version
             )
-        elif body.version <= state.version or body.issued_at < state.not_before:
+        elif body.version <= state.version or (
+            body.issued_at < state.not_before and not restrictive
+        ):
             return self._reject(
                 Channel.DESIRED, Rejection.STALE_VERSION, now, body.version, doc.kid
             )

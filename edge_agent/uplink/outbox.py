@@ -155,7 +155,7 @@ class OutboxCounter(OutcomeCounter):
     ) -> None:
         super().__init__()
         self._outbox = outbox
-        self._wall = wall
+        self.wall = wall  # the gateway's clock once known: its local day
         self.on_added = on_added
         self.on_failure = on_failure
 
@@ -166,7 +166,7 @@ class OutboxCounter(OutcomeCounter):
         caller must not show the outcome as if it were.
         """
         try:
-            self._outbox.add(outcome, self._wall())
+            self._outbox.add(outcome, self.wall())
         except sqlite3.Error as err:
             failure = StorageFailure(self._outbox.path, str(err))
             if self.on_failure is not None:

@@ -92,6 +92,7 @@ class Telemetry:
         self._flush_task: asyncio.Task[int] | None = None
         self._flush_lock = asyncio.Lock()
         self.storage_ok: Callable[[], bool] | None = None  # the state folder can be written
+        self.clock_offset: Callable[[], float | None] | None = None  # against the gateway
 
     # --- state -----------------------------------------------------------------------------
 
@@ -172,7 +173,12 @@ class Telemetry:
             mcu_resets=None if snap.mcu is None else snap.mcu[1],
             mcu_tamper_latched=None if snap.mcu is None else snap.mcu[2],
             storage_ok=None if self.storage_ok is None else self.storage_ok(),
+            clock_offset_s=self._clock_offset(),
         )
+
+    def _clock_offset(self) -> int | None:
+        offset = self.clock_offset() if self.clock_offset is not None else None
+        return None if offset is None else round(offset)
 
     async def _health_loop(self) -> None:
         while True:

@@ -160,9 +160,11 @@ class Agent:
         if gateway is None and self.fleet is not None and self.fleet.control.state.tampered:
             gateway = _KeyDestroyed()  # no key for TLS; sessions are refused anyway
         if gateway is None:
-            self.link = GatewayLink(cfg.gateway, cfg.device.id)
+            self.link = GatewayLink(cfg.gateway, cfg.device.id, wall=self._wall)
             await self.link.start()
             gateway = self.link
+            if self.fleet is not None:  # usage counted on the gateway's local day
+                self.fleet.counter.wall = self.link.gateway_time
         observers: list[ScreenObserver] = [IndicatorObserver(indicators), *self._observers]
         if self._serve_ui:
             self.ui = UiServer(cfg.ui.host, self._ui_port, language=cfg.ui.language)
@@ -221,6 +223,9 @@ class Agent:
         self.uplink = build_uplink(
             self.config, self.fleet, self._enforcer, probes, self._clock, self._wall
         )
+        link = self.link
+        if self.uplink is not None and link is not None:
+            self.uplink.telemetry.clock_offset = lambda: link.clock_offset
         try:
             self._tamper_switch = watch_tamper_switch(
                 self.config, self.fleet.tamper, self._tamper_pin_factory

@@ -192,6 +192,7 @@ class AlertKind(Enum):
     QUOTA_NEARLY_USED = "quota_nearly_used"
     SCRAPING = "scraping"
     STORAGE_FAILURE = "storage_failure"
+    CLOCK_OFFSET = "clock_offset"
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,8 @@ class HealthMessage:
     mcu_tamper_latched: bool | None = None
     # the state folder can be written (None: not reported); False: the kiosk refuses sessions
     storage_ok: bool | None = None
+    # the kiosk's clock against the gateway's (gateway minus kiosk, seconds), None: not known
+    clock_offset_s: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The payload object."""
@@ -72,6 +74,7 @@ class HealthMessage:
             }
             | self._mcu_json()
             | ({} if self.storage_ok is None else {"storage_ok": self.storage_ok})
+            | ({} if self.clock_offset_s is None else {"clock_offset_s": self.clock_offset_s})
         )
 
     def _mcu_json(self) -> dict[str, Any]:
@@ -151,6 +154,11 @@ def parse_health(raw: bytes) -> HealthMessage:
         mcu_resets=mcu_resets,
         mcu_tamper_latched=mcu_latched,
         storage_ok=r.boolean("storage_ok") if r.has("storage_ok") else None,
+        clock_offset_s=(
+            r.integer("clock_offset_s", lo=-(10**10), hi=10**10)
+            if r.has("clock_offset_s")
+            else None
+        ),
     )
     r.done()
     return msg

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -294,3 +295,19 @@ async def test_a_nik_that_is_not_16_digits_is_never_sent(pki: Pki, gateway: Fake
     finally:
         await link.close()
     assert gateway.seen == []
+
+
+@pytest.mark.parametrize("behind", [86400.0, 600.0, -600.0, -86400.0])
+async def test_the_clock_offset_against_the_gateway_comes_from_its_answers(
+    pki: Pki, gateway: FakeGateway, behind: float
+) -> None:
+    """A kiosk clock a day or ten minutes off: measured, and the gateway's time is known."""
+    link = GatewayLink(_config(pki, gateway.port), pki.device_id, wall=lambda: time.time() - behind)
+    await link.start()
+    try:
+        assert link.clock_offset is None
+        await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, bytearray(KEY))
+    finally:
+        await link.close()
+    assert link.clock_offset is not None and abs(link.clock_offset - behind) <= 2
+    assert abs(link.gateway_time() - time.time()) <= 2

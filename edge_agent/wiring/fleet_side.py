@@ -92,7 +92,7 @@ def build_state_parts(
         )
         state_file.first_start = key.created
         control = RemoteControl(config.device.id, keys, state_file, wall=wall)
-        outbox = UsageOutbox(folder / OUTBOX_FILE, config.state.province)
+        outbox = UsageOutbox(folder / OUTBOX_FILE, config.state.province, wall())
         outbox.prune(wall())
     except StateKeyError as err:
         raise StartupError(str(err)) from err

@@ -92,8 +92,16 @@ def build_state_parts(
         )
         state_file.first_start = key.created
         control = RemoteControl(config.device.id, keys, state_file, wall=wall)
-        outbox = UsageOutbox(folder / OUTBOX_FILE, config.state.province, wall())
-        outbox.prune(wall())
+        try:
+            outbox = UsageOutbox(folder / OUTBOX_FILE, config.state.province, wall())
+            outbox.prune(wall())
+        except sqlite3.DatabaseError as err:
+            path = folder / OUTBOX_FILE
+            raise StartupError(
+                f"the usage outbox {path} cannot be read ({err}): move it aside (keep it: it "
+                "holds counts not yet sent) and start the agent again; a new outbox starts a "
+                "new epoch, so no count made after that is ignored"
+            ) from err
     except StateKeyError as err:
         raise StartupError(str(err)) from err
     except (OSError, sqlite3.Error) as err:

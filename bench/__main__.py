@@ -9,6 +9,7 @@ import sys
 BENCHES = (
     "card_read",
     "agent_session",
+    "agent_soak",
     "gateway_relay",
     "mqtt_traffic",
     "fleet_store",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from common import config
 
 
@@ -15,3 +17,12 @@ class ConfigError(config.ConfigError, AgentError):
 
 class StartupError(AgentError):
     """A part of the agent (a driver, the UI server) could not be started."""
+
+
+class StorageFailure(AgentError):
+    """A write to the state folder failed (full, read-only, I/O error); names file and cause."""
+
+    def __init__(self, path: Path, cause: str) -> None:
+        super().__init__(f"{path}: {cause}")
+        self.path = path
+        self.cause = cause

@@ -94,6 +94,7 @@ class Stack:
         self._agent_wanted = False  # the agent should run (a power cut is then restored)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.agent_ready_seconds = 0.0  # from process start to READY=1, imports included
+        self.agent_prefix: list[str] = []  # a command the agent runs under (a test's namespace)
         self._admin: Issued | None = None
         self._gateway_config: Any = None
 
@@ -329,7 +330,7 @@ level = "{self.log_level}"
         try:
             started = time.perf_counter()
             self.agent = subprocess.Popen(
-                [sys.executable, "-m", "edge_agent", "--config", str(config)],
+                [*self.agent_prefix, sys.executable, "-m", "edge_agent", "--config", str(config)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,

@@ -50,6 +50,7 @@ class Outcome(Enum):
     DEVICE_DEACTIVATED = "DEVICE_DEACTIVATED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     PATTERN_BLOCKED = "PATTERN_BLOCKED"
+    STORAGE_FAILURE = "STORAGE_FAILURE"
 
     # Members are singletons compared by identity: hash them by identity too, in C (Enum's own
     # __hash__ is Python code, and outcomes are looked up in sets and dicts on the gateway's
@@ -201,6 +202,14 @@ _INFO: dict[Outcome, OutcomeInfo] = {
         "The service is unavailable",
         "Silakan coba lagi beberapa saat lagi.",
         "Please try again in a few moments.",
+        upstream=False,
+        data_returned=False,
+    ),
+    Outcome.STORAGE_FAILURE: OutcomeInfo(
+        "Kios tidak dapat mencatat layanan saat ini",
+        "The kiosk cannot record the service right now",
+        "Silakan gunakan kios atau loket lain; petugas sudah diberi tahu.",
+        "Please use another kiosk or service desk; the staff have been alerted.",
         upstream=False,
         data_returned=False,
     ),

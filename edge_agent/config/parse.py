@@ -246,8 +246,11 @@ def _admin(t: Reader | None, file: ConfigFile) -> cfg.AdminConfig | None:
 def _state(t: Reader | None, file: ConfigFile) -> cfg.StateConfig | None:
     if t is None:
         return None
+    key_file = t.text("key_file", "")
     config = cfg.StateConfig(
-        dir=file.path(t.text("dir")), province=t.choice("province", sorted(PROVINCES), "31")
+        dir=file.path(t.text("dir")),
+        province=t.choice("province", sorted(PROVINCES), "31"),
+        key_file=file.path(key_file) if key_file else None,
     )
     t.done()
     return config

@@ -132,6 +132,13 @@ class StateConfig:
 
     dir: Path
     province: str = "31"
+    # the key binding remote-state.json to the device, apart from it (default: beside the folder)
+    key_file: Path | None = None
+
+    @property
+    def state_key(self) -> Path:
+        """Where the state key is kept."""
+        return self.key_file or self.dir.parent / f"{self.dir.name}.key"
 
 
 @dataclass(frozen=True, slots=True)

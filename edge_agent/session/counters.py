@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
+from edge_agent.errors import StorageFailure
 from protocol.outcomes import Outcome
+
+_log = logging.getLogger(__name__)
 
 
 class OutcomeCounter:
@@ -28,3 +32,16 @@ class OutcomeCounter:
     def snapshot(self) -> dict[str, int]:
         """Counts by outcome code, only the outcomes seen."""
         return {o.value: n for o, n in sorted(self._counts.items(), key=lambda kv: kv[0].value)}
+
+
+def count_before_showing(counter: OutcomeCounter, outcome: Outcome) -> Outcome:
+    """Count `outcome` (durably, where the counter has an outbox); what may be shown now.
+
+    STORAGE_FAILURE if it could not be counted: an answer nobody counted is never shown.
+    """
+    try:
+        counter.add(outcome)
+    except StorageFailure as err:
+        _log.error("outcome %s not counted, so not shown: %s", outcome.value, err)
+        return Outcome.STORAGE_FAILURE
+    return outcome

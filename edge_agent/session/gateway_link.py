@@ -10,8 +10,11 @@ without personal data.
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -72,7 +75,12 @@ class GatewayLink:
     """The agent's one client of the gateway. `start()` inside the loop, `close()` at the end."""
 
     def __init__(
-        self, config: GatewayConfig, device_id: str, *, ssl_context: ResumingContext | None = None
+        self,
+        config: GatewayConfig,
+        device_id: str,
+        *,
+        ssl_context: ResumingContext | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._cfg = config
         self._url = config.url + VERIFY_PATH
@@ -80,6 +88,25 @@ class GatewayLink:
         self._ctx = ssl_context or tls_context(config)
         self._session: aiohttp.ClientSession | None = None
         self.stats = LinkStats()
+        self._wall = wall
+        # gateway's clock minus the kiosk's (seconds, from its answers' Date), None until known
+        self.clock_offset: float | None = None
+
+    def _clock_from(self, date: str | None) -> None:
+        """Measure the kiosk clock's offset from an answer's Date header (1 s resolution)."""
+        if not date:
+            return
+        try:
+            gateway_time = email.utils.parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return
+        offset = gateway_time - self._wall()
+        # Date is truncated to the second: within a second the clocks agree
+        self.clock_offset = 0.0 if -1.0 <= offset <= 1.0 else round(offset)
+
+    def gateway_time(self) -> float:
+        """Now as the gateway's clock says (the kiosk's own until an answer came)."""
+        return self._wall() + (self.clock_offset or 0.0)
 
     @property
     def tls(self) -> ResumingContext:
@@ -150,6 +177,7 @@ class GatewayLink:
                 async with self._session.post(self._url, data=body, headers=headers) as resp:
                     raw = await resp.read()
                     status = resp.status
+                    self._clock_from(resp.headers.get("Date"))
                 self._ctx.remember()
                 break
             except aiohttp.ClientSSLError as err:

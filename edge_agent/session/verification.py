@@ -29,7 +29,7 @@ from common.clock import Clock
 from edge_agent.config import TimeoutsConfig
 from edge_agent.devices import FingerPort, GatewayPort
 from edge_agent.session.citizen_data import CitizenData
-from edge_agent.session.counters import OutcomeCounter
+from edge_agent.session.counters import OutcomeCounter, count_before_showing
 from edge_agent.session.finger_step import FingerStep
 from edge_agent.session.report import SessionReport
 from edge_agent.session.screens import Screen, ScreenName, ScreenObserver, ScreenPublisher
@@ -114,6 +114,7 @@ class Session:
         self._state = SessionState.IDLE
         self._present: set[str] = set()
         self._deactivated = False
+        self._storage_ok = True
         self._task: asyncio.Task[None] | None = None
         self._waiter = StepWaiter(clock)
         self._finger_step = FingerStep(
@@ -157,7 +158,10 @@ class Session:
             self._present.add(event.reader)
             if self._deactivated:
                 _log.info("card refused: the kiosk is deactivated")
-                self.counter.add(Outcome.DEVICE_DEACTIVATED)
+                count_before_showing(self.counter, Outcome.DEVICE_DEACTIVATED)
+            elif not self._storage_ok and self._task is None:
+                _log.info("card refused: the state folder cannot be written")
+                self._publish(Screen(ScreenName.RESULT, outcome=Outcome.STORAGE_FAILURE))
             elif self._task is None:
                 self._start(event.reader)
             else:
@@ -197,6 +201,15 @@ class Session:
         else:
             self._set(SessionState.DEACTIVATED, Screen(ScreenName.DEACTIVATED))
 
+    def set_storage(self, ok: bool) -> None:
+        """The state folder can (True) or cannot be written: refuse new sessions while not."""
+        self._storage_ok = ok
+
+    @property
+    def storage_ok(self) -> bool:
+        """False while new sessions are refused because nothing could be counted."""
+        return self._storage_ok
+
     def reactivate(self) -> None:
         """Accept sessions again."""
         self._deactivated = False
@@ -235,8 +248,14 @@ class Session:
         steps: dict[str, float] = {}
         _log.info("session started")
         ended_by: Reason | None = None
+        counted = False
         try:
             outcome = await self._verify(owned, request_id, steps)
+            # counted (durably, in the outbox) before the citizen can see it
+            counted = True
+            outcome = count_before_showing(self.counter, outcome)
+            if outcome is Outcome.STORAGE_FAILURE:
+                owned.wipe()
             self._show_result(outcome, owned)
             await self._step(self._clock.sleep(self._t.result_display), None)
         except Aborted as aborted:
@@ -248,7 +267,8 @@ class Session:
             if final is None:
                 deactivated = ended_by is Reason.DEACTIVATED
                 final = Outcome.DEVICE_DEACTIVATED if deactivated else Outcome.CANCELLED
-            self.counter.add(final)
+            if not counted:
+                count_before_showing(self.counter, final)
             self._end()
             report = SessionReport(
                 outcome=final,

@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable
 
 from common.clock import Clock
+from edge_agent.uplink.enforcer import Enforcer
 from edge_agent.uplink.health import HealthProbes
 from edge_agent.uplink.mqtt.client import Message, MqttClient
 from edge_agent.uplink.mqtt.errors import MqttError
 from edge_agent.uplink.mqtt.options import MqttOptions
 from edge_agent.uplink.outbox import UsageOutbox
-from edge_agent.uplink.remote_control import Enforcer, RemoteChannel, RemoteControl
+from edge_agent.uplink.remote_control import RemoteChannel, RemoteControl
 from edge_agent.uplink.statefile import RemoteState
 from edge_agent.uplink.telemetry import Telemetry, lost_will
 from protocol.mqtt import AckStatus, PayloadError, Presence, parse_state

@@ -1,10 +1,12 @@
 """The usage outbox: sessions per outcome per local day, in SQLite, until the broker has them.
 
 Counts only: a day, an outcome code, a number. Every new count bumps a sequence number (one
-sequence per kiosk, never reused); a day whose last change is not yet acknowledged by the broker
+sequence per outbox, never reused); a day whose last change is not yet acknowledged by the broker
 is pending. A usage message carries the day's cumulative counts with the sequence of its last
-change, so a consumer that keeps the highest sequence per day neither loses nor double-counts,
-whatever is replayed after an outage.
+change and the outbox's epoch (its creation time in ms, made once with the database), so a
+consumer that keeps the highest sequence per day and epoch, and sums a day over its epochs,
+neither loses nor double-counts, whatever is replayed after an outage, and ignores nothing
+counted after the outbox was lost or truncated and made again.
 
 The local day is the institution's (WIB, WITA or WIT, from its province), as at the gateway.
 Writes are synchronous (WAL, synchronous=FULL): a count is on disk before the session is over.
@@ -14,10 +16,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from common.clock import local_day
+from edge_agent.errors import StorageFailure
 from edge_agent.session.counters import OutcomeCounter
 from protocol.mqtt import UsageMessage
 from protocol.outcomes import Outcome
@@ -41,7 +45,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 class UsageOutbox:
     """Counts per outcome per local day, with what the broker has acknowledged."""
 
-    def __init__(self, path: Path, province: str) -> None:
+    def __init__(self, path: Path, province: str, wall: float | None = None) -> None:
         self.path = path
         self.utc_offset_h = utc_offset_hours(province)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,6 +53,17 @@ class UsageOutbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self.epoch = self._epoch(time.time() if wall is None else wall)
+
+    def _epoch(self, wall: float) -> int:
+        """This outbox's epoch: made once, when the database is made (its time in ms)."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (int(wall * 1000),)
+            )
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        return int(row[0])
 
     def close(self) -> None:
         """Close the database."""
@@ -92,7 +107,7 @@ class UsageOutbox:
                 counts[Outcome(outcome)] = int(count)
             except ValueError:  # an outcome code a later version removed: keep, do not send
                 _log.warning("outbox holds an unknown outcome code; not reported")
-        return UsageMessage(seq, day, self.utc_offset_h, counts)
+        return UsageMessage(seq, day, self.utc_offset_h, counts, self.epoch)
 
     def mark_sent(self, day: str, seq: int) -> None:
         """The broker acknowledged the report of `day` with sequence `seq`."""
@@ -120,6 +135,12 @@ class UsageOutbox:
                 self._db.execute("DELETE FROM days WHERE day = ?", (day,))
         return len(old)
 
+    def probe(self) -> None:
+        """One small durable write (is the folder writable again?); sqlite3.Error if not."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._next("write_probe")
+
     def next_health_seq(self) -> int:
         """A health report's sequence number (increasing across restarts)."""
         with self._db:
@@ -144,20 +165,28 @@ class OutboxCounter(OutcomeCounter):
         outbox: UsageOutbox,
         wall: Callable[[], float],
         on_added: Callable[[], None] | None = None,
+        on_failure: Callable[[StorageFailure], None] | None = None,
     ) -> None:
         super().__init__()
         self._outbox = outbox
-        self._wall = wall
+        self.wall = wall  # the gateway's clock once known: its local day
         self.on_added = on_added
+        self.on_failure = on_failure
 
     def add(self, outcome: Outcome) -> None:
-        """Count in memory and in the outbox, then tell the publisher."""
-        super().add(outcome)
+        """Count in the outbox (durably), then in memory, then tell the publisher.
+
+        StorageFailure if the outbox cannot be written: the count is not kept anywhere, and the
+        caller must not show the outcome as if it were.
+        """
         try:
-            self._outbox.add(outcome, self._wall())
+            self._outbox.add(outcome, self.wall())
         except sqlite3.Error as err:
-            _log.error("usage outbox write failed (count kept in memory only): %s", err)
-            return
+            failure = StorageFailure(self._outbox.path, str(err))
+            if self.on_failure is not None:
+                self.on_failure(failure)
+            raise failure from err
+        super().add(outcome)
         if self.on_added is not None:
             try:
                 self.on_added()

@@ -8,27 +8,27 @@ the `edge_agent.security` log. An accepted document is written to disk (atomic, 
 anything acts on it, so a kiosk killed at any point never applies a replay after its restart.
 Commands are therefore at most once: one accepted and then lost in a crash is not run again.
 
-`Enforcer` makes the kiosk follow the state: refuse sessions and show the deactivated screen
-(the session's observers switch the LEDs to red), or take sessions again. `RemoteChannel` is the
+`Enforcer` (edge_agent.uplink.enforcer) makes the kiosk follow the state. `RemoteChannel` is the
 MQTT side: it receives `desired` and `cmd/<id>`, publishes `reported` and `cmd/<id>/ack`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge_agent.devices import IndicatorPort
-from edge_agent.session.screens import Screen, ScreenName
+from edge_agent.errors import StorageFailure
+from edge_agent.uplink.enforcer import Enforcer
 from edge_agent.uplink.mqtt.client import Message
 from edge_agent.uplink.mqtt.errors import MqttError
 from edge_agent.uplink.statefile import SECURITY, RemoteState, StateFile
+from edge_agent.uplink.storage import StorageWatch, describe
 from protocol.mqtt import (
     AckMessage,
     AckStatus,
@@ -93,6 +93,7 @@ class RemoteControl:
         self._wall = wall
         self._state = state_file.load(wall())
         self.last_rejected: RejectedDocument | None = None
+        self.storage: StorageWatch | None = None  # where an unsaved restrictive state waits
 
     @property
     def state(self) -> RemoteState:
@@ -114,13 +115,28 @@ class RemoteControl:
                 Channel.DESIRED, Rejection.WRONG_DEVICE, now, kid=doc.kid, other=body.device
             )
         state = self._state
-        if body.issued_at > now + CLOCK_SKEW:
+        # A restrictive document (deactivation, a new sanction) applies whatever the kiosk's
+        # clock says: the version order alone refuses replays. A permissive one keeps its window.
+        restrictive = body.deactivated or not set(body.sanctions) <= set(state.sanctions)
+        if body.issued_at > now + CLOCK_SKEW and not restrictive:
             return self._reject(
                 Channel.DESIRED, Rejection.NOT_YET_VALID, now, body.version, doc.kid
             )
-        if body.version == state.version and doc.digest == state.digest:
-            return Verdict(VerdictKind.DUPLICATE, state, desired=body)
-        if body.version <= state.version or body.issued_at < state.not_before:
+        if state.resync:
+            # the state file did not verify: any document at least as new as the anchor
+            if body.version < state.version:
+                return self._reject(
+                    Channel.DESIRED, Rejection.STALE_VERSION, now, body.version, doc.kid
+                )
+        elif body.version == state.version and doc.digest == state.digest:
+            if _agrees(state, body):
+                return Verdict(VerdictKind.DUPLICATE, state, desired=body)
+            SECURITY.warning(
+                "security_event kind=state_disagrees version=%d action=reapplied", body.version
+            )
+        elif body.version <= state.version or (
+            body.issued_at < state.not_before and not restrictive
+        ):
             return self._reject(
                 Channel.DESIRED, Rejection.STALE_VERSION, now, body.version, doc.kid
             )
@@ -132,9 +148,9 @@ class RemoteControl:
             sanctions=body.sanctions,
             issued_at=body.issued_at,
             applied_at=now,
+            resync=False,
         )
-        self._file.save(new)  # on disk (fsync) before anything acts on it
-        self._state = new
+        self._save_or_hold(new, restrictive=_restricts(state, new))
         _log.warning(
             "desired state v%d applied: %s (issuer %s, key %s)",
             body.version,
@@ -172,8 +188,7 @@ class RemoteControl:
                 del nonces[old]
         nonces[body.nonce] = body.expires_at
         new = self._state.replace(nonces=nonces)
-        self._file.save(new)  # the nonce is spent before the command runs
-        self._state = new
+        self._save_or_hold(new, restrictive=False)  # the nonce is spent before the command runs
         _log.info("command %s accepted (issuer %s)", body.command.value, body.issuer)
         return Verdict(VerdictKind.APPLIED, new, command=body)
 
@@ -183,14 +198,35 @@ class RemoteControl:
             return self._state
         now = int(self._wall())
         new = self._state.replace(tampered=True, tamper_cause=cause, tampered_at=now)
-        self._file.save(new)
-        self._state = new
+        self._save_or_hold(new, restrictive=True)
         SECURITY.warning(
             "security_event kind=tamper cause=%s device=%s action=deactivated",
             cause,
             self.device_id,
         )
         return new
+
+    def _save_or_hold(self, new: RemoteState, *, restrictive: bool) -> None:
+        """Persist `new` (fsync) and put it in force. If the folder cannot be written: a
+        restrictive state is in force at once, in memory, and saved as soon as the folder can
+        be written (`storage`); anything else raises StorageFailure and is not in force."""
+        try:
+            self._file.save(new)
+        except OSError as err:
+            failure = StorageFailure(self._file.path, describe(err))
+            if not restrictive or self.storage is None:
+                if self.storage is not None:
+                    self.storage.failed(failure)
+                raise failure from err
+            self._state = new
+            _log.error("restrictive state in force in memory only until it is saved: %s", failure)
+            self.storage.failed(failure)
+            self.storage.later("remote-state", self._save_current)
+            return
+        self._state = new
+
+    def _save_current(self) -> None:
+        self._file.save(self._state)
 
     def reported(self) -> ReportedMessage:
         """What the kiosk reports: the applied version, its state, the last refusal."""
@@ -227,50 +263,18 @@ class RemoteControl:
         return Verdict(VerdictKind.REJECTED, self._state, rejection=rejection)
 
 
-class SessionControl(Protocol):
-    """What the enforcer needs of the session (edge_agent.session.verification.Session)."""
+def _agrees(state: RemoteState, body: DesiredState) -> bool:
+    """True if the local state says what the document says."""
+    return (
+        state.deactivated == body.deactivated
+        and set(state.sanctions) == set(body.sanctions)
+        and not state.resync
+    )
 
-    def deactivate(self) -> None:
-        """Refuse sessions; end a running one."""
 
-    def reactivate(self) -> None:
-        """Take sessions again."""
-
-
-class Enforcer:
-    """Makes the kiosk follow its remote state. Also a screen observer (registered after the
-    LEDs' own): while tampered, the deactivated screen shows the tamper pattern."""
-
-    def __init__(self, session: SessionControl, indicators: IndicatorPort | None = None) -> None:
-        self._session = session
-        self._indicators = indicators
-        self._tampered = False
-        add_observer = getattr(session, "add_observer", None)
-        if callable(add_observer):
-            add_observer(self)
-
-    def apply(self, state: RemoteState) -> None:
-        """Deactivated or tampered: refuse sessions (deactivated screen, red LED); else take."""
-        self._tampered = state.tampered
-        if state.refuses_sessions:
-            self._session.deactivate()
-            if state.tampered:
-                self._tamper_pattern()
-        else:
-            self._session.reactivate()
-
-    def show(self, screen: Screen) -> None:
-        """A new screen: keep the tamper pattern on the deactivated screen of a tampered kiosk."""
-        if self._tampered and screen.name is ScreenName.DEACTIVATED:
-            self._tamper_pattern()
-
-    def _tamper_pattern(self) -> None:
-        if self._indicators is None:
-            return
-        try:
-            self._indicators.show("tamper")
-        except Exception as err:
-            _log.warning("cannot show the tamper pattern: %s", type(err).__name__)
+def _restricts(old: RemoteState, new: RemoteState) -> bool:
+    """True if `new` refuses sessions, or adds a sanction: in force even before it is saved."""
+    return new.refuses_sessions or not set(new.sanctions) <= set(old.sanctions)
 
 
 Publish = Callable[[str, bytes, int, bool], Awaitable[None]]
@@ -330,7 +334,14 @@ class RemoteChannel:
         if not payload:
             return  # the retained document was cleared: nothing to apply
         refused_before = self.control.state.refuses_sessions
-        verdict = self.control.desired(payload)
+        try:
+            verdict = self.control.desired(payload)
+        except StorageFailure as err:
+            _log.error("desired state not applied, it cannot be saved: %s", err)
+            storage = self.control.storage
+            if storage is not None:
+                storage.later("desired", lambda: self._desired_again(payload))
+            return
         if verdict.kind is VerdictKind.APPLIED:
             if refused_before or verdict.state.refuses_sessions:
                 # an active kiosk that stays active (a sanction label such as quota_reduced):
@@ -341,10 +352,20 @@ class RemoteChannel:
         if verdict.kind is not VerdictKind.DUPLICATE:
             await self._try(self.publish_reported())
 
+    def _desired_again(self, payload: bytes) -> None:
+        """The folder can be written again: the desired state that waited (on the loop)."""
+        asyncio.get_running_loop().create_task(self._desired(payload), name="desired-again")
+
     async def _command(self, command_id: str, payload: bytes) -> None:
-        verdict = self.control.command(command_id, payload)
+        try:
+            verdict = self.control.command(command_id, payload)
+        except StorageFailure as err:
+            _log.error("command refused, its nonce cannot be saved: %s", err)
+            verdict = Verdict(VerdictKind.REJECTED, self.control.state)
         now = int(self._wall())
-        if verdict.kind is not VerdictKind.APPLIED or verdict.command is None:
+        if verdict.rejection is None and verdict.kind is VerdictKind.REJECTED:
+            ack = AckMessage(command_id, AckStatus.REJECTED, now, "storage_failure")
+        elif verdict.kind is not VerdictKind.APPLIED or verdict.command is None:
             reason = verdict.rejection.value if verdict.rejection else ""
             ack = AckMessage(command_id, AckStatus.REJECTED, now, reason)
             await self._try(self.publish_reported())

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hmac
 import json
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protocol.signed import MAX_VERSION, Sanction
 from protocol.strict import Reader
 from protocol.strictjson import strict_loads
+
+if TYPE_CHECKING:
+    from edge_agent.uplink.statebinding import Anchor, StateKey
 
 _log = logging.getLogger(__name__)
 SECURITY = logging.getLogger("edge_agent.security")
@@ -48,6 +52,8 @@ class RemoteState:
     tamper_cause: str = ""
     tampered_at: int = 0
     nonces: dict[str, int] = field(default_factory=dict)  # command nonce -> its expiry
+    # the file did not verify: deactivated until a signed desired state of at least `version`
+    resync: bool = False
 
     @property
     def refuses_sessions(self) -> bool:
@@ -74,6 +80,7 @@ class RemoteState:
             "tamper_cause": self.tamper_cause,
             "tampered_at": self.tampered_at,
             "nonces": dict(sorted(self.nonces.items())),
+            "resync": self.resync,
         }
 
 
@@ -112,6 +119,7 @@ def parse_state(data: bytes) -> RemoteState:
         tamper_cause=r.text("tamper_cause", pattern=_TEXT, empty=True),
         tampered_at=r.integer("tampered_at", hi=MAX_VERSION),
         nonces={n: nonces.integer(n) for n in used},
+        resync=r.boolean("resync", False),
     )
     r.done()
     return state
@@ -122,14 +130,19 @@ def atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # a full disk keeps no half-written copy
+        raise
     fsync_dir(path.parent)
 
 
@@ -143,10 +156,17 @@ def fsync_dir(folder: Path) -> None:
 
 
 class StateFile:
-    """remote-state.json in the agent's state folder."""
+    """remote-state.json in the agent's state folder, bound to the device by `key` (a MAC in
+    the file) and `anchor` (the last version, kept apart). Without a key (tests of the state
+    logic alone) the file is plain JSON."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, key: StateKey | None = None, anchor: Anchor | None = None
+    ) -> None:
         self.path = path
+        self._key = key
+        self._anchor = anchor
+        self.first_start = False  # set by the wiring: the key was made just now
 
     def load(self, wall: float) -> RemoteState:
         """The saved state; a fresh one if none; fail closed if it cannot be read back."""
@@ -157,22 +177,70 @@ class StateFile:
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
-            return RemoteState()
+            if self._key is None:
+                return RemoteState()
+            if self.first_start:  # from now on the file is always there
+                self.save(RemoteState())
+                return RemoteState()
+            return self._resync(wall, "state_missing", "missing")
         try:
-            return parse_state(data)
+            state, mac = self._parse(data)
         except StateFileError as err:
             now = int(wall)
-            SECURITY.warning(
-                "security_event kind=state_file_unreadable error=%s action=deactivated", err
-            )
             with contextlib.suppress(OSError):
                 self.path.replace(self.path.with_name(f"{self.path.name}.unreadable-{now}"))
-            state = RemoteState(
-                deactivated=True, reason="state_unreadable", applied_at=now, not_before=now
-            )
-            self.save(state)
+            return self._resync(wall, "state_unreadable", f"unreadable ({err})")
+        if self._key is None:
             return state
+        if mac is None or not hmac.compare_digest(mac, self._key.mac(_canonical(state))):
+            return self._resync(wall, "state_unverified", "edited or not this kiosk's")
+        anchored = self._anchor.version() if self._anchor is not None else None
+        if anchored is not None and state.version < anchored:
+            return self._resync(wall, "state_rolled_back", f"older than version {anchored}")
+        return state
+
+    def _parse(self, data: bytes) -> tuple[RemoteState, str | None]:
+        try:
+            obj = strict_loads(data)
+        except (ValueError, RecursionError):
+            raise StateFileError("not strict JSON") from None
+        mac = obj.pop("mac", None) if isinstance(obj, dict) else None
+        if mac is not None and not isinstance(mac, str):
+            raise StateFileError("mac: not text")
+        return parse_state(json.dumps(obj, sort_keys=True).encode()), mac
+
+    def _resync(self, wall: float, reason: str, what: str) -> RemoteState:
+        """Fail closed: deactivated until a signed desired state at least as new as the anchor."""
+        now = int(wall)
+        anchored = self._anchor.version() if self._anchor is not None else None
+        SECURITY.warning(
+            "security_event kind=state_file_rejected file=%s cause=%s action=deactivated until "
+            "a signed desired state of version %d or later arrives (the broker's retained one "
+            "does on connection; if the kiosk stays deactivated, check its broker connection)",
+            self.path,
+            what,
+            anchored or 0,
+        )
+        state = RemoteState(
+            version=anchored or 0,
+            deactivated=True,
+            reason=reason,
+            applied_at=now,
+            not_before=now,
+            resync=True,
+        )
+        self.save(state)
+        return state
 
     def save(self, state: RemoteState) -> None:
-        """Write atomically and fsync (call before acting on the state)."""
-        atomic_write(self.path, json.dumps(state.to_json(), sort_keys=True).encode() + b"\n")
+        """Write atomically and fsync (call before acting on the state); then the anchor."""
+        body = state.to_json()
+        if self._key is not None:
+            body["mac"] = self._key.mac(_canonical(state))
+        atomic_write(self.path, json.dumps(body, sort_keys=True).encode() + b"\n")
+        if self._anchor is not None and not state.resync:
+            self._anchor.record(state.version)
+
+
+def _canonical(state: RemoteState) -> bytes:
+    return json.dumps(state.to_json(), sort_keys=True).encode()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 
@@ -90,6 +91,8 @@ class Telemetry:
         self._health_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[int] | None = None
         self._flush_lock = asyncio.Lock()
+        self.storage_ok: Callable[[], bool] | None = None  # the state folder can be written
+        self.clock_offset: Callable[[], float | None] | None = None  # against the gateway
 
     # --- state -----------------------------------------------------------------------------
 
@@ -135,7 +138,11 @@ class Telemetry:
         return await self._publish_health(await self.collect_health())
 
     async def _publish_health(self, msg: HealthMessage) -> HealthMessage:
-        msg = dataclasses.replace(msg, seq=self.outbox.next_health_seq())
+        try:
+            seq = self.outbox.next_health_seq()
+        except sqlite3.Error:  # the folder cannot be written: the report says so, in order
+            seq = (self._last_health.seq if self._last_health else 0) + 1
+        msg = dataclasses.replace(msg, seq=seq)
         await self.client.publish(self.health_topic, encode(msg.to_json()), qos=0, retain=True)
         self._last_health = msg
         self._last_health_at = self._clock.monotonic()
@@ -165,7 +172,13 @@ class Telemetry:
             mcu_link_up=None if snap.mcu is None else snap.mcu[0],
             mcu_resets=None if snap.mcu is None else snap.mcu[1],
             mcu_tamper_latched=None if snap.mcu is None else snap.mcu[2],
+            storage_ok=None if self.storage_ok is None else self.storage_ok(),
+            clock_offset_s=self._clock_offset(),
         )
+
+    def _clock_offset(self) -> int | None:
+        offset = self.clock_offset() if self.clock_offset is not None else None
+        return None if offset is None else round(offset)
 
     async def _health_loop(self) -> None:
         while True:
@@ -218,6 +231,10 @@ class Telemetry:
                     except MqttError as err:
                         _log.info("usage of %s kept in the outbox: %s", report.day, err)
                         return sent
-                    self.outbox.mark_sent(report.day, report.seq)
+                    try:
+                        self.outbox.mark_sent(report.day, report.seq)
+                    except sqlite3.Error as err:  # sent again later: the consumer keeps one
+                        _log.info("usage of %s sent, not marked: %s", report.day, err)
+                        return sent
                     sent += 1
         return sent

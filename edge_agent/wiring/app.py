@@ -30,7 +30,7 @@ from edge_agent.session.screens import ScreenObserver
 from edge_agent.session.verification import Session, SessionState
 from edge_agent.ui.server import UiServer
 from edge_agent.uplink.connection import Uplink
-from edge_agent.uplink.remote_control import Enforcer
+from edge_agent.uplink.enforcer import Enforcer
 from edge_agent.uplink.statefile import RemoteState
 from edge_agent.wiring.fleet_side import (
     build_state_parts,
@@ -120,7 +120,7 @@ class Agent:
         self._tamper_switch: Any = None
         self._supervisor: Any = None
         # [state]: remote state, usage outbox and tamper latch (None: the agent as before)
-        self.fleet = build_state_parts(config, self._wall, self._enforce)
+        self.fleet = build_state_parts(config, self._wall, self._enforce, self._clock)
         self.counter: OutcomeCounter = self.fleet.counter if self.fleet else OutcomeCounter()
         self.uplink: Uplink | None = None
         self.link: GatewayLink | None = None
@@ -160,9 +160,11 @@ class Agent:
         if gateway is None and self.fleet is not None and self.fleet.control.state.tampered:
             gateway = _KeyDestroyed()  # no key for TLS; sessions are refused anyway
         if gateway is None:
-            self.link = GatewayLink(cfg.gateway, cfg.device.id)
+            self.link = GatewayLink(cfg.gateway, cfg.device.id, wall=self._wall)
             await self.link.start()
             gateway = self.link
+            if self.fleet is not None:  # usage counted on the gateway's local day
+                self.fleet.counter.wall = self.link.gateway_time
         observers: list[ScreenObserver] = [IndicatorObserver(indicators), *self._observers]
         if self._serve_ui:
             self.ui = UiServer(
@@ -213,6 +215,8 @@ class Agent:
         if self.fleet is None or self._session is None:
             return
         session = self._session
+        self.fleet.storage.listen(session.set_storage)
+        self.fleet.storage.start()
         self._enforcer = Enforcer(session, indicators)
         self._enforcer.apply(self.fleet.control.state)  # a deactivated kiosk stays deactivated
         assert self._loop is not None
@@ -227,6 +231,9 @@ class Agent:
         self.uplink = build_uplink(
             self.config, self.fleet, self._enforcer, probes, self._clock, self._wall
         )
+        link = self.link
+        if self.uplink is not None and link is not None:
+            self.uplink.telemetry.clock_offset = lambda: link.clock_offset
         try:
             self._tamper_switch = watch_tamper_switch(
                 self.config, self.fleet.tamper, self._tamper_pin_factory
@@ -305,6 +312,7 @@ class Agent:
             except Exception as err:
                 _log.warning("closing a device failed: %s", type(err).__name__)
         if self.fleet is not None:
+            await self.fleet.storage.close()
             self.fleet.outbox.close()
 
 

@@ -27,11 +27,14 @@ from edge_agent.errors import ConfigError, StartupError
 from edge_agent.session.lights import pattern_for
 from edge_agent.session.screens import Screen
 from edge_agent.uplink.connection import Uplink
+from edge_agent.uplink.enforcer import Enforcer
 from edge_agent.uplink.health import GatewayPing, HealthProbes, module_probe, pcsc_probe
 from edge_agent.uplink.mqtt.options import MqttOptions
 from edge_agent.uplink.outbox import OutboxCounter, UsageOutbox
-from edge_agent.uplink.remote_control import Enforcer, RemoteControl
-from edge_agent.uplink.statefile import RemoteState, StateFile
+from edge_agent.uplink.remote_control import RemoteControl
+from edge_agent.uplink.statebinding import Anchor, FileStateKey, StateKeyError
+from edge_agent.uplink.statefile import RemoteState, StateFile, atomic_write
+from edge_agent.uplink.storage import PROBE_FILE, StorageWatch
 from edge_agent.uplink.tamper import FileKeyDestroyer, TamperResponder
 from protocol.signed import keyring, load_public_key
 
@@ -49,6 +52,7 @@ class StateParts:
     outbox: UsageOutbox
     tamper: TamperResponder
     counter: OutboxCounter
+    storage: StorageWatch
 
 
 def load_admin_keys(config: AgentConfig) -> dict[str, Any]:
@@ -73,6 +77,7 @@ def build_state_parts(
     config: AgentConfig,
     wall: Callable[[], float],
     apply: Callable[[RemoteState], None],
+    clock: Clock,
 ) -> StateParts | None:
     """Open the state folder's parts (None without [state])."""
     if config.state is None:
@@ -81,15 +86,41 @@ def build_state_parts(
     keys = load_admin_keys(config)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        control = RemoteControl(config.device.id, keys, StateFile(folder / STATE_FILE), wall=wall)
-        outbox = UsageOutbox(folder / OUTBOX_FILE, config.state.province)
-        outbox.prune(wall())
+        key = FileStateKey(config.state.state_key)
+        state_file = StateFile(
+            folder / STATE_FILE, key, Anchor(key.path.with_suffix(".anchor"), key)
+        )
+        state_file.first_start = key.created
+        control = RemoteControl(config.device.id, keys, state_file, wall=wall)
+        try:
+            outbox = UsageOutbox(folder / OUTBOX_FILE, config.state.province, wall())
+            outbox.prune(wall())
+        except sqlite3.DatabaseError as err:
+            path = folder / OUTBOX_FILE
+            raise StartupError(
+                f"the usage outbox {path} cannot be read ({err}): move it aside (keep it: it "
+                "holds counts not yet sent) and start the agent again; a new outbox starts a "
+                "new epoch, so no count made after that is ignored"
+            ) from err
+    except StateKeyError as err:
+        raise StartupError(str(err)) from err
     except (OSError, sqlite3.Error) as err:
         raise StartupError(f"cannot use the state folder {folder}: {err}") from err
     tamper = TamperResponder(control, apply, FileKeyDestroyer(key_files(config)))
     if control.state.tampered:
         tamper.destroy_keys()  # a crash may have come between the latch and the destroy
-    return StateParts(control, outbox, tamper, OutboxCounter(outbox, wall))
+
+    def check() -> None:
+        atomic_write(folder / PROBE_FILE, b"ok\n")
+
+    def probe() -> None:
+        check()
+        outbox.probe()
+
+    storage = StorageWatch(folder, clock, probe, check=check)
+    control.storage = storage
+    counter = OutboxCounter(outbox, wall, on_failure=storage.failed)
+    return StateParts(control, outbox, tamper, counter, storage)
 
 
 def health_probes(
@@ -157,6 +188,8 @@ def build_uplink(
         health_interval=m.health_interval,
         probe_interval=m.probe_interval,
     )
+    uplink.telemetry.storage_ok = lambda: parts.storage.ok
+    parts.storage.listen(lambda _ok: uplink.telemetry.poke())
     parts.counter.on_added = uplink.usage_added
     parts.tamper.report = uplink.report_tamper
     return uplink

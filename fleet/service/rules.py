@@ -25,8 +25,15 @@ DEVICE_KINDS = (
     AlertKind.CERT_EXPIRING,
     AlertKind.DEVICE_FAULT,
     AlertKind.DEACTIVATION_PENDING,
+)  # storage and clock alerts are decided by health messages alone (the store keeps no column)
+# decided by one health message
+HEALTH_KINDS = (
+    AlertKind.TAMPER,
+    AlertKind.DEVICE_FAULT,
+    AlertKind.STORAGE_FAILURE,
+    AlertKind.CLOCK_OFFSET,
 )
-HEALTH_KINDS = (AlertKind.TAMPER, AlertKind.DEVICE_FAULT)  # decided by one health message
+CLOCK_TOLERANCE_S = 120  # a kiosk clock further off the gateway's than this is an alert
 _BAD = (DeviceStatus.FAULT, DeviceStatus.MISSING)
 DAY_S = 86400
 
@@ -85,6 +92,25 @@ def health_alerts(device: str, health: HealthMessage) -> list[Wanted]:
     wanted = []
     if health.tamper or health.mcu_tamper_latched:
         wanted.append(Wanted(AlertKind.TAMPER, device, "tamper terdeteksi / tamper detected"))
+    if health.storage_ok is False:
+        wanted.append(
+            Wanted(
+                AlertKind.STORAGE_FAILURE,
+                device,
+                "penyimpanan tidak dapat ditulis, layanan ditolak / "
+                "storage cannot be written, sessions refused",
+            )
+        )
+    offset = health.clock_offset_s
+    if offset is not None and abs(offset) > CLOCK_TOLERANCE_S:
+        wanted.append(
+            Wanted(
+                AlertKind.CLOCK_OFFSET,
+                device,
+                f"jam kios selisih {offset} detik dari gateway / "
+                f"kiosk clock {offset} s off the gateway's",
+            )
+        )
     parts = (("reader", health.reader), ("sam", health.sam), ("sensor", health.sensor))
     bad = [f"{name} {status.value}" for name, status in parts if status in _BAD]
     if bad:

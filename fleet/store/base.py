@@ -191,6 +191,8 @@ class AlertKind(Enum):
     DEACTIVATION_PENDING = "deactivation_pending"
     QUOTA_NEARLY_USED = "quota_nearly_used"
     SCRAPING = "scraping"
+    STORAGE_FAILURE = "storage_failure"
+    CLOCK_OFFSET = "clock_offset"
 
 
 @dataclass(frozen=True, slots=True)

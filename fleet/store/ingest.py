@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from fleet.store.sqlstore import Tx
 
 _HEALTH_WIDTH = 20
-_USAGE_WIDTH = 6
+_USAGE_WIDTH = 7
 
 
 class _Latest:
@@ -42,14 +42,14 @@ class _Latest:
 def ingest_batch(tx: Tx, batch: Sequence[Ingest]) -> int:
     """Store `batch`; how many of its messages changed the store."""
     health: list[Ingest] = []
-    usage: dict[tuple[str, str], Ingest] = {}
+    usage: dict[tuple[str, str, int], Ingest] = {}
     others: list[Ingest] = []
     for item in batch:
         msg = item.message
         if isinstance(msg, HealthMessage):
             health.append(item)
         elif isinstance(msg, UsageMessage):
-            key = (item.device, msg.day)
+            key = (item.device, msg.day, msg.epoch)
             kept = usage.get(key)
             if kept is None or msg.seq > _seq(kept):
                 usage[key] = item
@@ -106,7 +106,7 @@ def _store_usage(tx: Tx, items: list[Ingest], latest: _Latest) -> int:
             msg = item.message
             assert isinstance(msg, UsageMessage)
             counts = rows.to_json_text({o.value: n for o, n in msg.counts.items()})
-            params += (item.device, msg.day, msg.seq, msg.utc_offset_h, counts, item.at)
+            params += (item.device, msg.day, msg.epoch, msg.seq, msg.utc_offset_h, counts, item.at)
         statement = sql.many(sql.UPSERT_USAGE, len(chunk), _USAGE_WIDTH)
         for device, at in tx.rows(statement, params):
             latest.saw(device, at)

@@ -33,11 +33,11 @@ SCHEMA = (
         mcu_link_up BOOLEAN, mcu_resets BIGINT, mcu_tamper_latched BOOLEAN,
         PRIMARY KEY (device, seq))""",
     """CREATE INDEX IF NOT EXISTS health_at ON health (at)""",
-    # a kiosk's day of usage: the highest seq
+    # a kiosk's day of usage per outbox epoch: the highest seq (a day is the sum of its epochs)
     """CREATE TABLE IF NOT EXISTS usage (
-        device TEXT NOT NULL, day TEXT NOT NULL, seq BIGINT NOT NULL, tz BIGINT NOT NULL,
-        counts TEXT NOT NULL, at BIGINT NOT NULL,
-        PRIMARY KEY (device, day))""",
+        device TEXT NOT NULL, day TEXT NOT NULL, epoch BIGINT NOT NULL, seq BIGINT NOT NULL,
+        tz BIGINT NOT NULL, counts TEXT NOT NULL, at BIGINT NOT NULL,
+        PRIMARY KEY (device, day, epoch))""",
     """CREATE TABLE IF NOT EXISTS ack (
         device TEXT NOT NULL, command_id TEXT NOT NULL, status TEXT NOT NULL,
         ts BIGINT NOT NULL, reason TEXT NOT NULL, at BIGINT NOT NULL,
@@ -84,8 +84,8 @@ INSERT_HEALTH = (
     "ON CONFLICT (device, seq) DO NOTHING RETURNING device, seq, at"
 )
 UPSERT_USAGE = (
-    "INSERT INTO usage (device, day, seq, tz, counts, at) VALUES {rows} "
-    "ON CONFLICT (device, day) DO UPDATE SET "
+    "INSERT INTO usage (device, day, epoch, seq, tz, counts, at) VALUES {rows} "
+    "ON CONFLICT (device, day, epoch) DO UPDATE SET "
     "seq = excluded.seq, tz = excluded.tz, counts = excluded.counts, at = excluded.at "
     "WHERE excluded.seq > usage.seq RETURNING device, at"
 )

@@ -8,6 +8,7 @@ driver's errors into StoreError.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 from abc import abstractmethod
@@ -185,9 +186,7 @@ class SqlStore(FleetStore):
             params.append(institution)
         with self._transaction(write=False) as tx:
             found = tx.rows(query, params)
-        days = [UsageDay(row[0], row[1], row[2], json.loads(row[3])) for row in found]
-        days.sort(key=lambda u: (u.device, u.day))
-        return days
+        return _sum_epochs(found)
 
     # --- audit trail ------------------------------------------------------------------------
 
@@ -293,3 +292,16 @@ def _fleet_row(row: Sequence[Any]) -> FleetRow:
         health=rows.health_from_row(row[19:]),
         reported=rows.reported_from_row(row[11:19]),
     )
+
+
+def _sum_epochs(found: list[Any]) -> list[UsageDay]:
+    """One UsageDay per kiosk and day: its epochs' counts added up (highest seq of any)."""
+    merged: dict[tuple[str, str], tuple[int, collections.Counter[str]]] = {}
+    for device, day, seq, counts in found:
+        kept_seq, total = merged.get((device, day), (0, collections.Counter()))
+        total.update(json.loads(counts))
+        merged[(device, day)] = (max(kept_seq, seq), total)
+    return [
+        UsageDay(device, day, seq, dict(total))
+        for (device, day), (seq, total) in sorted(merged.items())
+    ]

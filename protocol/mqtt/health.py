@@ -42,29 +42,40 @@ class HealthMessage:
     mcu_link_up: bool | None = None
     mcu_resets: int | None = None
     mcu_tamper_latched: bool | None = None
+    # the state folder can be written (None: not reported); False: the kiosk refuses sessions
+    storage_ok: bool | None = None
+    # the kiosk's clock against the gateway's (gateway minus kiosk, seconds), None: not known
+    clock_offset_s: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The payload object."""
         gw: dict[str, Any] = {"reachable": self.gateway_reachable}
         if self.gateway_rtt_ms is not None:
             gw["rtt_ms"] = round(self.gateway_rtt_ms, 1)
-        return {
-            "v": SCHEMA_VERSION,
-            "seq": self.seq,
-            "ts": self.ts,
-            "reader": self.reader.value,
-            "sam": self.sam.value,
-            "sensor": self.sensor.value,
-            "tamper": self.tamper,
-            "deactivated": self.deactivated,
-            "gateway": gw,
-            "cert_days": self.cert_days_left,
-            "cpu_c": None if self.cpu_temp_c is None else round(self.cpu_temp_c, 1),
-            "mem_pct": None if self.mem_used_pct is None else round(self.mem_used_pct, 1),
-            "disk_free_pct": None if self.disk_free_pct is None else round(self.disk_free_pct, 1),
-            "uptime_s": self.uptime_s,
-            "agent": self.agent,
-        } | self._mcu_json()
+        return (
+            {
+                "v": SCHEMA_VERSION,
+                "seq": self.seq,
+                "ts": self.ts,
+                "reader": self.reader.value,
+                "sam": self.sam.value,
+                "sensor": self.sensor.value,
+                "tamper": self.tamper,
+                "deactivated": self.deactivated,
+                "gateway": gw,
+                "cert_days": self.cert_days_left,
+                "cpu_c": None if self.cpu_temp_c is None else round(self.cpu_temp_c, 1),
+                "mem_pct": None if self.mem_used_pct is None else round(self.mem_used_pct, 1),
+                "disk_free_pct": None
+                if self.disk_free_pct is None
+                else round(self.disk_free_pct, 1),
+                "uptime_s": self.uptime_s,
+                "agent": self.agent,
+            }
+            | self._mcu_json()
+            | ({} if self.storage_ok is None else {"storage_ok": self.storage_ok})
+            | ({} if self.clock_offset_s is None else {"clock_offset_s": self.clock_offset_s})
+        )
 
     def _mcu_json(self) -> dict[str, Any]:
         if self.mcu_link_up is None:
@@ -88,6 +99,7 @@ class HealthMessage:
             self.tamper,
             self.deactivated,
             self.gateway_reachable,
+            self.storage_ok,
         ) == (
             other.reader,
             other.sam,
@@ -95,6 +107,7 @@ class HealthMessage:
             other.tamper,
             other.deactivated,
             other.gateway_reachable,
+            other.storage_ok,
         )
 
 
@@ -140,6 +153,12 @@ def parse_health(raw: bytes) -> HealthMessage:
         mcu_link_up=mcu_link_up,
         mcu_resets=mcu_resets,
         mcu_tamper_latched=mcu_latched,
+        storage_ok=r.boolean("storage_ok") if r.has("storage_ok") else None,
+        clock_offset_s=(
+            r.integer("clock_offset_s", lo=-(10**10), hi=10**10)
+            if r.has("clock_offset_s")
+            else None
+        ),
     )
     r.done()
     return msg

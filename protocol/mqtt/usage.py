@@ -10,18 +10,23 @@ from typing import Any
 from protocol.mqtt.payload import SCHEMA_VERSION, PayloadError, read
 from protocol.outcomes import Outcome
 
+MAX_EPOCH = 2**53  # the outbox's creation time in milliseconds fits with room to spare
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
 @dataclass(frozen=True, slots=True)
 class UsageMessage:
-    """Cumulative sessions per outcome on one local day. Keep the highest `seq` per day: a
-    replayed message then changes nothing."""
+    """Cumulative sessions per outcome on one local day within one `epoch` (one life of the
+    kiosk's outbox: a new epoch when it is made again, after a loss or a truncation; 0 from
+    kiosks that send none). Keep the highest `seq` per device, day and epoch, and count a day
+    as the sum over its epochs: a replayed message changes nothing, and nothing counted after
+    the outbox was made again is ignored."""
 
     seq: int
     day: str
     utc_offset_h: int
     counts: Mapping[Outcome, int] = field(default_factory=dict)
+    epoch: int = 0
 
     @property
     def total(self) -> int:
@@ -36,7 +41,7 @@ class UsageMessage:
             "day": self.day,
             "tz": self.utc_offset_h,
             "counts": {o.value: n for o, n in self.counts.items()},
-        }
+        } | ({"epoch": self.epoch} if self.epoch else {})
 
 
 def parse_usage(raw: bytes) -> UsageMessage:
@@ -45,6 +50,7 @@ def parse_usage(raw: bytes) -> UsageMessage:
     seq = r.integer("seq", lo=1)
     day = r.text("day", pattern=_DAY)
     tz = r.integer("tz", lo=7, hi=9)
+    epoch = r.integer("epoch", 0, 0, MAX_EPOCH)
     per_outcome = r.nested("counts")
     counts: dict[Outcome, int] = {}
     for key in per_outcome.names():
@@ -54,4 +60,4 @@ def parse_usage(raw: bytes) -> UsageMessage:
             raise PayloadError("counts", "unknown outcome") from None
         counts[outcome] = per_outcome.integer(key)
     r.done()
-    return UsageMessage(seq, day, tz, counts)
+    return UsageMessage(seq, day, tz, counts, epoch)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,6 +115,52 @@ async def test_new_connection_resumes_the_tls_session(pki: Pki, gateway: FakeGat
     assert second.resumed
     assert link.tls.handshakes == 2
     assert link.tls.resumptions == 1
+
+
+def _rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def test_the_tls_session_is_read_once_per_connection(
+    pki: Pki, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read of SSLObject.session leaks about 6 KiB in CPython 3.11: read it once."""
+    reads: list[int] = []
+    original: Any = vars(ssl.SSLObject)["session"]
+
+    def counting(obj: ssl.SSLObject) -> Any:
+        reads.append(1)
+        return original.fget(obj)
+
+    monkeypatch.setattr(ssl.SSLObject, "session", property(counting, original.fset))
+    gateway.then("close")  # the second request needs a new (resumed) connection
+    link = await _link(_config(pki, gateway.port), pki.device_id)
+    try:
+        for _ in range(6):
+            answer = await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, bytearray(KEY))
+            assert answer.outcome is Outcome.FOUND
+    finally:
+        await link.close()
+    assert link.tls.handshakes == 2
+    assert link.tls.resumptions == 1
+    assert len(reads) == 2
+
+
+async def test_memory_stays_flat_over_many_verifications(pki: Pki, gateway: FakeGateway) -> None:
+    """2,000 answers on one keep-alive connection: RSS grows by less than 1 MiB (was ~11)."""
+    link = await _link(_config(pki, gateway.port), pki.device_id)
+    try:
+        for i in range(2300):
+            if i == 300:
+                before = _rss_kib()
+            await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, bytearray(KEY))
+            gateway.seen.clear()
+    finally:
+        await link.close()
+    assert _rss_kib() - before < 1024
 
 
 async def test_one_retry_with_the_same_request_id_after_a_dropped_connection(
@@ -246,3 +295,19 @@ async def test_a_nik_that_is_not_16_digits_is_never_sent(pki: Pki, gateway: Fake
     finally:
         await link.close()
     assert gateway.seen == []
+
+
+@pytest.mark.parametrize("behind", [86400.0, 600.0, -600.0, -86400.0])
+async def test_the_clock_offset_against_the_gateway_comes_from_its_answers(
+    pki: Pki, gateway: FakeGateway, behind: float
+) -> None:
+    """A kiosk clock a day or ten minutes off: measured, and the gateway's time is known."""
+    link = GatewayLink(_config(pki, gateway.port), pki.device_id, wall=lambda: time.time() - behind)
+    await link.start()
+    try:
+        assert link.clock_offset is None
+        await link.verify(RID, bytearray(NIK.encode()), MATCH, READER, bytearray(KEY))
+    finally:
+        await link.close()
+    assert link.clock_offset is not None and abs(link.clock_offset - behind) <= 2
+    assert abs(link.gateway_time() - time.time()) <= 2

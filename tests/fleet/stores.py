@@ -44,10 +44,12 @@ def health(seq: int, ts: int = 1_700_000_000, **changes: object) -> HealthMessag
     return health_message(seq, ts + seq, **{"agent": "1.4.0", **changes})
 
 
-def usage(seq: int, day: str = "2026-12-05", found: int = 0, not_found: int = 0) -> UsageMessage:
-    """A day's cumulative usage."""
+def usage(
+    seq: int, day: str = "2026-12-05", found: int = 0, not_found: int = 0, epoch: int = 0
+) -> UsageMessage:
+    """A day's cumulative usage (within one outbox epoch)."""
     counts = {Outcome.FOUND: found, Outcome.NOT_FOUND: not_found}
-    return UsageMessage(seq, day, 7, {o: n for o, n in counts.items() if n})
+    return UsageMessage(seq, day, 7, {o: n for o, n in counts.items() if n}, epoch)
 
 
 def state(status: Presence, conn: str, ts: int) -> StateMessage:

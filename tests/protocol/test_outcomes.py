@@ -44,6 +44,7 @@ def test_kiosk_side_outcomes_present() -> None:
         "DEVICE_DEACTIVATED",
         "SERVICE_UNAVAILABLE",
         "PATTERN_BLOCKED",
+        "STORAGE_FAILURE",
     }
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge_agent.uplink.remote_control import Enforcer, RemoteControl, VerdictKind
+from edge_agent.uplink.enforcer import Enforcer
+from edge_agent.uplink.remote_control import RemoteControl, VerdictKind
 from edge_agent.uplink.statefile import RemoteState, StateFile, atomic_write
 from protocol.signed import (
     Command,
@@ -121,7 +122,7 @@ def test_the_same_document_again_is_harmless_and_silent(
         (desired(6, device="KIOSK-B1"), Rejection.WRONG_DEVICE),
         (desired(4), Rejection.STALE_VERSION),  # rollback
         (desired(5, reason="same version, other body"), Rejection.STALE_VERSION),
-        (desired(6, issued_at=T0 + 3600), Rejection.NOT_YET_VALID),
+        (desired(6, KioskState.ACTIVE, issued_at=T0 + 3600), Rejection.NOT_YET_VALID),
         (command(), Rejection.WRONG_KIND),
         (desired(6)[:-20] + b'AAAAAAAAAAAAAAAAAA"}', Rejection.BAD_SIGNATURE),
         (b"not json", Rejection.MALFORMED),
@@ -222,10 +223,10 @@ def test_an_unreadable_state_file_fails_closed(
     atomic_write(path, b'{"v": 1, "version": "seven"}')
     c = control(tmp_path, wall)
     assert c.state.deactivated and c.state.reason == "state_unreadable"
-    assert any("state_file_unreadable" in e for e in events(security))
+    assert any("state_file_rejected" in e and str(path) in e for e in events(security))
     assert list(tmp_path.glob("remote-state.json.unreadable-*"))
-    # documents issued before the loss could be replays: refused; a fresh one is accepted
-    assert c.desired(desired(9, KioskState.ACTIVE)).rejection is Rejection.STALE_VERSION
+    # deactivated until a signed document arrives (tests/remote/test_state_binding.py: at
+    # least as new as the anchored version)
     fresh = desired(9, KioskState.ACTIVE, issued_at=T0 + 100)
     assert c.desired(fresh).kind is VerdictKind.APPLIED and not c.state.refuses_sessions
 
@@ -266,3 +267,17 @@ def test_enforcer() -> None:
     enforcer.apply(RemoteState(tampered=True))
     assert session.calls == ["deactivate", "reactivate", "deactivate"]
     assert leds.shown == ["tamper"]
+
+
+@pytest.mark.parametrize("offset", [-86400, -600, 600, 86400])
+def test_a_deactivation_applies_whatever_the_kiosk_clock_says(tmp_path: Path, offset: int) -> None:
+    """The kiosk's clock a day or ten minutes off either way: deactivated all the same."""
+    c = control(tmp_path, Wall(T0 + offset))
+    verdict = c.desired(desired(5, issued_at=T0))
+    assert verdict.kind is VerdictKind.APPLIED and c.state.deactivated
+    assert c.desired(desired(4, issued_at=T0)).rejection is Rejection.STALE_VERSION  # replay
+    # a reactivation keeps its validity window: not from a day in the kiosk's future
+    if offset <= -86400:
+        late = desired(6, KioskState.ACTIVE, issued_at=T0)
+        assert c.desired(late).rejection is Rejection.NOT_YET_VALID
+        assert c.state.deactivated

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from edge_agent.session.screens import ScreenName, TryProblem
+from edge_agent.session.screens import Screen, ScreenName, TryProblem
 from edge_agent.session.verification import SessionState
 from hardware.card.reader import Finger, IdentityField
 from hardware.fingerprint.errors import PoorImageError
@@ -153,3 +153,22 @@ async def test_card_with_one_template_uses_that_finger(kiosk: Kiosk) -> None:
     assert screen.finger is Finger.LEFT_INDEX and screen.fingers == (Finger.LEFT_INDEX,)
     assert not kiosk.session.select_finger(Finger.RIGHT_INDEX)
     await kiosk.finish_result(Outcome.FOUND)
+
+
+async def test_the_outcome_is_counted_before_the_result_is_shown(kiosk: Kiosk) -> None:
+    counted_when_shown: list[dict[str, int]] = []
+
+    class Watch:
+        def show(self, screen: Screen) -> None:
+            if screen.name is ScreenName.RESULT:
+                counted_when_shown.append(kiosk.session.counter.snapshot())
+
+    kiosk.session.add_observer(Watch())
+    kiosk.finger.feed(MATCH)
+    kiosk.gateway.answer(Outcome.FOUND, FOUND_ELEMENTS)
+    kiosk.start(card_of(AYU))
+    await kiosk.screens.expect(ScreenName.RESULT, Outcome.FOUND)
+    assert counted_when_shown == [{"FOUND": 1}]
+    kiosk.pull()  # the citizen takes the card during the result: still counted once
+    await kiosk.screens.expect(ScreenName.IDLE)
+    assert kiosk.session.counter.snapshot() == {"FOUND": 1}

@@ -102,6 +102,24 @@ def test_usage_keeps_the_highest_seq_of_each_day(fleet_store: FleetStore) -> Non
     assert fleet_store.usage(last="2026-12-05") == days[:1]
 
 
+def test_usage_of_a_new_outbox_epoch_is_added_not_ignored(fleet_store: FleetStore) -> None:
+    """The kiosk's outbox was lost at seq 40 and made again: its sequence restarts at 1 in a
+    new epoch; nothing counted after that is ignored, nothing is counted twice."""
+    old, new = 1_767_000_000_000, 1_767_100_000_000
+    fleet_store.ingest([Ingest(K1, usage(40, found=40, epoch=old), 10)])
+    result = fleet_store.ingest(
+        [
+            Ingest(K1, usage(1, found=1, epoch=new), 11),
+            Ingest(K1, usage(2, found=2, not_found=1, epoch=new), 12),
+            Ingest(K1, usage(40, found=40, epoch=old), 13),  # a replay of the old epoch
+            Ingest(K1, usage(1, found=1, epoch=new), 14),  # a replay of the new one
+        ]
+    )
+    assert result.stored == 1
+    (day,) = fleet_store.usage(device=K1)
+    assert day.counts == {Outcome.FOUND.value: 42, Outcome.NOT_FOUND.value: 1}
+
+
 def test_usage_by_institution(fleet_store: FleetStore) -> None:
     fleet_store.put_device(DeviceEntry(K1, "perpus-a", "3273"))
     fleet_store.put_device(DeviceEntry(K2, "rs-b", "3171"))

@@ -27,6 +27,7 @@ from typing import TypeVar
 from common.clock import Clock
 from edge_agent.config import TimeoutsConfig
 from edge_agent.devices import FingerPort, GatewayPort
+from edge_agent.session.balikan import Balikan
 from edge_agent.session.citizen_data import CitizenData
 from edge_agent.session.counters import OutcomeCounter
 from edge_agent.session.finger_step import FingerStep
@@ -95,8 +96,10 @@ class Session:
         first_finger: Finger = Finger.RIGHT_INDEX,
         max_tries: int = 3,
         on_finished: Callable[[SessionReport], None] | None = None,
+        balikan: Balikan | None = None,
     ) -> None:
         self._card = card
+        self._balikan = balikan  # data balikan after FOUND, when configured
         self._gateway = gateway
         self._reader = reader
         self._t = timeouts
@@ -225,6 +228,8 @@ class Session:
         ended_by: Reason | None = None
         try:
             outcome = await self._verify(owned, request_id, steps)
+            if self._balikan is not None and outcome is Outcome.FOUND:
+                owned.balikan = await self._step(self._balikan.run(owned), None)
             self._show_result(outcome, owned)
             await self._step(self._clock.sleep(self._t.result_display), None)
         except Aborted as aborted:
@@ -374,5 +379,6 @@ class Session:
                 outcome=outcome,
                 seconds=self._t.result_display,
                 elements=owned.elements,
+                balikan=owned.balikan,
             ),
         )

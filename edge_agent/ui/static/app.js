@@ -103,6 +103,7 @@ function send(obj) {
 
 function clearPersonal() {
   $("result-elements").replaceChildren();
+  renderBalikan(null);
   $("result-text").textContent = "";
   $("result-hint").textContent = "";
   if (countdown !== null) {
@@ -151,10 +152,21 @@ function renderResult(msg) {
     dd.textContent = value;
     list.append(dt, dd);
   }
+  renderBalikan(msg.balikan || null);
   const count = list.childElementCount / 2;
   list.hidden = count === 0;
   const section = $("screen-result");
   section.dataset.elements = count === 0 ? "none" : count > 8 ? "many" : "some";
+}
+
+function renderBalikan(balikan) {
+  // Data balikan: the institution's answer (its number for the citizen, or why there is none).
+  $("result-balikan").hidden = balikan === null;
+  $("balikan-text").textContent = balikan ? pick(balikan.text) : "";
+  $("balikan-hint").textContent = balikan ? pick(balikan.hint) : "";
+  const number = balikan ? balikan.number : null;
+  $("balikan-label").textContent = number ? pick(balikan.label) + ":" : "";
+  $("balikan-number").textContent = number || "";
 }
 
 function showClosing() {

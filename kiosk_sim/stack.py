@@ -62,9 +62,7 @@ class Timeouts:
     balikan: float = 5.0  # the institution's service
 
 
-DEMO_TIMEOUTS = Timeouts(
-    card_read=5.0, finger_wait=3.0, query=5.0, result_display=0.5, balikan=2.0
-)
+DEMO_TIMEOUTS = Timeouts(card_read=5.0, finger_wait=3.0, query=5.0, result_display=0.5, balikan=2.0)
 
 
 def free_port() -> int:

@@ -62,7 +62,8 @@ def test_mistakes_name_the_key(tmp_path: Path, change: str, key: str, reason: st
 
 def test_check_files_names_a_missing_balikan_file(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
-    text = f"""
+    text = (
+        f"""
 [device]
 id = "{pki.device_id}"
 [reader]
@@ -73,7 +74,9 @@ url = "https://127.0.0.1:8443"
 ca_file = "{pki.ca.path}"
 cert_file = "{pki.client.cert}"
 key_file = "{pki.client.key}"
-""" + BALIKAN
+"""
+        + BALIKAN
+    )
     config = parse_config(tomllib.loads(text), base=tmp_path)
     with pytest.raises(ConfigError) as caught:
         check_files(config)

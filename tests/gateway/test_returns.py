@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocol.messages import parse_return_response
 from gateway.lookups import LookupMemory
+from protocol.messages import parse_return_response
 from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import persona
 from tests.clock import FakeClock
@@ -90,7 +90,7 @@ def test_lookup_memory_holds_macs_only_and_is_bounded() -> None:
     assert not memory.looked_up("K1", "3304014508920000")  # the oldest went first
     assert memory.looked_up("K1", "3304014508920004")
     assert not memory.looked_up("K2", "3304014508920004")
-    held = repr(memory._seen).encode()  # noqa: SLF001: what the memory holds
+    held = repr(memory._seen).encode()  # what the memory holds
     assert b"3304014508920004" not in held and b"K1" not in held
     clock.advance(61)
     assert not memory.looked_up("K1", "3304014508920004") and len(memory) == 0

@@ -261,7 +261,7 @@ async def test_a_typed_refusal_of_the_gateway_is_logged_with_its_reason(
             return 200, encode_body(answer)
 
     assert kiosk.balikan is not None
-    kiosk.balikan._gateway = Refusing()  # noqa: SLF001
+    kiosk.balikan._gateway = Refusing()
     _found(kiosk)
     screen = await kiosk.screens.expect(ScreenName.RESULT, Outcome.FOUND)
     assert screen.to_message()["balikan"]["outcome"] == "RETURN_NOT_SENT"

@@ -198,6 +198,7 @@ def file_logging(data_dir: Path) -> logging.Handler:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    log.propagate = False  # its own file, like a service of its own
     return handler
 
 

@@ -92,6 +92,14 @@ class AntiScrapeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReturnsConfig:
+    """Data balikan: how long after a look-up its device may return a number for that NIK."""
+
+    window_s: float = 600.0  # the session window (gateway.lookups)
+    max_entries: int = 100_000  # look-ups remembered at most, oldest dropped
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     """Log files; stderr when unset."""
 
@@ -131,6 +139,7 @@ class GatewayConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     antiscrape: AntiScrapeConfig = field(default_factory=AntiScrapeConfig)
+    returns: ReturnsConfig = field(default_factory=ReturnsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     devices: dict[str, DevicePin] = field(default_factory=dict)
 
@@ -152,6 +161,7 @@ def _parse(file: ConfigFile) -> GatewayConfig:
     store = _store(top.nested("store", {}), file)
     upstream = _upstream(top.nested("upstream"), file)
     antiscrape = _antiscrape(top.nested("antiscrape", {}))
+    returns = _returns(top.nested("returns", {}))
     logging_ = _logging(top.nested("logging", {}), file)
     institutions = _institutions(top.nested("institutions"), file)
     devices = _devices(top.nested("devices", {}), institutions)
@@ -163,6 +173,7 @@ def _parse(file: ConfigFile) -> GatewayConfig:
         server=server,
         store=store,
         antiscrape=antiscrape,
+        returns=returns,
         logging=logging_,
         devices=devices,
     )
@@ -273,6 +284,16 @@ def _antiscrape(t: Reader) -> AntiScrapeConfig:
     for key in ("sequential_run", "pattern_run"):
         if getattr(out, key) == 1:
             raise t.error(key, "must be 0 (off) or at least 2")
+    t.done()
+    return out
+
+
+def _returns(t: Reader) -> ReturnsConfig:
+    d = ReturnsConfig()
+    out = ReturnsConfig(
+        window_s=t.number("window_s", d.window_s, 10.0, 86400.0),
+        max_entries=t.integer("max_entries", d.max_entries, 1, 10_000_000),
+    )
     t.done()
     return out
 

@@ -5,6 +5,10 @@ reader/SAM pinning) → replay of a known request id → institution active → 
 NIK format → anti-scraping → quota → upstream → element filter. Only decided answers are
 counted (once per request id) and replayed, sealed under the device's replay key
 (gateway.replay); an upstream failure is neither.
+
+A data balikan is relayed only for a NIK the same device looked up (with data returned) within
+the session window (gateway.lookups); otherwise it is refused with the reason NOT_LOOKED_UP,
+without asking the upstream.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from gateway.answers import Answer, error_answer
 from gateway.antiscrape import AntiScrape
 from gateway.errors import StoreError, UpstreamError
 from gateway.logs import SECURITY
+from gateway.lookups import LookupMemory
 from gateway.peers import Peer
 from gateway.registry import Registry
 from gateway.replay import SealedReplay
@@ -40,6 +45,7 @@ from protocol.regions import utc_offset_hours
 log = logging.getLogger(__name__)
 VERIFY = "/v1/verifications"
 RETURNS = "/v1/returns"
+NOT_LOOKED_UP = "NOT_LOOKED_UP"  # the reason of a return for a NIK this device did not look up
 _DATA_RETURNED = frozenset(o for o in Outcome if o.info.data_returned)
 _ELEMENTS = {e.value: e for e in DataElement}
 
@@ -63,6 +69,7 @@ class Relay:
         usage: UsageCounter,
         clock: Clock,
         access: AccessLog,
+        lookups: LookupMemory,
     ) -> None:
         self._registry = registry
         self._store = store
@@ -73,6 +80,7 @@ class Relay:
         self._usage = usage
         self._clock = clock
         self._access = access
+        self._lookups = lookups
         self.upstream_ok = True
 
     async def verify(self, peer: Peer, req: VerificationRequest) -> Answer:
@@ -150,7 +158,7 @@ class Relay:
             if isinstance(req, VerificationRequest):
                 answer = await self._decide(peer, inst_id, req, timing)
             else:
-                answer = await self._relay_return(inst_id, req, timing)
+                answer = await self._relay_return(peer, inst_id, req, timing)
         except BaseException:
             self._replay.abandon(admitted)
             raise
@@ -211,6 +219,7 @@ class Relay:
                 await self._give_back(inst_id, day)
             if outcome in _DATA_RETURNED:
                 elements = filter_elements(answer.record, policy.element_names)
+                self._lookups.remember(peer.name, req.nik)
         code = outcome.value
         self._usage.add(inst_id, day, code)
         body = encode_body(VerificationResponse(req.request_id, outcome, elements).to_json())
@@ -235,7 +244,9 @@ class Relay:
             503, Outcome.SERVICE_UNAVAILABLE.value, "the population database did not answer"
         )
 
-    async def _relay_return(self, inst_id: str, req: ReturnRequest, timing: list[float]) -> Answer:
+    async def _relay_return(
+        self, peer: Peer, inst_id: str, req: ReturnRequest, timing: list[float]
+    ) -> Answer:
         policy = self._registry.policies[inst_id]
         day = local_day(
             self._clock.time(), utc_offset_hours(self._registry.institutions[inst_id].province)
@@ -244,6 +255,14 @@ class Relay:
             reason: str | None = Outcome.INSTITUTION_INACTIVE.value
         elif not policy.user_usable():
             reason = Outcome.USER_INACTIVE.value
+        elif not self._lookups.looked_up(peer.name, req.nik):
+            SECURITY.warning(
+                "return_refused reason=not_looked_up device=%s institution=%s request_id=%s",
+                peer.name,
+                inst_id,
+                req.request_id,
+            )
+            reason = NOT_LOOKED_UP
         else:
             t0 = self._clock.monotonic()
             account = self._accounts[inst_id]
@@ -259,6 +278,8 @@ class Relay:
             else:
                 reason = None if result.accepted else result.reason or "REJECTED"
         accepted = reason is None
+        if accepted:
+            self._lookups.use(peer.name, req.nik)
         self._usage.add(inst_id, day, "RETURN_ACCEPTED" if accepted else "RETURN_REFUSED")
         body = encode_body(ReturnResponse(req.request_id, accepted, reason).to_json())
         return Answer(200, body, "RETURN_ACCEPTED" if accepted else f"RETURN_{reason}")

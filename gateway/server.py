@@ -23,6 +23,7 @@ from gateway.errors import ConfigError
 from gateway.httpserver import QuietAppRunner
 from gateway.limits import ConnectionGuard
 from gateway.logs import setup_logging
+from gateway.lookups import LookupMemory
 from gateway.peers import PeerIdentifier
 from gateway.registry import Registry
 from gateway.relay import RETURNS, VERIFY, Relay
@@ -168,6 +169,7 @@ async def start_gateway(
             usage,
             clock,
             access,
+            LookupMemory(clock, config.returns.window_s, config.returns.max_entries),
         )
         guard = ConnectionGuard(config.server, ssl_context)
         app = web.Application(

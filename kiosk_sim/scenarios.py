@@ -369,6 +369,11 @@ async def run_scenarios(
         run = Run(stack, page)
         for s in scenarios:
             add(await run_scenario(run, s))
+        if stack.institution is not None:
+            from kiosk_sim.balikan_scenarios import run_balikan_scenarios
+
+            for result in await run_balikan_scenarios(run):
+                add(result)
         if not fleet:
             return results
         start = time.perf_counter()

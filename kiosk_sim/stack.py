@@ -4,7 +4,9 @@ Simulated devices (card and SAM behind the real pcscd, the fingerprint module on
 Dukcapil simulator, the real gateway with a throwaway platform PKI, and the real kiosk agent as
 its own process (`python -m edge_agent`), whose readiness arrives as sd_notify READY=1 on a
 socket of ours, exactly as systemd would see it. The fleet service (`kiosk-fleet serve`) runs as
-its own process on the run folder's fleet.toml (kiosk_sim/fleet_service.py).
+its own process on the run folder's fleet.toml (kiosk_sim/fleet_service.py). The institution's
+service for data balikan (a library's member registry) listens beside them
+(kiosk_sim/institution.py).
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from kiosk_sim.broker import READER_CN, MosquittoBroker
 from kiosk_sim.devices import SimulatedDevices
 from kiosk_sim.fleet_admin import FleetSetup
 from kiosk_sim.fleet_service import FleetServiceProcess
+from kiosk_sim.institution import agent_section, start_institution
 from kiosk_sim.pki import Issued, Pki, make_pki
 from simulators.dukcapil import RunningDukcapilSim, SimUser, start_dukcapil_sim
+from simulators.institution import RunningInstitutionSim
 from simulators.mcu import McuSim
 
 _log = logging.getLogger(__name__)
@@ -55,9 +59,10 @@ class Timeouts:
     finger_wait: float = 20.0
     query: float = 10.0
     result_display: float = 8.0
+    balikan: float = 5.0  # the institution's service
 
 
-DEMO_TIMEOUTS = Timeouts(card_read=5.0, finger_wait=3.0, query=5.0, result_display=0.5)
+DEMO_TIMEOUTS = Timeouts(card_read=5.0, finger_wait=3.0, query=5.0, result_display=0.5, balikan=2.0)
 
 
 def free_port() -> int:
@@ -80,6 +85,7 @@ class Stack:
         self.devices = SimulatedDevices(self.run_dir / "devices", baud=baud)
         self.pki: Pki | None = None
         self.dukcapil: RunningDukcapilSim | None = None
+        self.institution: RunningInstitutionSim | None = None  # data balikan
         self.gateway: RunningGateway | None = None
         self.gateway_port = 0
         self.ui_port = 0
@@ -120,6 +126,7 @@ class Stack:
                 users=[SimUser(UPSTREAM_USER, "sandi-simulasi", INSTITUTION)]
             )
             await self.start_gateway()
+            self.institution = await start_institution(self.run_dir, pki)
             self.fleet = FleetSetup.create(
                 self.run_dir / "fleet",
                 pki,
@@ -153,6 +160,9 @@ class Stack:
             await loop.run_in_executor(None, self.broker.stop)
             self.broker = None
         await self.stop_gateway()
+        if self.institution is not None:
+            await self.institution.close()
+            self.institution = None
         if self.dukcapil is not None:
             await self.dukcapil.close()
             self.dukcapil = None
@@ -290,6 +300,8 @@ level = "{self.log_level}"
                 province="33",
                 supervisor_port=self.mcu.port_path if self.mcu is not None else None,
             )
+        if self.institution is not None:
+            config += agent_section(self.institution, self.pki, t.balikan)
         path = self.run_dir / "agent" / "agent.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(config)

@@ -5,6 +5,7 @@ Relative paths are taken from the folder of the configuration file. Every sectio
 sections and keys are refused, so a typo never silently falls back to a default.
 """
 
+from edge_agent.config.balikan import BalikanConfig
 from edge_agent.config.files import check_files
 from edge_agent.config.parse import load_config, parse_config
 from edge_agent.config.sections import (
@@ -28,6 +29,7 @@ from edge_agent.config.sections import (
 __all__ = [
     "AdminConfig",
     "AgentConfig",
+    "BalikanConfig",
     "DeviceConfig",
     "FingerprintConfig",
     "GatewayConfig",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge_agent.config.balikan import check_balikan_files
 from edge_agent.config.sections import AgentConfig
 from edge_agent.errors import ConfigError
 
@@ -23,6 +24,7 @@ def check_files(config: AgentConfig, *, source: str = "agent.toml") -> None:
         for path in config.admin.public_keys:
             if not path.is_file():
                 raise ConfigError("admin.public_keys", f"file not found: {path}", source)
+    check_balikan_files(config.balikan, source=source)
     cn = _certificate_cn(g.cert_file, source)
     if cn != config.device.id:
         raise ConfigError(

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from common.config import ConfigFile, read_toml
 from edge_agent.config import sections as cfg
+from edge_agent.config.balikan import parse_balikan
 from edge_agent.errors import ConfigError
 from hardware.card.reader import Finger
 from protocol.outcomes import Lang
@@ -36,6 +37,7 @@ _SECTIONS = (
     "state",
     "tamper",
     "supervisor",
+    "balikan",
 )
 
 
@@ -95,6 +97,7 @@ def _parse(file: ConfigFile) -> cfg.AgentConfig:
     state = _state(top.nested("state", None), file)
     tamper = _tamper(top.nested("tamper", {}))
     supervisor = _supervisor(top.nested("supervisor", None))
+    balikan = parse_balikan(top.nested("balikan", None), file)
     top.done()
     if supervisor is not None and state is None:
         raise file.fail("state", "section is required with [supervisor]")
@@ -118,6 +121,7 @@ def _parse(file: ConfigFile) -> cfg.AgentConfig:
         state=state,
         tamper=tamper,
         supervisor=supervisor,
+        balikan=balikan,
     )
 
 

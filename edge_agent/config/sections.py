@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.config.balikan import BalikanConfig
 from hardware.card.reader import Finger
 from protocol.outcomes import Lang
 
@@ -177,6 +178,7 @@ class AgentConfig:
     state: StateConfig | None = None
     tamper: TamperConfig = TamperConfig()
     supervisor: SupervisorConfig | None = None
+    balikan: BalikanConfig | None = None  # data balikan to the institution's service
 
     @property
     def mqtt_files(self) -> tuple[Path, Path, Path]:

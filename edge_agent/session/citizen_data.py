@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from common.buffers import wipe, wipe_all
 from hardware.card.reader import CardContents
 from protocol.elements import DataElement
+
+if TYPE_CHECKING:
+    from edge_agent.session.balikan import BalikanResult
 
 
 class CitizenData:
@@ -14,6 +19,7 @@ class CitizenData:
         self.card: CardContents | None = None
         self.elements: dict[DataElement, bytearray] = {}
         self.replay_key = bytearray()  # fresh per request id; the gateway seals its answer with it
+        self.balikan: BalikanResult | None = None  # the institution's number (data balikan)
 
     def wipe(self) -> None:
         """Overwrite and drop all of it."""
@@ -22,3 +28,6 @@ class CitizenData:
             self.card = None
         wipe_all(self.elements)
         wipe(self.replay_key)
+        if self.balikan is not None:
+            self.balikan.wipe()
+            self.balikan = None

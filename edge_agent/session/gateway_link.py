@@ -167,6 +167,17 @@ class GatewayLink:
         finally:
             wipe(body)
 
+    async def post_body(self, path: str, request_id: str, body: bytearray) -> tuple[int, bytes]:
+        """One POST of a JSON `body` on the link's connections (data balikan): status and body.
+
+        aiohttp's errors and timeouts are raised as they are; the caller retries.
+        """
+        if self._session is None:
+            raise aiohttp.ClientConnectionError("the gateway link is not started")
+        headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
+        async with self._session.post(self._cfg.url + path, data=body, headers=headers) as resp:
+            return resp.status, await resp.read()
+
     async def _post(self, request_id: str, body: bytearray) -> VerificationResponse:
         if self._session is None:
             raise _Unavailable("link not started")

@@ -11,11 +11,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hardware.card.reader import Finger
 from protocol.elements import DataElement
 from protocol.outcomes import Outcome
+
+if TYPE_CHECKING:
+    from edge_agent.session.balikan import BalikanResult
 
 _log = logging.getLogger(__name__)
 
@@ -91,6 +94,7 @@ class Screen:
     card_present: bool = False
     seconds: float = 0.0
     elements: Mapping[DataElement, bytearray] = field(default_factory=dict)
+    balikan: BalikanResult | None = None  # data balikan, on the result screen of a found record
 
     def to_message(self) -> dict[str, Any]:
         """The JSON message for the page (elements decoded here, nowhere else)."""
@@ -120,6 +124,8 @@ class Screen:
                     for e in DataElement
                     if e in self.elements
                 ]
+                if self.balikan is not None:
+                    msg["balikan"] = self.balikan.to_message()
         return msg
 
     def __repr__(self) -> str:

@@ -28,6 +28,7 @@ from typing import TypeVar
 from common.clock import Clock
 from edge_agent.config import TimeoutsConfig
 from edge_agent.devices import FingerPort, GatewayPort
+from edge_agent.session.balikan import Balikan
 from edge_agent.session.citizen_data import CitizenData
 from edge_agent.session.counters import OutcomeCounter, count_before_showing
 from edge_agent.session.finger_step import FingerStep
@@ -98,8 +99,10 @@ class Session:
         max_tries: int = 3,
         on_finished: Callable[[SessionReport], None] | None = None,
         notice_wait: float | None = None,
+        balikan: Balikan | None = None,
     ) -> None:
         self._card = card
+        self._balikan = balikan  # data balikan after FOUND, when configured
         self._gateway = gateway
         self._reader = reader
         self._t = timeouts
@@ -256,6 +259,8 @@ class Session:
             outcome = count_before_showing(self.counter, outcome)
             if outcome is Outcome.STORAGE_FAILURE:
                 owned.wipe()
+            elif self._balikan is not None and outcome is Outcome.FOUND:
+                owned.balikan = await self._step(self._balikan.run(owned), None)
             self._show_result(outcome, owned)
             await self._step(self._clock.sleep(self._t.result_display), None)
         except Aborted as aborted:
@@ -413,5 +418,6 @@ class Session:
                 seconds=self._t.result_display,
                 elements=owned.elements,
                 problem=self._finger_step.problem if outcome is Outcome.FINGER_MISMATCH else None,
+                balikan=owned.balikan,
             ),
         )

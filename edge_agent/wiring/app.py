@@ -32,6 +32,7 @@ from edge_agent.ui.server import UiServer
 from edge_agent.uplink.connection import Uplink
 from edge_agent.uplink.enforcer import Enforcer
 from edge_agent.uplink.statefile import RemoteState
+from edge_agent.wiring.balikan import start_balikan
 from edge_agent.wiring.fleet_side import (
     build_state_parts,
     build_uplink,
@@ -124,6 +125,7 @@ class Agent:
         self.counter: OutcomeCounter = self.fleet.counter if self.fleet else OutcomeCounter()
         self.uplink: Uplink | None = None
         self.link: GatewayLink | None = None
+        self._balikan: Any = None  # (Balikan, InstitutionLink) when [balikan] is configured
         self.ui: UiServer | None = None
         self._session: Session | None = None
         self.started_in: float | None = None
@@ -165,6 +167,7 @@ class Agent:
             gateway = self.link
             if self.fleet is not None:  # usage counted on the gateway's local day
                 self.fleet.counter.wall = self.link.gateway_time
+            self._balikan = await start_balikan(cfg, self.link, self._clock)
         observers: list[ScreenObserver] = [IndicatorObserver(indicators), *self._observers]
         if self._serve_ui:
             self.ui = UiServer(
@@ -189,6 +192,7 @@ class Agent:
             max_tries=cfg.session.max_tries,
             on_finished=self._on_finished,
             notice_wait=cfg.timeouts.notice if self.ui is not None else None,  # needs a page
+            balikan=self._balikan[0] if self._balikan else None,
         )
         await self._start_fleet(card, finger, indicators)  # a deactivated kiosk starts so
         for observer in observers:
@@ -305,6 +309,9 @@ class Agent:
             await self.ui.stop()
         if self.link is not None:
             await self.link.close()
+        if self._balikan is not None:
+            await self._balikan[1].close()
+            self._balikan = None
         while self._closers:
             closer = self._closers.pop()
             try:

@@ -83,6 +83,11 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
     )
     assert any(name.startswith("MCU tamper") for name in got)
     assert any(name.startswith("broker down then back") for name in got)
+    # data balikan: the happy path counts one more return at the gateway; the faults none
+    assert got["data balikan"] == "FOUND, RETURNED (number shown), returns +1"
+    assert got["return for a NIK not looked up"] == "refused NOT_LOOKED_UP, returns +0"
+    assert "INSTITUTION_UNAVAILABLE" in got["institution service down"]
+    assert "INSTITUTION_UNAVAILABLE" in got["institution answer malformed"]
     assert done.returncode == 0
 
     # Every file the run wrote: agent and gateway logs, SQLite, PKI, pcscd, mosquitto's
@@ -93,6 +98,10 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
     assert len(messages) > 1000
     assert '"mcu":{"link_up":true' in messages.replace(" ", "")  # health carries the MCU
     assert list((run_dir / "broker").rglob("*.db"))
+    # the institution simulator's register and log are scanned too
+    institution = run_dir / "institution"
+    assert "PERPUS-SIM-" in (institution / "members.txt").read_text()
+    assert "member number PERPUS-SIM-" in (institution / "institution.log").read_text()
     written = files_under([run_dir, temp])
     assert len(written) > 10
     needles = {f"{p.key}.nik": p.nik for p in PERSONAS.values()}

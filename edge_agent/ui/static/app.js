@@ -105,6 +105,7 @@ function stopCountdown() {
 function clearPersonal() {
   revealed = false;
   $("result-elements").replaceChildren();
+  renderBalikan(null);
   $("result-text").textContent = "";
   $("result-hint").textContent = "";
 }
@@ -156,6 +157,7 @@ function renderElements(msg) {
     dd.className = revealed ? "" : "masked";
     list.append(dt, dd);
   }
+  renderBalikan(msg.balikan || null);
   const count = list.childElementCount / 2;
   list.hidden = count === 0;
   $("result-reveal").hidden = count === 0;
@@ -173,6 +175,16 @@ function renderResult(msg) {
   $("result-failed").hidden = !failed;
   $("result-glass").hidden = !(failed && msg.problem === "poor_image");
   renderElements(msg);
+}
+
+function renderBalikan(balikan) {
+  // Data balikan: the institution's answer (its number for the citizen, or why there is none).
+  $("result-balikan").hidden = balikan === null;
+  $("balikan-text").textContent = balikan ? pick(balikan.text) : "";
+  $("balikan-hint").textContent = balikan ? pick(balikan.hint) : "";
+  const number = balikan ? balikan.number : null;
+  $("balikan-label").textContent = number ? pick(balikan.label) + ":" : "";
+  $("balikan-number").textContent = number || "";
 }
 
 function renderDeactivated(msg) {

@@ -17,6 +17,8 @@ packages=(
     mosquitto mosquitto-clients openssl
     # headless browser of the kiosk UI tests (driven by Playwright; never its own download)
     chromium
+    # the semester report's tests read its PDF (pdftotext) and render a page (pdftoppm)
+    poppler-utils
 )
 if [ "$#" -gt 0 ]; then packages+=("$@"); fi
 

@@ -128,6 +128,31 @@ class UsageDay:
         return sum(self.counts.values())
 
 
+@dataclass(frozen=True, slots=True)
+class UsageSummary:
+    """An institution's usage over some days, summed over its registered kiosks: sessions per
+    (local day, outcome), and how many kiosks counted anything in each month (YYYY-MM)."""
+
+    totals: Mapping[tuple[str, str], int]
+    kiosks_by_month: Mapping[str, int]
+
+
+# --- semester reports -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """A semester report made: for whom, which semester (YYYY-1, YYYY-2), when, by whom, the
+    PDF's SHA-256 (hex) and file name."""
+
+    institution: str
+    semester: str
+    made_at: int
+    by: str
+    sha256: str
+    file: str
+
+
 # --- audit trail ----------------------------------------------------------------------------
 
 
@@ -191,6 +216,8 @@ class AlertKind(Enum):
     DEACTIVATION_PENDING = "deactivation_pending"
     QUOTA_NEARLY_USED = "quota_nearly_used"
     SCRAPING = "scraping"
+    REPORT_DUE = "report_due"  # a semester report due within 14 days (or overdue), not made
+    BALIKAN_BEHIND = "balikan_behind"  # data balikan sent falls behind FOUND look-ups
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +291,22 @@ class FleetStore(ABC):
         last: str = "9999-12-31",
     ) -> list[UsageDay]:
         """Usage per kiosk and local day (YYYY-MM-DD, inclusive), sorted by device and day."""
+
+    def usage_summary(self, institution: str, first: str, last: str) -> UsageSummary:
+        """An institution's usage summed per day and outcome over the local days `first` to
+        `last` (inclusive), in the database (a semester of 10,000 kiosks is 1.8 M rows)."""
+        raise NotImplementedError
+
+    # semester reports
+    def record_report(self, record: ReportRecord) -> None:
+        """Remember a report made (another of the same institution and semester is kept too)."""
+        raise NotImplementedError
+
+    def reports(
+        self, institution: str | None = None, semester: str | None = None
+    ) -> list[ReportRecord]:
+        """Reports made, oldest first."""
+        raise NotImplementedError
 
     # audit trail
     @abstractmethod

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from fleet.audit import GENESIS, chain_hash
-from fleet.store import rows, sql
+from fleet.store import report_sql, rows, sql
 from fleet.store.base import (
     Alert,
     AuditEntry,
@@ -29,10 +29,12 @@ from fleet.store.base import (
     HealthPoint,
     Ingest,
     IngestResult,
+    ReportRecord,
     SanctionInForce,
     Scope,
     StoreError,
     UsageDay,
+    UsageSummary,
 )
 from fleet.store.ingest import ingest_batch
 from protocol.signed import Sanction
@@ -57,6 +59,8 @@ class Tx(Protocol):
 
 class SqlStore(FleetStore):
     """A FleetStore on a SQL database; subclasses supply the connection and its transactions."""
+
+    _json_each: dict[str, str]  # report_sql's {each} and {value} for this engine
 
     def __init__(self) -> None:
         # The fleet table's rows by device, with the objects made of them: a row that did not
@@ -83,6 +87,9 @@ class SqlStore(FleetStore):
                 f"the {self.backend} store has schema version {found}, newer than this"
                 f" program's {sql.SCHEMA_VERSION}: upgrade kiosk-fleet"
             )
+
+        for statement in report_sql.REPORT_SCHEMA:  # additive tables, made where missing
+            tx.run(statement)
 
     # --- ingest -----------------------------------------------------------------------------
 
@@ -188,6 +195,40 @@ class SqlStore(FleetStore):
         days = [UsageDay(row[0], row[1], row[2], json.loads(row[3])) for row in found]
         days.sort(key=lambda u: (u.device, u.day))
         return days
+
+    def usage_summary(self, institution: str, first: str, last: str) -> UsageSummary:
+        """An institution's usage summed per day and outcome, in the database."""
+        params = (institution, first, last)
+        with self._transaction(write=False) as tx:
+            totals = tx.rows(report_sql.USAGE_TOTALS.format(**self._json_each), params)
+            kiosks = tx.rows(report_sql.USAGE_KIOSKS, params)
+        return UsageSummary(
+            {(day, outcome): int(n) for day, outcome, n in totals},
+            {month: int(n) for month, n in kiosks},
+        )
+
+    # --- semester reports -------------------------------------------------------------------
+
+    def record_report(self, record: ReportRecord) -> None:
+        """Remember a report made."""
+        with self._transaction() as tx:
+            tx.run(report_sql.INSERT_REPORT, dataclasses.astuple(record))
+
+    def reports(
+        self, institution: str | None = None, semester: str | None = None
+    ) -> list[ReportRecord]:
+        """Reports made, oldest first."""
+        conditions, params = [], []
+        for column, value in (("institution", institution), ("semester", semester)):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                params.append(value)
+        query = report_sql.REPORTS + (" WHERE " + " AND ".join(conditions) if conditions else "")
+        with self._transaction(write=False) as tx:
+            found = tx.rows(query, params)
+        records = [ReportRecord(*row) for row in found]
+        records.sort(key=lambda r: (r.made_at, r.institution, r.semester, r.sha256))
+        return records
 
     # --- audit trail ------------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from fleet.store import report_sql
 from fleet.store.base import StoreError
 from fleet.store.sql import pyformat
 from fleet.store.sqlstore import SqlStore, Tx
@@ -32,7 +31,6 @@ class PostgresStore(SqlStore):
     """The fleet store in a PostgreSQL database."""
 
     backend = "postgresql"
-    _json_each = report_sql.POSTGRES_EACH
 
     def __init__(self, dsn: str) -> None:
         super().__init__()

@@ -1,11 +1,8 @@
-"""The fleet store's statements for semester reports: the table of reports made, and the sums of
-an institution's usage per day and outcome.
+"""The fleet store's statements for semester reports: the table of reports made, and an
+institution's usage over a semester.
 
 The report table is additive: `REPORT_SCHEMA` is run (CREATE ... IF NOT EXISTS) on every open,
-so a store made before it gains it without a schema version of its own. The sums unpack each
-day's JSON counts in the database, with the engine's own table function (`{each}`: SQLite's
-`json_each`, PostgreSQL's `jsonb_each_text`), so a semester of 10,000 kiosks never travels to
-Python row by row.
+so a store made before it gains it without a schema version of its own.
 """
 
 # The statements are built from constants, never from input.
@@ -27,16 +24,12 @@ INSERT_REPORT = (
 )
 REPORTS = f"SELECT {REPORT_FIELDS} FROM semester_report"
 
-# `{each}` names the table function over u.counts with columns (key, value); `{value}` the value
-# as an integer.
-USAGE_TOTALS = (
-    "SELECT u.day, j.key, sum({value}) FROM usage u JOIN device d ON d.device = u.device, "
-    "{each} WHERE d.institution = ? AND u.day >= ? AND u.day <= ? GROUP BY u.day, j.key"
+USAGE_COUNTS = (
+    "SELECT u.day, u.counts FROM usage u JOIN device d ON d.device = u.device "
+    "WHERE d.institution = ? AND u.day >= ? AND u.day <= ?"
 )
 USAGE_KIOSKS = (
     "SELECT substr(u.day, 1, 7), count(DISTINCT u.device) FROM usage u "
     "JOIN device d ON d.device = u.device "
     "WHERE d.institution = ? AND u.day >= ? AND u.day <= ? GROUP BY substr(u.day, 1, 7)"
 )
-SQLITE_EACH = {"each": "json_each(u.counts) AS j", "value": "j.value"}
-POSTGRES_EACH = {"each": "jsonb_each_text(u.counts::jsonb) AS j", "value": "j.value::bigint"}

@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from fleet.store import report_sql
 from fleet.store.base import StoreError
 from fleet.store.sqlstore import SqlStore, Tx
 
@@ -31,7 +30,6 @@ class SqliteStore(SqlStore):
     """The fleet store in a SQLite file."""
 
     backend = "sqlite"
-    _json_each = report_sql.SQLITE_EACH
 
     def __init__(self, path: Path) -> None:
         super().__init__()

@@ -99,7 +99,11 @@ def texts(data: ReportData) -> dict[str, Any]:
     for o in Outcome:
         values = [m.outcomes.get(o.value, 0) for m in data.months]
         outcome_rows.append(
-            [f"{o.value} ({o.text()})", *map(number, values), number(total.outcomes.get(o.value, 0))]
+            [
+                f"{o.value} ({o.text()})",
+                *map(number, values),
+                number(total.outcomes.get(o.value, 0)),
+            ]
         )
     return {
         "title": "Laporan Semester Kios Verifikasi KTP-el",
@@ -107,7 +111,7 @@ def texts(data: ReportData) -> dict[str, Any]:
         "meta": [
             ["Lembaga pengguna", src.institution],
             ["Periode", src.semester.label_id],
-            ["Rentang", f"{_day(src.semester.first_day)} – {_day(src.semester.last_day)}"],
+            ["Rentang", f"{_day(src.semester.first_day)} - {_day(src.semester.last_day)}"],
             ["Dibuat", f"{when(src.made_at)} oleh {src.admin}"],
             ["Sumber", "penyimpanan layanan armada (fleet) dan hitungan gateway"],
         ],

@@ -17,7 +17,7 @@ from fleet.store.base import Alert, AlertKind, AuditLine, DeviceState, SanctionI
 from protocol.outcomes import Outcome
 
 # Decided by the gateway: the upstream's answers and the anti-scraping refusal.
-RECONCILED = tuple(o.value for o in Outcome if o.info.upstream) + (Outcome.PATTERN_BLOCKED.value,)
+RECONCILED = (*(o.value for o in Outcome if o.info.upstream), Outcome.PATTERN_BLOCKED.value)
 # Look-ups charged to the daily quota (the gateway gives a unit back for the parameter checks).
 QUOTA_CHARGED = tuple(
     o.value
@@ -228,8 +228,11 @@ def _sanction_figures(src: Sources, months: dict[str, MonthFigures]) -> None:
         if not any(n == name and until is None for n, _, until in spans):
             spans.append((name, s.since, None))
     for m, fig in months.items():
-        names = {n for n, since, until in spans if _month_of(since) <= m and (
-            until is None or _month_of(until) >= m)}
+        names = {
+            n
+            for n, since, until in spans
+            if _month_of(since) <= m and (until is None or _month_of(until) >= m)
+        }
         fig.sanctions = sorted(names)
 
 

@@ -112,7 +112,9 @@ def make_report(
     _write(paths.csv, annex_csv(data).encode())
     _write(paths.json, json.dumps(annex_json(data, sha), indent=1, ensure_ascii=False).encode())
     try:
-        store.record_report(ReportRecord(institution, str(semester), now, admin, sha, paths.pdf.name))
+        store.record_report(
+            ReportRecord(institution, str(semester), now, admin, sha, paths.pdf.name)
+        )
     except StoreError as err:
         raise FleetError(f"the report is written, but the store did not record it: {err}") from err
     _log.info("semester report %s %s made: %s", institution, semester, sha)

@@ -84,8 +84,8 @@ class Semester:
 
     @property
     def label_id(self) -> str:
-        """"Semester II 2026 (Juli-Desember)"."""
-        span = "Januari–Juni" if self.half == 1 else "Juli–Desember"
+        """ "Semester II 2026 (Juli-Desember)"."""
+        span = "Januari-Juni" if self.half == 1 else "Juli-Desember"
         return f"Semester {'I' * self.half} {self.year} ({span})"
 
 

@@ -122,7 +122,9 @@ def verify_report(
     try:
         key.verify(sig, SIGNING_CONTEXT + canonical_json(statement.body()))
     except InvalidSignature as err:
-        raise SignatureMismatch(f"{where}: the signature is not valid (the file was edited)") from err
+        raise SignatureMismatch(
+            f"{where}: the signature is not valid (the file was edited)"
+        ) from err
     digest = hashlib.sha256(pdf).hexdigest()
     if digest != statement.sha256:
         raise SignatureMismatch(

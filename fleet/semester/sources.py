@@ -78,8 +78,9 @@ def collect(
         )
         label = f"institution:{institution}"
         audit = [
-            line for line in store.audit_lines() if line.entry.target in kiosks or (
-                line.entry.target == label)
+            line
+            for line in store.audit_lines()
+            if line.entry.target in kiosks or (line.entry.target == label)
         ]
         alerts = [
             a

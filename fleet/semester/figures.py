@@ -150,8 +150,6 @@ def compute(src: Sources) -> ReportData:
             if day[:7] in gateway:
                 got = gateway[day[:7]]
                 got[outcome] = got.get(outcome, 0) + n
-                if outcome == Outcome.QUOTA_EXHAUSTED.value and n:
-                    days_out[day[:7]].add(day)
     for m, fig in months.items():
         fig.quota_used = sum(fig.outcomes.get(o, 0) for o in QUOTA_CHARGED)
         if src.daily_limit is not None:

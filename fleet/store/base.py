@@ -22,6 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from fleet.store.reportrows import ReportRecord as ReportRecord  # re-exported
+from fleet.store.reportrows import ReportsPart
+from fleet.store.reportrows import UsageSummary as UsageSummary  # re-exported
 from protocol.mqtt import AckMessage, HealthMessage, ReportedMessage, StateMessage, UsageMessage
 from protocol.signed import Sanction
 
@@ -128,31 +131,6 @@ class UsageDay:
         return sum(self.counts.values())
 
 
-@dataclass(frozen=True, slots=True)
-class UsageSummary:
-    """An institution's usage over some days, summed over its registered kiosks: sessions per
-    (local day, outcome), and how many kiosks counted anything in each month (YYYY-MM)."""
-
-    totals: Mapping[tuple[str, str], int]
-    kiosks_by_month: Mapping[str, int]
-
-
-# --- semester reports -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReportRecord:
-    """A semester report made: for whom, which semester (YYYY-1, YYYY-2), when, by whom, the
-    PDF's SHA-256 (hex) and file name."""
-
-    institution: str
-    semester: str
-    made_at: int
-    by: str
-    sha256: str
-    file: str
-
-
 # --- audit trail ----------------------------------------------------------------------------
 
 
@@ -235,7 +213,7 @@ class Alert:
     last_delivery_error: str | None = None
 
 
-class FleetStore(ABC):
+class FleetStore(ReportsPart, ABC):
     """The fleet service's store; every method is one transaction."""
 
     backend: str  # "sqlite" or "postgresql", for messages
@@ -291,22 +269,6 @@ class FleetStore(ABC):
         last: str = "9999-12-31",
     ) -> list[UsageDay]:
         """Usage per kiosk and local day (YYYY-MM-DD, inclusive), sorted by device and day."""
-
-    def usage_summary(self, institution: str, first: str, last: str) -> UsageSummary:
-        """An institution's usage summed per day and outcome over the local days `first` to
-        `last` (inclusive), in the database (a semester of 10,000 kiosks is 1.8 M rows)."""
-        raise NotImplementedError
-
-    # semester reports
-    def record_report(self, record: ReportRecord) -> None:
-        """Remember a report made (another of the same institution and semester is kept too)."""
-        raise NotImplementedError
-
-    def reports(
-        self, institution: str | None = None, semester: str | None = None
-    ) -> list[ReportRecord]:
-        """Reports made, oldest first."""
-        raise NotImplementedError
 
     # audit trail
     @abstractmethod

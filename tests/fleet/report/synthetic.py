@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from fleet.store.base import DeviceEntry, FleetStore, Ingest
@@ -47,7 +48,7 @@ class Expected:
         )
 
 
-def kiosk_days(kiosks: int, seed: int = 18):
+def kiosk_days(kiosks: int, seed: int = 18) -> Iterator[tuple[int, str, dict[str, int]]]:
     """(kiosk index, day, counts) of a semester, reproducibly."""
     rng = random.Random(seed)
     outcomes = list(_WEIGHTS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,9 @@ def pdf_text(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def semester(tmp_path_factory: pytest.TempPathFactory) -> tuple[FleetStore, Expected]:
+def semester(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[FleetStore, Expected]]:
     store = SqliteStore(tmp_path_factory.mktemp("store") / "fleet.sqlite3")
     expected = fill(store, kiosks_each=30)
     yield store, expected

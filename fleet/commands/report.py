@@ -135,7 +135,15 @@ def run_verify(ctx: Context) -> int:
         except OSError as err:
             why = "no such file" if isinstance(err, FileNotFoundError) else "cannot be read"
             raise FleetError(f"{path}: {why} ({what})", EXIT_USAGE) from err
-    statement = verify_report(contents[0], contents[1], _keys(ctx), str(sig_path))
+    keys = _keys(ctx)
+    statement = verify_report(contents[0], contents[1], keys, str(sig_path))
+    annex = {}  # the annex files found beside the PDF are checked too
+    for name in statement.annex:
+        path = pdf_path.with_name(name)
+        if name == Path(name).name and path.is_file():
+            annex[name] = path.read_bytes()
+    verify_report(contents[0], contents[1], keys, str(sig_path), annex)
+    missing = sorted(set(statement.annex) - set(annex))
     ctx.emit(
         {
             "verified": True,
@@ -146,8 +154,12 @@ def run_verify(ctx: Context) -> int:
             "made_at": statement.made_at,
             "made_by": statement.made_by,
             "kid": statement.kid,
+            "annex_verified": sorted(annex),
+            "annex_missing": missing,
         },
         f"{pdf_path}: verified: {statement.institution} {statement.semester}, made by "
-        f"{statement.made_by}, key {statement.kid}, SHA-256 {statement.sha256}",
+        f"{statement.made_by}, key {statement.kid}, SHA-256 {statement.sha256}; annex "
+        f"{', '.join(sorted(annex)) or 'not found'} verified"
+        + (f" ({', '.join(missing)} not beside the PDF: not checked)" if missing else ""),
     )
     return 0

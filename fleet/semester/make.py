@@ -4,6 +4,7 @@ CSV/JSON annex into one folder, and remember in the store that it was made."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -97,6 +98,11 @@ def make_report(
         "",
         data,
     )
+    sha = hashlib.sha256(pdf).hexdigest()
+    annex = {
+        paths.csv.name: annex_csv(data).encode(),
+        paths.json.name: json.dumps(annex_json(data, sha), indent=1, ensure_ascii=False).encode(),
+    }
     signature = sign_report(
         pdf,
         key,
@@ -105,12 +111,12 @@ def make_report(
         semester=str(semester),
         made_at=now,
         made_by=admin,
+        annex=annex,
     )
-    sha = json.loads(signature)["sha256"]
     _write(paths.pdf, pdf)
+    _write(paths.csv, annex[paths.csv.name])
+    _write(paths.json, annex[paths.json.name])
     _write(paths.signature, signature + b"\n")
-    _write(paths.csv, annex_csv(data).encode())
-    _write(paths.json, json.dumps(annex_json(data, sha), indent=1, ensure_ascii=False).encode())
     try:
         store.record_report(
             ReportRecord(institution, str(semester), now, admin, sha, paths.pdf.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ SIGNING_CONTEXT = b"platform-bersama semester report v1\n"
 KIND = "semester_report"
 EXIT_NOT_VERIFIED = 5  # as `audit verify`: what was checked does not verify
 MAX_SIGNATURE_BYTES = 4096
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 class SignatureMismatch(FleetError):
@@ -46,6 +48,7 @@ class Statement:
     made_at: int
     made_by: str
     kid: str
+    annex: Mapping[str, str]  # file name -> SHA-256 (hex) of the CSV and JSON annex
 
     def body(self) -> dict[str, Any]:
         """The signed object."""
@@ -60,6 +63,7 @@ class Statement:
             "semester": self.semester,
             "made_at": self.made_at,
             "made_by": self.made_by,
+            "annex": dict(self.annex),
         }
 
 
@@ -72,8 +76,9 @@ def sign_report(
     semester: str,
     made_at: int,
     made_by: str,
+    annex: Mapping[str, bytes],
 ) -> bytes:
-    """The signature file of a PDF."""
+    """The signature file of a PDF and its annex (file name -> content)."""
     statement = Statement(
         hashlib.sha256(pdf).hexdigest(),
         file,
@@ -82,6 +87,7 @@ def sign_report(
         made_at,
         made_by,
         key_id(key.public_key()),
+        {name: hashlib.sha256(content).hexdigest() for name, content in annex.items()},
     )
     body = statement.body()
     sig = key.sign(SIGNING_CONTEXT + canonical_json(body))
@@ -89,10 +95,14 @@ def sign_report(
 
 
 def verify_report(
-    pdf: bytes, raw: bytes, keys: Mapping[str, Ed25519PublicKey], where: str
+    pdf: bytes,
+    raw: bytes,
+    keys: Mapping[str, Ed25519PublicKey],
+    where: str,
+    annex: Mapping[str, bytes] | None = None,
 ) -> Statement:
-    """Check a signature file against the PDF; SignatureMismatch naming what fails, FleetError
-    for a file that is not a signature at all."""
+    """Check a signature file against the PDF (and the annex files given, by name);
+    SignatureMismatch naming what fails, FleetError for a file that is not a signature."""
     if len(raw) > MAX_SIGNATURE_BYTES:
         raise FleetError(f"{where}: not a report signature (too large)")
     try:
@@ -107,6 +117,7 @@ def verify_report(
             r.integer("made_at"),
             r.text("made_by"),
             r.text("kid"),
+            _hashes(r.nested("annex")),
         )
         text = r.text("sig")
         sig = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
@@ -131,4 +142,15 @@ def verify_report(
             f"the PDF's SHA-256 {digest[:16]}... is not the signed {statement.sha256[:16]}...: "
             "the PDF was changed after it was signed"
         )
+    for name, content in (annex or {}).items():
+        signed = statement.annex.get(name)
+        if signed is None:
+            raise SignatureMismatch(f"{name}: not an annex of this report")
+        if hashlib.sha256(content).hexdigest() != signed:
+            raise SignatureMismatch(f"{name}: the annex was changed after it was signed")
     return statement
+
+
+def _hashes(r: Reader) -> dict[str, str]:
+    """The annex's {file name: SHA-256}."""
+    return {name: r.text(name, pattern=_SHA256) for name in r.names()}

@@ -60,6 +60,13 @@ def test_report_then_verify_and_a_changed_pdf_exits_5(
     assert "verified" in capsys.readouterr().out
     pub = ["--public-key", str(tmp_path / "admin.pub")]
     assert main(["report", "verify", str(pdf), *pub]) == 0
+    csv = out / f"laporan-{PERPUS}-2026-2-lampiran.csv"
+    csv.write_text(csv.read_text().replace("total,", "total,1", 1))
+    assert main(["report", "verify", str(pdf), *pub]) == 5
+    assert "lampiran.csv: the annex was changed" in capsys.readouterr().err
+    csv.unlink()
+    assert main(["report", "verify", str(pdf), *pub]) == 0
+    assert "not beside the PDF: not checked" in capsys.readouterr().out
     pdf.write_bytes(pdf.read_bytes().replace(b"%%EOF", b"%%EOF\n%x", 1))
     assert main(["report", "verify", str(pdf), *pub]) == 5
     assert "changed after it was signed" in capsys.readouterr().err

@@ -16,6 +16,7 @@ BENCHES = (
     "fleet_ingest",
     "fleet_bulk",
     "fleet_dashboard",
+    "report_generation",
 )
 
 

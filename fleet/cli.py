@@ -10,6 +10,8 @@
     kiosk-fleet status [--device DEVICE]
     kiosk-fleet audit [--target X] | audit verify
     kiosk-fleet command DEVICE {ping,report_now,rotate_certificate} [--ttl S] [--timeout S]
+    kiosk-fleet report --institution ID --semester YYYY-1|YYYY-2 [--out DIR]
+    kiosk-fleet report verify PDF [--signature F] [--public-key F]
     kiosk-fleet keygen PATH            # a new admin signing key: PATH (private), PATH.pub
     kiosk-fleet serve [--retire] | alerts [--all] [--json]   # the fleet service
 
@@ -24,7 +26,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from fleet.commands import audit, devices, misc, sanction, state, status
+from fleet.commands import audit, devices, misc, report, sanction, state, status
 from fleet.commands.context import CONFIG_ENV, Context
 from fleet.errors import ConfigError, FleetError
 from fleet.service import cli as service_cli
@@ -39,6 +41,7 @@ COMMANDS: list[AddParsers] = [
     status.add_parsers,
     audit.add_parsers,
     misc.add_parsers,
+    report.add_parsers,
     service_cli.add_parsers,
 ]
 
@@ -51,7 +54,7 @@ exit codes:
   2  usage or configuration (also: an id the registry does not know, without --force)
   3  a kiosk did not report in time (offline: the retained document waits for it)
   4  a kiosk refused the document
-  5  the audit chain does not verify (audit verify)
+  5  the audit chain or a report's signature does not verify (audit verify, report verify)
 """
 
 

@@ -85,18 +85,38 @@ class GatewayAdmin:
 
     def pattern_blocked(self, first: str, last: str) -> dict[str, int]:
         """PATTERN_BLOCKED answers per institution over the local days `first`..`last`."""
-        path = f"/admin/v1/usage?{urlencode({'from': first, 'to': last})}"
-        body = self._json("GET", path, None, "read the usage counts")
         counts: dict[str, int] = {}
+        for (inst, _day, outcome), n in self.usage_counts(first, last).items():
+            if outcome == Outcome.PATTERN_BLOCKED.value:
+                counts[inst] = counts.get(inst, 0) + n
+        return counts
+
+    def usage_counts(
+        self, first: str, last: str, institution: str | None = None
+    ) -> dict[tuple[str, str, str], int]:
+        """Answers (and RETURN_ACCEPTED/RETURN_REFUSED data balikan) per (institution, local
+        day, outcome) over the days `first`..`last`."""
+        query = {"from": first, "to": last}
+        if institution is not None:
+            query["institution"] = institution
+        body = self._json("GET", f"/admin/v1/usage?{urlencode(query)}", None, "read the usage")
+        counts: dict[tuple[str, str, str], int] = {}
         try:
             for i, row in enumerate(Reader(body).items("usage")):
                 r = Reader(row, f"usage[{i}]")
-                if r.text("outcome") == Outcome.PATTERN_BLOCKED.value:
-                    inst = r.text("institution")
-                    counts[inst] = counts.get(inst, 0) + r.integer("count")
+                key = (r.text("institution"), r.text("day"), r.text("outcome"))
+                counts[key] = counts.get(key, 0) + r.integer("count", lo=0)
         except StrictError as err:
             raise FleetError(f"the gateway's usage answer: {err}") from err
         return counts
+
+    def institutions(self) -> frozenset[str]:
+        """The institutions the gateway serves."""
+        body = self._json("GET", "/admin/v1/institutions", None, "read the institutions")
+        found = body.get("institutions")
+        if not isinstance(found, dict):
+            raise FleetError("the gateway's list of institutions is malformed")
+        return frozenset(str(i) for i in found)
 
     @overload
     def _json(self, method: str, path: str, body: Any, what: str) -> dict[str, Any]: ...

@@ -20,6 +20,8 @@ packages=(
     # the kiosk's spoken prompts, made once from fixed texts into build/voice (never at run time
     # from a network service; no personal data is ever spoken)
     espeak-ng
+    # the semester report's tests read its PDF (pdftotext) and render a page (pdftoppm)
+    poppler-utils
 )
 if [ "$#" -gt 0 ]; then packages+=("$@"); fi
 

@@ -70,6 +70,10 @@ ALERT = {
     ),
     AlertKind.QUOTA_NEARLY_USED: Label("Kuota hampir habis", "Quota nearly used", "warn"),
     AlertKind.SCRAPING: Label("Lonjakan penolakan anti-scraping", "Scraping refusals jump", "bad"),
+    AlertKind.REPORT_DUE: Label("Laporan semester jatuh tempo", "Semester report due", "warn"),
+    AlertKind.BALIKAN_BEHIND: Label("Data balikan tertinggal", "Data returns behind", "warn"),
+    AlertKind.STORAGE_FAILURE: Label("Penyimpanan kios gagal", "Kiosk storage failing", "bad"),
+    AlertKind.CLOCK_OFFSET: Label("Jam kios menyimpang", "Kiosk clock off", "warn"),
 }
 
 SANCTION = {

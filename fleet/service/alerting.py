@@ -31,10 +31,12 @@ from fleet.service.rules import (
     DesiredInfo,
     Wanted,
     alert_key,
+    balikan_alert,
     device_alerts,
     health_alerts,
     quota_alert,
     read_desired,
+    report_due_alert,
     scraping_alert,
 )
 from fleet.service.settings import AlertSettings
@@ -52,7 +54,12 @@ from protocol.mqtt import HealthMessage, TopicError, parse_topic
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 StoreCall = Callable[[Callable[[FleetStore], T]], Awaitable[T]]
-_INSTITUTION_KINDS = (AlertKind.QUOTA_NEARLY_USED, AlertKind.SCRAPING)
+_INSTITUTION_KINDS = (
+    AlertKind.QUOTA_NEARLY_USED,
+    AlertKind.SCRAPING,
+    AlertKind.REPORT_DUE,
+    AlertKind.BALIKAN_BEHIND,
+)
 MAX_OPEN = 100_000
 
 
@@ -153,6 +160,7 @@ class AlertEngine:
                 row, now, self.settings, self.desired.get(row.device), since.get(row.device)
             )
         await self._apply(wanted, Scope(DEVICE_KINDS, None))
+        await self._report_alerts(rows, now)
         if self._gateway is not None:
             institutions = sorted({r.entry.institution for r in rows if r.entry is not None})
             await self._gateway_alerts(institutions, now)
@@ -182,6 +190,55 @@ class AlertEngine:
                 self._mismatch_seen.pop(row.device, None)
         return rows, open_alerts, since
 
+    async def _report_alerts(self, rows: list[FleetRow], now: int) -> None:
+        """A semester report due (or overdue) and not made, per registered institution."""
+        since: dict[str, int] = {}
+        for row in rows:
+            e = row.entry
+            if e is not None and e.state is not DeviceState.DECOMMISSIONED:
+                since[e.institution] = min(
+                    since.get(e.institution, e.registered_at), e.registered_at
+                )
+        records = await self._call(lambda store: store.reports())
+        made: dict[str, set[str]] = {}
+        for record in records:
+            made.setdefault(record.institution, set()).add(record.semester)
+        today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+        wanted = []
+        for inst, first in since.items():
+            start = dt.datetime.fromtimestamp(first, dt.UTC).date()
+            alert = report_due_alert(inst, today, made.get(inst, set()), start)
+            wanted += [alert] if alert is not None else []
+        await self._apply(wanted, Scope((AlertKind.REPORT_DUE,), None))
+
+    async def _balikan_alerts(self, institutions: list[str], day: dt.date) -> None:
+        """Data balikan accepted by the gateway against its FOUND answers, recent days."""
+        assert self._gateway is not None
+        s = self.settings
+        first = day - dt.timedelta(days=s.balikan_days - 1)
+        try:
+            usage = await self._gateway.usage_counts(
+                first.isoformat(), (day + dt.timedelta(days=1)).isoformat()
+            )
+        except FleetError as err:
+            _log.warning("data balikan counts: %s", err)
+            return
+        found: dict[str, int] = {}
+        sent: dict[str, int] = {}
+        for (inst, _day, outcome), n in usage.items():
+            if outcome == "FOUND":
+                found[inst] = found.get(inst, 0) + n
+            elif outcome == "RETURN_ACCEPTED":
+                sent[inst] = sent.get(inst, 0) + n
+        wanted = [
+            balikan_alert(i, found.get(i, 0), sent.get(i, 0), s.balikan_ratio, s.balikan_min_found)
+            for i in institutions
+        ]
+        await self._apply(
+            [w for w in wanted if w is not None],
+            Scope((AlertKind.BALIKAN_BEHIND,), frozenset(institutions)),
+        )
+
     async def _gateway_alerts(self, institutions: list[str], now: int) -> None:
         assert self._gateway is not None
         wanted: list[Wanted] = []
@@ -199,6 +256,7 @@ class AlertEngine:
         await self._apply(wanted, Scope((AlertKind.QUOTA_NEARLY_USED,), frozenset(polled)))
 
         day = dt.datetime.fromtimestamp(now, dt.UTC).date()
+        await self._balikan_alerts(institutions, day)
         one = dt.timedelta(days=1)
         try:
             blocked = await self._gateway.pattern_blocked(

@@ -31,6 +31,10 @@ class GatewayPoller:
         """PATTERN_BLOCKED answers per institution over the days `first`..`last`."""
         return await self._call(lambda: self._client.pattern_blocked(first, last))
 
+    async def usage_counts(self, first: str, last: str) -> dict[tuple[str, str, str], int]:
+        """Answers and data balikan per (institution, day, outcome) over `first`..`last`."""
+        return await self._call(lambda: self._client.usage_counts(first, last))
+
     async def close(self) -> None:
         """Close the connection."""
         await self._call(self._client.close)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 from dataclasses import dataclass
 
+from fleet.semester.period import Semester, due_reminder
 from fleet.service.settings import AlertSettings
 from fleet.store.base import AlertKind, DeviceState, FleetRow
 from protocol.mqtt import DeviceStatus, HealthMessage
@@ -225,4 +227,39 @@ def scraping_alert(institution: str, jump: int, threshold: int) -> Wanted | None
         AlertKind.SCRAPING,
         institution,
         f"penolakan anti-scraping naik {jump} / anti-scraping refusals up by {jump}",
+    )
+
+
+def report_due_alert(
+    institution: str, today: dt.date, made: set[str], since: dt.date | None
+) -> Wanted | None:
+    """The reminder of a semester report due within 14 days (or overdue by a month at most)
+    that was not made; `made`: the semesters (YYYY-1, YYYY-2) whose report was made."""
+    due = due_reminder(today, {Semester.parse(m) for m in made}, since)
+    if due is None:
+        return None
+    semester, left = due
+    when = (
+        f"jatuh tempo {left} hari lagi / due in {left} days"
+        if left >= 0
+        else f"terlambat {-left} hari / overdue by {-left} days"
+    )
+    return Wanted(
+        AlertKind.REPORT_DUE,
+        institution,
+        f"laporan semester {semester} belum dibuat, {when} / semester report {semester} not made",
+    )
+
+
+def balikan_alert(
+    institution: str, found: int, sent: int, ratio: float, min_found: int
+) -> Wanted | None:
+    """Data balikan behind: fewer returns accepted than `ratio` of the FOUND look-ups (when at
+    least `min_found` were FOUND)."""
+    if found < min_found or sent >= ratio * found:
+        return None
+    return Wanted(
+        AlertKind.BALIKAN_BEHIND,
+        institution,
+        f"data balikan {sent} dari {found} FOUND / data returns {sent} of {found} FOUND look-ups",
     )

@@ -16,6 +16,9 @@ cert_days = 14                 # certificate expiring within this many days
 deactivation_pending_min = 10  # a deactivation (a desired version) not applied by then
 quota_ratio = 0.9              # an institution's daily quota this much used
 scraping_jump = 50             # anti-scraping refusals more than in the previous sweep
+balikan_ratio = 0.9            # data balikan accepted below this share of FOUND look-ups
+balikan_min_found = 20         # ... once at least this many were FOUND
+balikan_days = 7               # ... over this many local days up to today
 
 [webhook]                      # optional: each raise and clear as a JSON POST
 url = "https://alerts.example/hook"   # http:// only to a loopback address
@@ -75,6 +78,9 @@ class AlertSettings:
     deactivation_pending_min: float = 10.0
     quota_ratio: float = 0.9
     scraping_jump: int = 50
+    balikan_ratio: float = 0.9
+    balikan_min_found: int = 20
+    balikan_days: int = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +146,9 @@ def parse_service_sections(top: Reader, file: ConfigFile) -> ServiceSections:
         deactivation_pending_min=a.number("deactivation_pending_min", 10.0, 0.0, 100_000.0),
         quota_ratio=a.number("quota_ratio", 0.9, 0.01, 1.0),
         scraping_jump=a.integer("scraping_jump", 50, 1, 10_000_000),
+        balikan_ratio=a.number("balikan_ratio", 0.9, 0.0, 1.0),
+        balikan_min_found=a.integer("balikan_min_found", 20, 1, 10_000_000),
+        balikan_days=a.integer("balikan_days", 7, 1, 366),
     )
     a.done()
 

@@ -22,6 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from fleet.store.reportrows import ReportRecord as ReportRecord  # re-exported
+from fleet.store.reportrows import ReportsPart
+from fleet.store.reportrows import UsageSummary as UsageSummary  # re-exported
 from protocol.mqtt import AckMessage, HealthMessage, ReportedMessage, StateMessage, UsageMessage
 from protocol.signed import Sanction
 
@@ -193,6 +196,8 @@ class AlertKind(Enum):
     SCRAPING = "scraping"
     STORAGE_FAILURE = "storage_failure"
     CLOCK_OFFSET = "clock_offset"
+    REPORT_DUE = "report_due"  # a semester report due within 14 days (or overdue), not made
+    BALIKAN_BEHIND = "balikan_behind"  # data balikan sent falls behind FOUND look-ups
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +215,7 @@ class Alert:
     last_delivery_error: str | None = None
 
 
-class FleetStore(ABC):
+class FleetStore(ReportsPart, ABC):
     """The fleet service's store; every method is one transaction."""
 
     backend: str  # "sqlite" or "postgresql", for messages

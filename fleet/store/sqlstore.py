@@ -36,6 +36,7 @@ from fleet.store.base import (
     UsageDay,
 )
 from fleet.store.ingest import ingest_batch
+from fleet.store.reportstore import ReportQueries, create_report_tables
 from protocol.signed import Sanction
 
 _ALL = DeviceFilter()
@@ -56,7 +57,7 @@ class Tx(Protocol):
         """Execute a query; its rows."""
 
 
-class SqlStore(FleetStore):
+class SqlStore(ReportQueries, FleetStore):
     """A FleetStore on a SQL database; subclasses supply the connection and its transactions."""
 
     def __init__(self) -> None:
@@ -84,6 +85,8 @@ class SqlStore(FleetStore):
                 f"the {self.backend} store has schema version {found}, newer than this"
                 f" program's {sql.SCHEMA_VERSION}: upgrade kiosk-fleet"
             )
+
+        create_report_tables(tx)  # additive tables, made where missing
 
     # --- ingest -----------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from common.clock import Clock, SystemClock
 from common.errors import TlsFileError
 from common.hardening import disable_core_dumps
 from common.tls import client_context
+from fleet.ca.server import DeviceCa, EstRunner, open_ca, serve_est
 from fleet.config import FleetConfig
 from fleet.dashboard import DashboardRunner
 from fleet.errors import FleetError
@@ -111,6 +112,8 @@ class FleetService:
             reconnect_max=reconnect_max,
         )
         self.web: DashboardRunner | None = None  # listening once the store is open
+        self.ca: DeviceCa | None = None  # [ca] opened when [est] is configured
+        self.est: EstRunner | None = None
         self.store: FleetStore | None = None  # used only in the worker's thread (an Executor)
         # set after each committed batch and each connection change (tests await it)
         self.changed = asyncio.Event()
@@ -179,6 +182,9 @@ class FleetService:
             if dashboard is not None:
                 app = build_app(store, self.worker, self.clock, self.health)
                 self.web = await serve_web(dashboard, app)
+            if self.config.est is not None:
+                self.ca = await asyncio.to_thread(open_ca, self.config, wall=self.clock.time)
+                self.est = await serve_est(self.config, self.ca, self.worker.call)
             self.ingest.start()
             self._timer = asyncio.create_task(self.alerts.run(), name="fleet-alerts")
             self._pruner = asyncio.create_task(self._prune_daily(), name="fleet-prune")
@@ -260,6 +266,12 @@ class FleetService:
         if self.web is not None:
             await self.web.close()
             self.web = None
+        if self.est is not None:
+            await self.est.close()
+            self.est = None
+        if self.ca is not None:
+            await asyncio.to_thread(self.ca.close)
+            self.ca = None
 
     async def __aenter__(self) -> FleetService:
         return await self.start()

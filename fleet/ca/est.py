@@ -79,7 +79,7 @@ class EstApi:
         call: StoreCall[Any],
         *,
         admin_ca: x509.Certificate | None,
-        published: Callable[[], Awaitable[None]] | None = None,
+        published: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._issuer = issuer
         self._call = call
@@ -122,11 +122,11 @@ class EstApi:
         """POST simpleenroll: Basic serial:token and a CSR."""
         serial, token = _basic(request)
         body = await _body(request)
-        cert = await self._call(
+        cert, superseded = await self._call(
             lambda store: self._issuer.enrol(store, serial=serial, token=token, body=body)
         )
         self.enrolments += 1
-        if self._published is not None:
+        if superseded and self._published is not None:
             await self._published()
         return _pkcs7(certs_only([cert]))
 

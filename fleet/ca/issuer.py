@@ -69,11 +69,11 @@ class Issuer:
         self.token_s = int(token_minutes * 60)
         self.key_origin = key_origin
         self.crl_days = crl_days
-        self._wall = wall
+        self.wall = wall
 
     def now(self) -> dt.datetime:
         """The wall clock as an aware datetime."""
-        return dt.datetime.fromtimestamp(self._wall(), dt.UTC)
+        return dt.datetime.fromtimestamp(self.wall(), dt.UTC)
 
     # --- tokens -----------------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ class Issuer:
                 f"{entry.device} is {entry.state.value}: an admin must reactivate it first",
             )
         token = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-        now = int(self._wall())
+        now = int(self.wall())
         row = EnrolToken(
             digest(token), serial, entry.device, institution, technician, now, now + self.token_s
         )
@@ -125,10 +125,13 @@ class Issuer:
         csrs.check_origin(csr, self.key_origin)
         return csr
 
-    def enrol(self, store: FleetStore, *, serial: str, token: str, body: bytes) -> x509.Certificate:
-        """/simpleenroll: the token (HTTP Basic password) for this serial, a CSR for its device."""
+    def enrol(
+        self, store: FleetStore, *, serial: str, token: str, body: bytes
+    ) -> tuple[x509.Certificate, list[str]]:
+        """/simpleenroll: the token (HTTP Basic password) for this serial, a CSR for its device;
+        the new certificate and the serials of the kiosk's earlier ones, now revoked."""
         csr = self._checked_csr(body)
-        now = int(self._wall())
+        now = int(self.wall())
         key = digest(token)
         use, row = store.use_enrol_token(key, serial, now, consume=False)
         _refuse_token(use, row, serial)
@@ -142,8 +145,8 @@ class Issuer:
         old = [c.serial for c in self._live(store, entry.device)]
         cert = self._issue(store, csr, entry)
         if old:  # a kiosk enrolled again (new token, new key): its earlier certificates go
-            store.revoke_certificates(old, now, "superseded")
-        return cert
+            old = store.revoke_certificates(old, now, "superseded")
+        return cert, old
 
     def reenrol(
         self, store: FleetStore, *, current: x509.Certificate, body: bytes
@@ -199,7 +202,7 @@ class Issuer:
                 Role.KIOSK.value,
                 entry.device,
                 entry.institution,
-                int(self._wall()),
+                int(self.wall()),
                 expires,
             )
         )
@@ -212,7 +215,7 @@ class Issuer:
     # --- revocation -------------------------------------------------------------------------
 
     def _live(self, store: FleetStore, name: str) -> list[IssuedCert]:
-        now = int(self._wall())
+        now = int(self.wall())
         return [
             c
             for c in store.certificates(kind=Role.KIOSK.value, name=name)
@@ -222,13 +225,13 @@ class Issuer:
     def revoke_device(self, store: FleetStore, device: str, reason: str) -> list[str]:
         """Revoke every live certificate of a kiosk; the serials revoked (hex)."""
         serials = [c.serial for c in self._live(store, device)]
-        return store.revoke_certificates(serials, int(self._wall()), reason) if serials else []
+        return store.revoke_certificates(serials, int(self.wall()), reason) if serials else []
 
     def crl(
         self, store: FleetStore, kinds: tuple[str, ...] = (Role.KIOSK.value,)
     ) -> x509.CertificateRevocationList:
         """A new CRL of the CA: its revoked certificates not yet expired."""
-        now = int(self._wall())
+        now = int(self.wall())
         revoked = [
             Revoked(
                 int(c.serial, 16),

@@ -81,7 +81,7 @@ async def serve_est(
     ca: DeviceCa,
     call: StoreCall[object],
     *,
-    published: Callable[[], Awaitable[None]] | None = None,
+    published: Callable[[], Awaitable[object]] | None = None,
 ) -> EstRunner:
     """Listen as [est] says (FleetError when the address or the files cannot be used)."""
     est = config.est

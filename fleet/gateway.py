@@ -53,9 +53,9 @@ class GatewayAdmin:
         if status != 200:
             raise FleetError(f"the gateway refused to {action} {device_id}: {_error(status, body)}")
 
-    def put_crl(self, pem: bytes) -> dict[str, Any]:
-        """Install a new CRL (device or admin CA) at the gateway; its answer."""
-        return self._json("PUT", "/admin/v1/crl", pem, "install the CRL")
+    def put_crl(self, der: bytes) -> dict[str, Any]:
+        """Install a new CRL (device or admin CA, DER) at the gateway; its answer."""
+        return self._json("PUT", "/admin/v1/crl", der, "install the CRL")
 
     def revoked(self) -> frozenset[str]:
         """The devices revoked at the gateway."""
@@ -169,8 +169,11 @@ def _error(status: int, body: bytes) -> str:
     try:
         err = json.loads(body).get("error", {})
         code = err.get("code") if isinstance(err, dict) else None
+        message = err.get("message") if isinstance(err, dict) else None
     except (ValueError, AttributeError):
-        code = None
+        code = message = None
     if isinstance(code, str) and _CODE.match(code):
+        if isinstance(message, str) and message.isprintable() and len(message) <= 200:
+            return f"HTTP {status} {code} ({message})"
         return f"HTTP {status} {code}"
     return f"HTTP {status}"

@@ -212,10 +212,10 @@ def _pkcs7(body: bytes) -> web.Response:
 async def _body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise EnrolError(413, "too_large", "the request body is too large")
-    data = await request.content.read(MAX_BODY + 1)
-    if len(data) > MAX_BODY:
-        raise EnrolError(413, "too_large", "the request body is too large")
-    return data
+    try:
+        return await request.read()  # the application's client_max_size is MAX_BODY
+    except web.HTTPRequestEntityTooLarge:
+        raise EnrolError(413, "too_large", "the request body is too large") from None
 
 
 def _basic(request: web.Request) -> tuple[str, str]:

@@ -68,7 +68,7 @@ def publish(
         try:
             with GatewayAdmin(config.gateway.url, config.gateway.tls.context()) as gw:
                 for crl, _, kind in crls:
-                    gw.put_crl(crl.public_bytes(serialization.Encoding.PEM))
+                    gw.put_crl(crl.public_bytes(serialization.Encoding.DER))
                     out.done.append(f"{kind} CRL at the gateway")
         except FleetError as err:
             out.failed.append(str(err))

@@ -20,8 +20,9 @@ packages=(
     # the kiosk's and the device CA's keys live in a PKCS#11 token: SoftHSM2 in the tests and the
     # simulated stack; OpenSSL 3's pkcs11-provider (bookworm-backports, see below) lets TLS use them
     softhsm2 pkcs11-provider
-    # strongSwan's EST client, the enrolment server's interop test
-    strongswan-pki
+    # strongSwan's EST client, the enrolment server's interop test (its HTTP fetcher is the curl
+    # plugin, its crypto the openssl plugin: the two plugin packages)
+    strongswan-pki libstrongswan-extra-plugins libstrongswan-standard-plugins
 )
 if [ "$#" -gt 0 ]; then packages+=("$@"); fi
 

@@ -51,9 +51,9 @@ TOKEN_ROLES = (Role.TECHNICIAN, Role.ADMIN)
 
 
 def certs_only(certs: list[x509.Certificate]) -> bytes:
-    """A degenerate certs-only PKCS#7 (DER), base64 with line breaks (RFC 7030 4.1.3)."""
+    """A degenerate certs-only PKCS#7 (DER), base64 (RFC 7030 4.1.3) on one line."""
     der = pkcs7.serialize_certificates(certs, serialization.Encoding.DER)
-    return base64.encodebytes(der)
+    return base64.b64encode(der)
 
 
 def est_context(settings: EstSettings, client_cas: list[x509.Certificate]) -> ssl.SSLContext:

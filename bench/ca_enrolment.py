@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID

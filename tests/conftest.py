@@ -29,9 +29,9 @@ from tests.softhsm import opened_token, softhsm, softhsm_token  # noqa: E402
 
 __all__ = [
     "fleet_store",
+    "opened_token",
     "postgres_dsn",
     "postgres_server",
-    "opened_token",
     "softhsm",
     "softhsm_token",
 ]

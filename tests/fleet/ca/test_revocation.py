@@ -73,3 +73,26 @@ async def test_a_tamper_alert_revokes_at_both_doors(tmp_path: Path) -> None:
         assert d.service.store is not None
         entry = d.service.store.device(KIOSK)
         assert entry is not None and entry.state is DeviceState.TAMPERED
+
+
+async def test_a_deactivation_revokes_the_certificate_at_both_doors(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from fleet.actions import Fleet
+    from fleet.operations import Operations
+    from protocol.signed import private_pem
+
+    async with doors(tmp_path) as d:
+        assert d.config.signing_key is not None
+        d.config.signing_key.write_bytes(private_pem(Ed25519PrivateKey.generate()))
+        kiosk = await d.enrol()
+        assert await _both(d, kiosk) == ("open", "open")
+        store = SqliteStore(d.config.store.path)
+        try:
+            ops = Operations(Fleet(d.config), store)
+            await asyncio.to_thread(
+                ops.set_state, [KIOSK], deactivate=True, reason="test", timeout=0.2
+            )
+        finally:
+            store.close()
+        await _until_refused(d, kiosk)

@@ -17,6 +17,7 @@ BENCHES = (
     "fleet_bulk",
     "fleet_dashboard",
     "report_generation",
+    "ca_enrolment",
 )
 
 

@@ -24,3 +24,44 @@ class TlsFileError(CommonError):
 
 
 _WHAT = {"ca": "CA certificates", "identity": "certificate and key"}
+
+
+class TokenError(CommonError):
+    """A PKCS#11 token could not be used: names the module, the token label, and what to do.
+
+    Never holds the PIN. Subclasses say which of the usual faults it was.
+    """
+
+    def __init__(self, module: Path, label: str, reason: str) -> None:
+        super().__init__(f"PKCS#11 token {label!r} in {module}: {reason}")
+        self.module = module
+        self.label = label
+        self.reason = reason
+
+
+class TokenModuleError(TokenError):
+    """The PKCS#11 module (shared library) is missing or does not load."""
+
+
+class TokenMissingError(TokenError):
+    """No token with that label is present in the module."""
+
+
+class TokenPinFileError(TokenError):
+    """The PIN file is missing, unreadable or empty."""
+
+
+class TokenPinError(TokenError):
+    """The token refused the PIN (wrong PIN)."""
+
+
+class TokenLockedError(TokenError):
+    """The token's user PIN is locked (too many wrong PINs)."""
+
+
+class TokenFullError(TokenError):
+    """The token has no room for another object."""
+
+
+class TokenKeyMissingError(TokenError):
+    """No key with that label is on the token."""

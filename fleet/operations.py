@@ -204,11 +204,35 @@ class Operations:
                 forced=entries[r.device] is None,
                 bulk=bulk,
             )
+        if deactivate and self.fleet.config.ca is not None:
+            self._revoke_certificates(
+                [r.device for r in results if r.outcome in (Outcome.DONE, Outcome.TIMEOUT)]
+            )
         results += held
         result = ActionResult(overall(results), results)
         if bulk is not None:
             self._summary(f"bulk_{action}", bulk, result)
         return result
+
+    def _revoke_certificates(self, devices: Sequence[str]) -> None:
+        """With [ca]: deactivated kiosks' certificates revoked, the CRLs published."""
+        if not devices:
+            return
+        from fleet.ca.revocation import revoke_and_publish
+
+        serials, out = revoke_and_publish(self.fleet.config, self.store, devices, "deactivation")
+        failed = out.failed if out is not None else []
+        self.audit(
+            "revoke_certificate",
+            devices[0] if len(devices) == 1 else f"kiosks:{len(devices)}",
+            "failed" if failed else "done",
+            reason="deactivation",
+            count=len(serials),
+        )
+        if failed:
+            raise FleetError(
+                "certificates revoked, but the CRL did not reach: " + "; ".join(failed)
+            )
 
     def _summary(
         self, action: str, target: str, result: ActionResult, **detail: str | int | None

@@ -22,6 +22,12 @@ packages=(
     espeak-ng
     # the semester report's tests read its PDF (pdftotext) and render a page (pdftoppm)
     poppler-utils
+    # the kiosk's and the device CA's keys live in a PKCS#11 token: SoftHSM2 in the tests and the
+    # simulated stack; OpenSSL 3's pkcs11-provider (bookworm-backports, see below) lets TLS use them
+    softhsm2 pkcs11-provider
+    # strongSwan's EST client, the enrolment server's interop test (its HTTP fetcher is the curl
+    # plugin, its crypto the openssl plugin: the two plugin packages)
+    strongswan-pki libstrongswan-extra-plugins libstrongswan-standard-plugins
 )
 if [ "$#" -gt 0 ]; then packages+=("$@"); fi
 
@@ -42,7 +48,40 @@ else
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+apt_get=("${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600)
+
+# pkcs11-provider is in Debian from trixie on; on bookworm (Debian, and Raspberry Pi OS, whose
+# 64-bit edition uses Debian's own archive) it comes from bookworm-backports. The pin lets that
+# one package, and nothing else, come from there.
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+if [ "$codename" = bookworm ] && printf '%s\n' "${missing[@]}" | grep -qx pkcs11-provider; then
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+        if [ ! -e "$keyring" ]; then
+            "${apt_get[@]}" update -qq
+            "${apt_get[@]}" install -y -qq --no-install-recommends debian-archive-keyring
+        fi
+        "${sudo[@]}" tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<SOURCES
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: $keyring
+SOURCES
+    fi
+    "${sudo[@]}" tee /etc/apt/preferences.d/kiosk-backports >/dev/null <<'PIN'
+# Only pkcs11-provider comes from bookworm-backports (written by install-debian-packages.sh).
+Package: pkcs11-provider
+Pin: release n=bookworm-backports
+Pin-Priority: 500
+
+Package: *
+Pin: release n=bookworm-backports
+Pin-Priority: -1
+PIN
+fi
+
+"${apt_get[@]}" update -qq
+"${apt_get[@]}" install -y -qq --no-install-recommends "${missing[@]}"
 # The packaged pcscd is socket-activated and not needed: the tests and the demo run their own
 # on a private socket. Leave the system one alone if it is already in use.

@@ -24,4 +24,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 from tests.fleet.stores import fleet_store  # noqa: E402
 from tests.postgres import postgres_dsn, postgres_server  # noqa: E402
 
-__all__ = ["fleet_store", "postgres_dsn", "postgres_server"]
+# SoftHSM2 tokens (a pool made once per session, one fresh token per test).
+from tests.softhsm import opened_token, softhsm, softhsm_token  # noqa: E402
+
+__all__ = [
+    "fleet_store",
+    "opened_token",
+    "postgres_dsn",
+    "postgres_server",
+    "softhsm",
+    "softhsm_token",
+]

@@ -15,3 +15,15 @@ class ConfigError(config.ConfigError, AgentError):
 
 class StartupError(AgentError):
     """A part of the agent (a driver, the UI server) could not be started."""
+
+
+class IdentityError(AgentError):
+    """The kiosk's identity (token key, certificate, enrolment) cannot be used or renewed.
+
+    `retry` tells whether trying again later may help (the fleet service unreachable) or a
+    person must act first (a refused enrolment token, a missing token).
+    """
+
+    def __init__(self, message: str, *, retry: bool = False) -> None:
+        super().__init__(message)
+        self.retry = retry

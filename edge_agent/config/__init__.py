@@ -5,7 +5,7 @@ Relative paths are taken from the folder of the configuration file. Every sectio
 sections and keys are refused, so a typo never silently falls back to a default.
 """
 
-from edge_agent.config.files import check_files
+from edge_agent.config.files import check_files, require_token
 from edge_agent.config.parse import load_config, parse_config
 from edge_agent.config.sections import (
     AdminConfig,
@@ -13,6 +13,7 @@ from edge_agent.config.sections import (
     DeviceConfig,
     FingerprintConfig,
     GatewayConfig,
+    IdentityConfig,
     IndicatorsConfig,
     LogConfig,
     MqttConfig,
@@ -31,6 +32,7 @@ __all__ = [
     "DeviceConfig",
     "FingerprintConfig",
     "GatewayConfig",
+    "IdentityConfig",
     "IndicatorsConfig",
     "LogConfig",
     "MqttConfig",
@@ -44,4 +46,5 @@ __all__ = [
     "check_files",
     "load_config",
     "parse_config",
+    "require_token",
 ]

@@ -25,6 +25,7 @@
     # dsn = "postgresql://fleet@db.example/fleet"   # PostgreSQL instead (password in ~/.pgpass)
 
     [service], [alerts], [webhook], [dashboard]: `kiosk-fleet serve`, see fleet/service/settings.py
+    [ca], [ca.token], [est]: the device CA and its EST server, see fleet/ca/settings.py
 
 Relative paths are taken from the file's folder.
 """
@@ -41,6 +42,8 @@ from urllib.parse import urlsplit
 from common.config import ConfigFile, read_toml
 from common.errors import TlsFileError
 from common.tls import client_context
+from fleet.ca.settings import SECTIONS as CA_SECTIONS
+from fleet.ca.settings import CaSettings, EstSettings, parse_ca, parse_est
 from fleet.errors import ConfigError, FleetError
 from fleet.service.settings import SECTIONS as SERVICE_SECTIONS
 from fleet.service.settings import ServiceSections, parse_service_sections
@@ -99,6 +102,8 @@ class FleetConfig:
     service: ServiceSections = field(default_factory=ServiceSections)  # fleet/service/settings.py
     source: str = "fleet.toml"
     public_key: Path | None = None
+    ca: CaSettings | None = None  # fleet/ca/settings.py
+    est: EstSettings | None = None
 
 
 def parse_config(data: dict[str, Any], base: Path, source: str = "fleet.toml") -> FleetConfig:
@@ -112,7 +117,7 @@ def load_config(path: Path) -> FleetConfig:
 
 
 def _parse(file: ConfigFile) -> FleetConfig:
-    known = {"admin", "broker", "gateway", "timeouts", "store", *SERVICE_SECTIONS}
+    known = {"admin", "broker", "gateway", "timeouts", "store", *SERVICE_SECTIONS, *CA_SECTIONS}
     unknown = sorted(set(file.data) - known)
     if unknown:
         raise file.fail(unknown[0], "unknown section")
@@ -155,6 +160,8 @@ def _parse(file: ConfigFile) -> FleetConfig:
         service=parse_service_sections(top, file),
         source=file.source or "fleet.toml",
         public_key=public_key,
+        ca=parse_ca(top, file),
+        est=parse_est(top, file),
     )
     t.done()
     top.done()

@@ -53,6 +53,10 @@ class GatewayAdmin:
         if status != 200:
             raise FleetError(f"the gateway refused to {action} {device_id}: {_error(status, body)}")
 
+    def put_crl(self, der: bytes) -> dict[str, Any]:
+        """Install a new CRL (device or admin CA, DER) at the gateway; its answer."""
+        return self._json("PUT", "/admin/v1/crl", der, "install the CRL")
+
     def revoked(self) -> frozenset[str]:
         """The devices revoked at the gateway."""
         body = self._json("GET", "/admin/v1/devices", None, "read the revoked devices")
@@ -123,8 +127,12 @@ class GatewayAdmin:
         return obj
 
     def _request(self, method: str, path: str, body: Any) -> tuple[int, bytes]:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {} if data is None else {"Content-Type": "application/json"}
+        headers: dict[str, str] = {}
+        data: bytes | None = None
+        if isinstance(body, bytes):
+            data, headers = body, {"Content-Type": "application/pkix-crl"}
+        elif body is not None:
+            data, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
         for attempt in (1, 2):  # a kept-alive connection the gateway closed: once more
             if self._conn is None:
                 self._conn = http.client.HTTPSConnection(
@@ -161,8 +169,11 @@ def _error(status: int, body: bytes) -> str:
     try:
         err = json.loads(body).get("error", {})
         code = err.get("code") if isinstance(err, dict) else None
+        message = err.get("message") if isinstance(err, dict) else None
     except (ValueError, AttributeError):
-        code = None
+        code = message = None
     if isinstance(code, str) and _CODE.match(code):
+        if isinstance(message, str) and message.isprintable() and len(message) <= 200:
+            return f"HTTP {status} {code} ({message})"
         return f"HTTP {status} {code}"
     return f"HTTP {status}"

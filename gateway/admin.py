@@ -1,6 +1,7 @@
 """Admin endpoints (admin certificates only): revoke or reinstate a device, read and set an
-institution's policy, read quota and usage counts. Every change is a security event. A read-only
-admin (its CN in `[tls] read_only_admins`) may only read.
+institution's policy, read quota and usage counts, install a new CRL. Every change is a security
+event. Roles by certificate (common/roles.py): an admin-CA certificate with OU read-only-admin
+(or its CN in `[tls] read_only_admins`) may only read; OU technician may do nothing here.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from common.clock import Clock, local_day
+from common.roles import Role as PersonRole
 from gateway.answers import Answer, error_answer
-from gateway.api import Handler, guarded, peer_of, read_json, respond
+from gateway.api import BODY, Handler, guarded, peer_of, read_json, respond
+from gateway.crl import CrlError, CrlKeeper
 from gateway.errors import StoreError
 from gateway.logs import SECURITY
 from gateway.peers import Peer, PeerIdentifier, Role
@@ -34,6 +37,7 @@ ROUTES: dict[str, str] = {
     "/admin/v1/institutions/{institution}/policy": "GET, PUT, PATCH",
     "/admin/v1/institutions/{institution}/quota": "GET",
     "/admin/v1/usage": "GET",
+    "/admin/v1/crl": "PUT",
 }
 
 
@@ -53,8 +57,10 @@ class AdminApi:
         clock: Clock,
         *,
         read_only: frozenset[str] = frozenset(),
+        crls: CrlKeeper | None = None,
     ) -> None:
         self._read_only = read_only
+        self._crls = crls
         self._registry = registry
         self._store = store
         self._usage = usage
@@ -74,6 +80,7 @@ class AdminApi:
         r.add_patch(policy, self._wrap(self.put_policy))
         r.add_get("/admin/v1/institutions/{institution}/quota", self._wrap(self.quota))
         r.add_get("/admin/v1/usage", self._wrap(self.usage))
+        r.add_put("/admin/v1/crl", self._wrap(self.put_crl))
 
     def _wrap(self, handler: AdminHandler) -> Handler:
         async def run(request: web.Request) -> web.StreamResponse:
@@ -85,7 +92,17 @@ class AdminApi:
                     peer.name if peer is not None else "-",
                 )
                 return respond(error_answer(403, "FORBIDDEN", "an admin certificate is required"))
-            if peer.name in self._read_only and request.method not in ("GET", "HEAD"):
+            if peer.person is PersonRole.TECHNICIAN:
+                SECURITY.warning(
+                    "admin_refused reason=technician path=%s client=%s",
+                    request.path if request.path.isascii() else "<non-ascii>",
+                    peer.name,
+                )
+                return respond(
+                    error_answer(403, "FORBIDDEN", "a technician certificate has no admin access")
+                )
+            read_only = peer.person is PersonRole.READ_ONLY_ADMIN or peer.name in self._read_only
+            if read_only and request.method not in ("GET", "HEAD"):
                 SECURITY.warning(
                     "admin_refused reason=read_only path=%s client=%s",
                     request.path if request.path.isascii() else "<non-ascii>",
@@ -125,6 +142,22 @@ class AdminApi:
             device_id,
         )
         return _ok({"device_id": device_id, "revoked": revoked})
+
+    async def put_crl(self, request: web.Request, admin: Peer) -> web.StreamResponse:
+        """PUT /admin/v1/crl: a new CRL of the device CA or the admin CA (DER, or PEM), in force
+        at once for new handshakes and open connections. A body is at most 16 KiB: a DER CRL of
+        about 400 revoked certificates (expired ones leave the CRL)."""
+        if self._crls is None:
+            return respond(error_answer(503, "STORE_UNAVAILABLE", "CRLs are not kept here"))
+        raw = bytes(request[BODY])  # read by the connection guard (at most MAX_BODY_BYTES)
+        try:
+            kind, count = self._crls.install(raw)
+        except CrlError as err:
+            return respond(error_answer(400, "BAD_REQUEST", str(err), "crl"))
+        SECURITY.warning(
+            "admin_action admin=%s action=install_crl ca=%s revoked=%d", admin.name, kind, count
+        )
+        return _ok({"ca": kind, "revoked": count, "tls_checking": self._crls.tls_checking})
 
     async def institutions(self, request: web.Request, admin: Peer) -> web.StreamResponse:
         """GET /admin/v1/institutions: every institution with its policy."""

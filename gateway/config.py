@@ -51,6 +51,7 @@ class TlsConfig:
     device_ca: Path
     admin_ca: Path
     device_crl: Path | None = None
+    admin_crl: Path | None = None  # with device_crl: new handshakes are checked against both
     min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3
     read_only_admins: frozenset[str] = frozenset()  # admin-CA CNs that may only read
 
@@ -211,6 +212,7 @@ def _tls(t: Reader, file: ConfigFile) -> TlsConfig:
         device_ca=_path(t, file, "device_ca"),
         admin_ca=_path(t, file, "admin_ca"),
         device_crl=_path(t, file, "device_crl", None),
+        admin_crl=_path(t, file, "admin_crl", None),
         min_version=versions[t.choice("min_version", tuple(versions), "1.3")],
         read_only_admins=frozenset(t.texts("read_only_admins", [])),
     )

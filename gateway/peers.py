@@ -3,7 +3,8 @@
 The TLS layer already checked the chain and the validity dates. Here the certificate is parsed
 once per connection: a device certificate must be signed by the device CA (CN = device id,
 O = institution id), an admin certificate by the admin CA (CN = admin name). A certificate
-from one CA never counts as the other role.
+from one CA never counts as the other role. An admin-CA certificate's OU says what its holder
+may do (common/roles.py): technician (nothing here), read-only-admin (GET only), admin.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
+
+from common.roles import Role as PersonRole
+from common.roles import role_of_name
 
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 
@@ -37,6 +41,9 @@ class Peer:
     name: str
     institution: str | None
     serial: int
+    # an admin-CA certificate's role by its OU (common/roles.py): admin, read-only-admin,
+    # technician; None for a device
+    person: PersonRole | None = None
 
 
 class PeerIdentifier:
@@ -78,8 +85,11 @@ class PeerIdentifier:
             name = _attr(cert, NameOID.COMMON_NAME)
             if name is None or not _ID.match(name):
                 return None
-            institution = _attr(cert, NameOID.ORGANIZATION_NAME) if role is Role.DEVICE else None
-            return Peer(role, name, institution, cert.serial_number)
+            if role is Role.DEVICE:
+                institution = _attr(cert, NameOID.ORGANIZATION_NAME)
+                return Peer(role, name, institution, cert.serial_number)
+            person = role_of_name(cert.subject, admin_ca=True)
+            return Peer(role, name, None, cert.serial_number, person)
         return None
 
 

@@ -18,6 +18,7 @@ from gateway.admin import AdminApi
 from gateway.antiscrape import AntiScrape
 from gateway.api import HEALTH, DeviceApi, add_fallback
 from gateway.config import GatewayConfig, UpstreamConfig, read_secret
+from gateway.crl import CrlKeeper
 from gateway.edges import http_edges
 from gateway.errors import ConfigError
 from gateway.httpserver import QuietAppRunner
@@ -28,7 +29,7 @@ from gateway.registry import Registry
 from gateway.relay import RETURNS, VERIFY, Relay
 from gateway.replay import SealedReplay, read_key_file, start_replay
 from gateway.store import Store, make_store
-from gateway.tls import load_ca, load_crl, server_context
+from gateway.tls import load_ca, server_context
 from gateway.upstream.base import Upstream, UpstreamAccount
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.dukcapil import DukcapilHttpUpstream
@@ -58,6 +59,7 @@ class RunningGateway:
     _access: AccessLog
     _probe: QuietAppRunner | None = None
     probe_port: int | None = None  # the plain-HTTP health listener's port, when configured
+    crls: CrlKeeper | None = None  # the CRLs in force (set by start_gateway)
     _closed: bool = False
 
     @property
@@ -66,12 +68,9 @@ class RunningGateway:
         return f"https://{self.host}:{self.port}"
 
     def reload_crl(self) -> None:
-        """Read the device CRL file again (SIGHUP in the CLI)."""
-        tls = self.config.tls
-        if tls.device_crl is not None:
-            ca = load_ca(tls.device_ca, "tls.device_ca")
-            self.registry.crl = load_crl(tls.device_crl, ca)
-            log.info("device CRL reloaded: %d revoked certificates", len(self.registry.crl))
+        """Read the CRL files again (SIGHUP in the CLI)."""
+        if self.crls is not None:
+            self.crls.load_files()
 
     async def close(self) -> None:
         """Stop listening, flush usage counts, close the upstream and the store (once)."""
@@ -117,7 +116,6 @@ async def start_gateway(
     admin_ca = load_ca(tls.admin_ca, "tls.admin_ca")
     if device_ca.subject == admin_ca.subject:
         raise ConfigError("tls.admin_ca", "must be a different CA from tls.device_ca")
-    crl = load_crl(tls.device_crl, device_ca) if tls.device_crl is not None else frozenset()
     ssl_context = server_context(tls)
     peers = PeerIdentifier(device_ca, admin_ca)
     accounts = {
@@ -136,7 +134,9 @@ async def start_gateway(
     async with contextlib.AsyncExitStack() as undo:
         undo.push_async_callback(store.close)
         await store.open()
-        registry = Registry(config, store, crl)
+        registry = Registry(config, store, frozenset())
+        crls = CrlKeeper(tls, ssl_context, registry, device_ca, admin_ca)
+        crls.load_files()
         await registry.load()
         registry.start_refresh()
         undo.push_async_callback(registry.stop)
@@ -176,7 +176,7 @@ async def start_gateway(
         device_api = DeviceApi(relay, peers, store, access)
         device_api.add_routes(app)
         AdminApi(
-            registry, store, usage, peers, clock, read_only=config.tls.read_only_admins
+            registry, store, usage, peers, clock, read_only=config.tls.read_only_admins, crls=crls
         ).add_routes(app)
         add_fallback(app, {VERIFY: "POST", RETURNS: "POST", HEALTH: "GET", **ADMIN_ROUTES})
         runner = QuietAppRunner(
@@ -215,6 +215,7 @@ async def start_gateway(
         access,
         probe,
         probe_port,
+        crls,
     )
 
 

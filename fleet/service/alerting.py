@@ -75,7 +75,9 @@ class AlertEngine:
         *,
         webhook: Webhook | None = None,
         gateway: GatewayPoller | None = None,
+        on_raised: Callable[[Alert], Awaitable[None]] | None = None,
     ) -> None:
+        self._on_raised = on_raised  # after this replica raised an alert (the CA revokes)
         self._call = call
         self.settings = settings
         self._clock = clock
@@ -256,6 +258,8 @@ class AlertEngine:
         for alert in raised:
             _log.warning("alert raised: %s (%s)", alert.key, alert.detail)
             self._send("raised", alert)
+            if self._on_raised is not None:
+                await self._on_raised(alert)
         for alert in cleared:
             _log.info("alert cleared: %s", alert.key)
             self._send("cleared", alert)

@@ -20,6 +20,9 @@ from common.clock import Clock, SystemClock
 from common.errors import TlsFileError
 from common.hardening import disable_core_dumps
 from common.tls import client_context
+from fleet.ca.publish import Published, publish
+from fleet.ca.revocation import current_crls
+from fleet.ca.server import DeviceCa, EstRunner, open_ca, serve_est
 from fleet.config import FleetConfig
 from fleet.dashboard import DashboardRunner
 from fleet.errors import FleetError
@@ -31,7 +34,7 @@ from fleet.service.web import build_app, serve_web
 from fleet.service.webhook import Webhook
 from fleet.service.worker import StoreWorker
 from fleet.store import StoreError, open_store
-from fleet.store.base import FleetStore, Ingest
+from fleet.store.base import Alert, AlertKind, DeviceState, FleetStore, Ingest
 
 _log = logging.getLogger(__name__)
 DAY_S = 86400
@@ -97,6 +100,7 @@ class FleetService:
             self.clock,
             webhook=self.webhook,
             gateway=self.gateway,
+            on_raised=self._alert_raised,
         )
         self.ingest = IngestClient(
             host=config.broker.host,
@@ -111,9 +115,12 @@ class FleetService:
             reconnect_max=reconnect_max,
         )
         self.web: DashboardRunner | None = None  # listening once the store is open
+        self.ca: DeviceCa | None = None  # [ca] opened when [est] is configured
+        self.est: EstRunner | None = None
         self.store: FleetStore | None = None  # used only in the worker's thread (an Executor)
         # set after each committed batch and each connection change (tests await it)
         self.changed = asyncio.Event()
+        self.crl_published = asyncio.Event()  # set after each CRL publication (tests await it)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.Task[None] | None = None
         self._pruner: asyncio.Task[None] | None = None
@@ -159,6 +166,39 @@ class FleetService:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self.alerts.desired_received, topic, raw)
 
+    async def _alert_raised(self, alert: Alert) -> None:
+        """A tamper alert this replica raised: the kiosk's certificates are revoked at once."""
+        if alert.kind is not AlertKind.TAMPER or self.ca is None:
+            return
+        issuer = self.ca.issuer
+
+        def revoke(store: FleetStore) -> list[str]:
+            store.set_device_state(alert.target, DeviceState.TAMPERED)
+            return issuer.revoke_device(store, alert.target, "tamper")
+
+        try:
+            serials = await self.worker.call(revoke)
+        except (StoreError, FleetError) as err:
+            _log.error("tamper at %s: its certificates could not be revoked: %s", alert.target, err)
+            return
+        if serials:
+            _log.warning("tamper at %s: certificates %s revoked", alert.target, ", ".join(serials))
+            await self.publish_crls()
+
+    async def publish_crls(self) -> Published | None:
+        """New CRLs from the store, to the files, the broker and the gateway."""
+        ca = self.ca
+        if ca is None:
+            return None
+        try:
+            device, admin = await self.worker.call(partial(current_crls, ca=ca))
+        except (StoreError, FleetError) as err:
+            _log.error("no new CRL: %s", err)
+            return None
+        out = await asyncio.to_thread(publish, self.config, device, admin)
+        self.crl_published.set()
+        return out
+
     async def _record_delivery(self, key: str, raised_at: int, error: str | None) -> None:
         await self.worker.call(lambda store: store.record_delivery(key, raised_at, error))
 
@@ -179,6 +219,12 @@ class FleetService:
             if dashboard is not None:
                 app = build_app(store, self.worker, self.clock, self.health)
                 self.web = await serve_web(dashboard, app)
+            if self.config.ca is not None:
+                self.ca = await asyncio.to_thread(open_ca, self.config, wall=self.clock.time)
+            if self.config.est is not None and self.ca is not None:
+                self.est = await serve_est(
+                    self.config, self.ca, self.worker.call, published=self.publish_crls
+                )
             self.ingest.start()
             self._timer = asyncio.create_task(self.alerts.run(), name="fleet-alerts")
             self._pruner = asyncio.create_task(self._prune_daily(), name="fleet-prune")
@@ -260,6 +306,12 @@ class FleetService:
         if self.web is not None:
             await self.web.close()
             self.web = None
+        if self.est is not None:
+            await self.est.close()
+            self.est = None
+        if self.ca is not None:
+            await asyncio.to_thread(self.ca.close)
+            self.ca = None
 
     async def __aenter__(self) -> FleetService:
         return await self.start()

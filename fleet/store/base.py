@@ -208,6 +208,48 @@ class Alert:
     last_delivery_error: str | None = None
 
 
+# --- certificates and enrolment tokens (fleet/ca) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolToken:
+    """A single-use enrolment token as stored: its SHA-256 (hex), never the token itself."""
+
+    digest: str
+    serial: str  # the kiosk's hardware serial (EST username)
+    device: str
+    institution: str
+    issued_by: str  # the technician's certificate name
+    issued_at: int
+    expires_at: int
+    used_at: int | None = None
+
+
+class TokenUse(Enum):
+    """What became of presenting a token."""
+
+    ACCEPTED = "accepted"  # it was valid and is now used
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+    OTHER_SERIAL = "other_serial"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCert:
+    """A certificate the platform's CAs issued. `serial` is hex (lower case); `kind` a role
+    (common.roles.Role value)."""
+
+    serial: str
+    kind: str
+    name: str
+    institution: str | None
+    issued_at: int
+    not_after: int
+    revoked_at: int | None = None
+    reason: str | None = None
+
+
 class FleetStore(ABC):
     """The fleet service's store; every method is one transaction."""
 
@@ -311,3 +353,35 @@ class FleetStore(ABC):
     @abstractmethod
     def record_delivery(self, key: str, raised_at: int, error: str | None) -> None:
         """Count a webhook delivery of the alert (key, raised_at): success, or the error."""
+
+    # certificates and enrolment tokens
+    def put_enrol_token(self, token: EnrolToken) -> None:
+        """Store a new enrolment token (its digest)."""
+        raise NotImplementedError
+
+    def use_enrol_token(
+        self, digest: str, serial: str, at: int, *, consume: bool = True
+    ) -> tuple[TokenUse, EnrolToken | None]:
+        """Present a token for a serial: ACCEPTED marks it used when `consume` (once, across
+        processes); without `consume` only checks it."""
+        raise NotImplementedError
+
+    def device_by_serial(self, serial: str) -> DeviceEntry | None:
+        """The registry entry with this hardware serial, or None."""
+        raise NotImplementedError
+
+    def put_certificate(self, cert: IssuedCert) -> None:
+        """Record an issued certificate."""
+        raise NotImplementedError
+
+    def certificates(self, *, kind: str | None = None, name: str | None = None) -> list[IssuedCert]:
+        """Issued certificates (of a kind, of a name), oldest first."""
+        raise NotImplementedError
+
+    def revoke_certificates(self, serials: Sequence[str], at: int, reason: str) -> list[str]:
+        """Mark certificates revoked (those not yet revoked); the serials newly revoked."""
+        raise NotImplementedError
+
+    def crl_number(self, issuer: str) -> int:
+        """The next CRL number of an issuer (increments, across processes)."""
+        raise NotImplementedError

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: enrol_token, certificate, crl_number (fleet/ca)
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)""",
@@ -66,6 +66,16 @@ SCHEMA = (
         PRIMARY KEY (key, raised_at))""",
     """CREATE UNIQUE INDEX IF NOT EXISTS alert_open ON alert (key) WHERE cleared_at IS NULL""",
     """CREATE INDEX IF NOT EXISTS alert_raised ON alert (raised_at)""",
+    # version 2: the device CA's single-use enrolment tokens (SHA-256 only) and certificates
+    """CREATE TABLE IF NOT EXISTS enrol_token (
+        digest TEXT PRIMARY KEY, serial TEXT NOT NULL, device TEXT NOT NULL,
+        institution TEXT NOT NULL, issued_by TEXT NOT NULL, issued_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL, used_at BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS certificate (
+        serial TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, institution TEXT,
+        issued_at BIGINT NOT NULL, not_after BIGINT NOT NULL, revoked_at BIGINT, reason TEXT)""",
+    """CREATE INDEX IF NOT EXISTS certificate_name ON certificate (name)""",
+    """CREATE TABLE IF NOT EXISTS crl_number (issuer TEXT PRIMARY KEY, number BIGINT NOT NULL)""",
 )
 
 SELECT_VERSION = "SELECT max(version) FROM schema_version"
@@ -140,6 +150,7 @@ PUT_DEVICE = (
     "state = excluded.state, registered_at = excluded.registered_at"
 )
 SELECT_DEVICE = f"SELECT {DEVICE_FIELDS} FROM device WHERE device = ?"
+SELECT_DEVICE_BY_SERIAL = f"SELECT {DEVICE_FIELDS} FROM device WHERE serial = ? ORDER BY device"
 DELETE_DEVICE = "DELETE FROM device WHERE device = ?"
 SET_DEVICE_STATE = "UPDATE device SET state = ? WHERE device = ?"
 
@@ -216,6 +227,25 @@ DELIVERED = "UPDATE alert SET deliveries = deliveries + 1 WHERE key = ? AND rais
 DELIVERY_FAILED = (
     "UPDATE alert SET delivery_failures = delivery_failures + 1, last_delivery_error = ? "
     "WHERE key = ? AND raised_at = ?"
+)
+
+
+# --- certificates and enrolment tokens ------------------------------------------------------
+
+# column names and statements, no secret in them
+TOKEN_FIELDS = "digest, serial, device, institution, issued_by, issued_at, expires_at, used_at"  # noqa: S105
+INSERT_TOKEN = f"INSERT INTO enrol_token ({TOKEN_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+SELECT_TOKEN = f"SELECT {TOKEN_FIELDS} FROM enrol_token WHERE digest = ?"
+USE_TOKEN = "UPDATE enrol_token SET used_at = ? WHERE digest = ? AND used_at IS NULL"  # noqa: S105
+CERT_FIELDS = "serial, kind, name, institution, issued_at, not_after, revoked_at, reason"
+INSERT_CERT = f"INSERT INTO certificate ({CERT_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+CERTS = f"SELECT {CERT_FIELDS} FROM certificate"
+REVOKE_CERT = (
+    "UPDATE certificate SET revoked_at = ?, reason = ? WHERE serial = ? AND revoked_at IS NULL"
+)
+NEXT_CRL_NUMBER = (
+    "INSERT INTO crl_number (issuer, number) VALUES (?, 1) "
+    "ON CONFLICT (issuer) DO UPDATE SET number = crl_number.number + 1 RETURNING number"
 )
 
 

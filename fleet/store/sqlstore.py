@@ -24,14 +24,17 @@ from fleet.store.base import (
     DeviceEntry,
     DeviceFilter,
     DeviceState,
+    EnrolToken,
     FleetRow,
     FleetStore,
     HealthPoint,
     Ingest,
     IngestResult,
+    IssuedCert,
     SanctionInForce,
     Scope,
     StoreError,
+    TokenUse,
     UsageDay,
 )
 from fleet.store.ingest import ingest_batch
@@ -74,7 +77,7 @@ class SqlStore(FleetStore):
         """Create the tables of a new database, or check the version of an existing one."""
         tx.run(sql.SCHEMA[0])
         found = tx.rows(sql.SELECT_VERSION)[0][0]
-        if found is None:
+        if found is None or found < sql.SCHEMA_VERSION:
             for statement in sql.SCHEMA[1:]:
                 tx.run(statement)
             tx.run(sql.INSERT_VERSION, (sql.SCHEMA_VERSION,))
@@ -280,6 +283,69 @@ class SqlStore(FleetStore):
                 tx.run(sql.DELIVERED, (key, raised_at))
             else:
                 tx.run(sql.DELIVERY_FAILED, (error[:_MAX_ERROR_TEXT], key, raised_at))
+
+    # --- certificates and enrolment tokens --------------------------------------------------
+
+    def put_enrol_token(self, token: EnrolToken) -> None:
+        """Store a new enrolment token (its digest)."""
+        with self._transaction() as tx:
+            tx.run(sql.INSERT_TOKEN, dataclasses.astuple(token))
+
+    def device_by_serial(self, serial: str) -> DeviceEntry | None:
+        """The registry entry with this hardware serial, or None."""
+        with self._transaction(write=False) as tx:
+            found = tx.rows(sql.SELECT_DEVICE_BY_SERIAL, (serial,))
+        return rows.device_from_row(found[0]) if found else None
+
+    def use_enrol_token(
+        self, digest: str, serial: str, at: int, *, consume: bool = True
+    ) -> tuple[TokenUse, EnrolToken | None]:
+        """Present a token for a serial: ACCEPTED marks it used when `consume`."""
+        with self._transaction(serialise=True) as tx:
+            found = tx.rows(sql.SELECT_TOKEN, (digest,))
+            if not found:
+                return TokenUse.UNKNOWN, None
+            token = EnrolToken(*found[0])
+            if token.used_at is not None:
+                return TokenUse.USED, token
+            if at >= token.expires_at:
+                return TokenUse.EXPIRED, token
+            if token.serial != serial:
+                return TokenUse.OTHER_SERIAL, token
+            if not consume:
+                return TokenUse.ACCEPTED, token
+            if not tx.run(sql.USE_TOKEN, (at, digest)):
+                return TokenUse.USED, token
+        return TokenUse.ACCEPTED, dataclasses.replace(token, used_at=at)
+
+    def put_certificate(self, cert: IssuedCert) -> None:
+        """Record an issued certificate."""
+        with self._transaction() as tx:
+            tx.run(sql.INSERT_CERT, dataclasses.astuple(cert))
+
+    def certificates(self, *, kind: str | None = None, name: str | None = None) -> list[IssuedCert]:
+        """Issued certificates (of a kind, of a name), oldest first."""
+        conditions, params = [], []
+        for column, value in (("kind", kind), ("name", name)):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                params.append(value)
+        query = sql.CERTS + (" WHERE " + " AND ".join(conditions) if conditions else "")
+        with self._transaction(write=False) as tx:
+            found = tx.rows(query, params)
+        certs = [IssuedCert(*row) for row in found]
+        certs.sort(key=lambda c: (c.issued_at, c.serial))
+        return certs
+
+    def revoke_certificates(self, serials: Sequence[str], at: int, reason: str) -> list[str]:
+        """Mark certificates revoked (those not yet revoked); the serials newly revoked."""
+        with self._transaction() as tx:
+            return [s for s in serials if tx.run(sql.REVOKE_CERT, (at, reason, s)) > 0]
+
+    def crl_number(self, issuer: str) -> int:
+        """The next CRL number of an issuer."""
+        with self._transaction() as tx:
+            return int(tx.rows(sql.NEXT_CRL_NUMBER, (issuer,))[0][0])
 
 
 def _fleet_row(row: Sequence[Any]) -> FleetRow:

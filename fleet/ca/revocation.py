@@ -1,0 +1,60 @@
+"""Revocation: a kiosk's live certificates marked revoked in the store, then a new CRL of the
+device CA (and of the admin CA, when it is held here) published to every door.
+
+Why a kiosk is revoked: `deactivation` (kiosk-fleet deactivate), `tamper` (a tamper alert the
+fleet service raised), `decommission` (kiosk-fleet decommission), `key_compromise` or any word an
+admin gives (kiosk-fleet revoke). A revoked kiosk comes back only by enrolling again with a new
+technician's token (a new key, a new certificate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cryptography import x509
+
+from common.roles import PERSON_ROLES
+from fleet.ca.issuer import Issuer
+from fleet.ca.publish import Published, publish
+from fleet.ca.server import DeviceCa, open_ca
+from fleet.config import FleetConfig
+from fleet.store.base import FleetStore
+
+REASONS = ("deactivation", "tamper", "decommission", "key_compromise", "superseded", "other")
+
+
+def revoke_devices(
+    store: FleetStore, issuer: Issuer, devices: Sequence[str], reason: str
+) -> list[str]:
+    """Revoke the live certificates of kiosks; the serials revoked (hex)."""
+    serials: list[str] = []
+    for device in devices:
+        serials += issuer.revoke_device(store, device, reason)
+    return serials
+
+
+def current_crls(
+    store: FleetStore, ca: DeviceCa
+) -> tuple[x509.CertificateRevocationList, x509.CertificateRevocationList | None]:
+    """New CRLs of the device CA and (if held here) the admin CA."""
+    device = ca.issuer.crl(store)
+    admin = None
+    if ca.admin is not None:
+        people = Issuer(ca.admin, wall=ca.issuer.wall, crl_days=ca.issuer.crl_days)
+        admin = people.crl(store, tuple(r.value for r in PERSON_ROLES))
+    return device, admin
+
+
+def revoke_and_publish(
+    config: FleetConfig, store: FleetStore, devices: Sequence[str], reason: str
+) -> tuple[list[str], Published | None]:
+    """The CLI's revocation: open the CA, revoke, publish new CRLs (None when nothing changed)."""
+    ca = open_ca(config)
+    try:
+        serials = revoke_devices(store, ca.issuer, devices, reason)
+        if not serials:
+            return [], None
+        device, admin = current_crls(store, ca)
+    finally:
+        ca.close()
+    return serials, publish(config, device, admin)

@@ -44,8 +44,8 @@ class EstClient:
         ssl_context: ssl.SSLContext,
     ) -> x509.Certificate:
         """A first certificate, authorised by the enrolment token (HTTP Basic serial:token)."""
-        auth = aiohttp.BasicAuth(serial, token)
-        return await self._post(ENROLL, csr, ssl_context, auth)
+        basic = base64.b64encode(f"{serial}:{token}".encode()).decode("ascii")
+        return await self._post(ENROLL, csr, ssl_context, f"Basic {basic}")
 
     async def simplereenroll(
         self, csr: x509.CertificateSigningRequest, ssl_context: ssl.SSLContext
@@ -58,11 +58,13 @@ class EstClient:
         path: str,
         csr: x509.CertificateSigningRequest,
         ctx: ssl.SSLContext,
-        auth: aiohttp.BasicAuth | None,
+        authorization: str | None,
     ) -> x509.Certificate:
         url = self.base_url + path
         body = base64.encodebytes(csr.public_bytes(serialization.Encoding.DER))
         headers = {"Content-Type": "application/pkcs10", "Content-Transfer-Encoding": "base64"}
+        if authorization is not None:
+            headers["Authorization"] = authorization
         timeout = aiohttp.ClientTimeout(total=self._timeout)
         try:
             async with (
@@ -71,7 +73,7 @@ class EstClient:
                     timeout=timeout,
                     cookie_jar=aiohttp.DummyCookieJar(),
                 ) as http,
-                http.post(url, data=body, headers=headers, auth=auth) as resp,
+                http.post(url, data=body, headers=headers) as resp,
             ):
                 status = resp.status
                 raw = await resp.content.read(MAX_ANSWER + 1)

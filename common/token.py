@@ -209,7 +209,9 @@ class Token:
     def key_labels(self) -> list[str]:
         """The labels of the private keys on the token, sorted."""
         with self._lock, self._translating("listing keys"):
-            objs = self._session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})
+            objs = self._session.get_objects(
+                {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.TOKEN: True}
+            )
             return sorted({str(obj[Attribute.LABEL]) for obj in objs})
 
     def destroy(self, key_label: str) -> int:
@@ -222,7 +224,10 @@ class Token:
         return len(objs)
 
     def destroy_all(self) -> int:
-        """C_DestroyObject on every object the user sees on the token (tamper); how many."""
+        """C_DestroyObject on every object the user sees on the token (tamper); how many.
+
+        Session objects go too: OpenSSL's provider keeps copies of a key it uses as such.
+        """
         with self._lock, self._translating("destroying every object"):
             objs = list(self._session.get_objects())
             for obj in objs:
@@ -236,7 +241,8 @@ class Token:
             return bytes(key.sign(digest, mechanism=Mechanism.ECDSA))
 
     def _objects(self, label: str, cls: ObjectClass) -> list[Any]:
-        return list(self._session.get_objects({Attribute.LABEL: label, Attribute.CLASS: cls}))
+        query = {Attribute.LABEL: label, Attribute.CLASS: cls, Attribute.TOKEN: True}
+        return list(self._session.get_objects(query))
 
     @contextmanager
     def _translating(self, doing: str) -> Iterator[None]:

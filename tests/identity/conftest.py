@@ -10,6 +10,7 @@ import pytest
 
 from common.token import TokenConfig
 from edge_agent.config import IdentityConfig
+from edge_agent.identity.device import DeviceIdentity
 from tests.fleet.ca.conftest import INSTITUTION, KIOSK, SERIAL, Est, start_est
 
 MakeConfig = Callable[..., IdentityConfig]
@@ -47,4 +48,14 @@ def identity_config(
     return make
 
 
-__all__ = ["KIOSK", "SERIAL", "Est", "MakeConfig"]
+async def enrolled(est: Est, identity_config: MakeConfig, **over: Any) -> DeviceIdentity:
+    """A started identity, enrolled with a fresh technician's token."""
+    config = identity_config(**over)
+    assert config.enrolment_token_file is not None
+    config.enrolment_token_file.write_text(await est.token() + "\n")
+    identity = DeviceIdentity(config, KIOSK)
+    await identity.start()
+    return identity
+
+
+__all__ = ["KIOSK", "SERIAL", "Est", "MakeConfig", "enrolled"]

@@ -12,6 +12,10 @@
     kiosk-fleet command DEVICE {ping,report_now,rotate_certificate} [--ttl S] [--timeout S]
     kiosk-fleet keygen PATH            # a new admin signing key: PATH (private), PATH.pub
     kiosk-fleet serve [--retire] | alerts [--all] [--json]   # the fleet service
+    kiosk-fleet ca init|crl|broker-acl PATH                   # the device CA (docs/fleet-ca.md)
+    kiosk-fleet technician add NAME | admin add NAME [--read-only]   --out DIR ...
+    kiosk-fleet revoke (DEVICE | --person NAME) [--reason R] | decommission DEVICE
+    kiosk-fleet enrol-token SERIAL --institution ID --url URL --cert F --key F --ca F
 
 Every command takes --json. Only the commands that sign read the signing key; `status` needs a
 (read-only) admin certificate only.
@@ -24,7 +28,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from fleet.commands import audit, devices, misc, sanction, state, status
+from fleet.commands import audit, ca, devices, misc, sanction, state, status
 from fleet.commands.context import CONFIG_ENV, Context
 from fleet.errors import ConfigError, FleetError
 from fleet.service import cli as service_cli
@@ -39,6 +43,7 @@ COMMANDS: list[AddParsers] = [
     status.add_parsers,
     audit.add_parsers,
     misc.add_parsers,
+    ca.add_parsers,
     service_cli.add_parsers,
 ]
 

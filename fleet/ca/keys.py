@@ -45,12 +45,17 @@ class CaKeys:
         self._settings = token
         self._token: Any = None
 
+    def token(self) -> Any:
+        """The opened token (common.token.Token); CaError without [ca.token]."""
+        if self._settings is None:
+            raise CaError("fleet.toml has no [ca.token]: the CA keys' token")
+        return self._open()
+
     def _open(self) -> Any:
         if self._token is None:
             assert self._settings is not None
-            from common.token import Token, TokenConfig
-
             from common.errors import TokenError
+            from common.token import Token, TokenConfig
 
             s = self._settings
             try:

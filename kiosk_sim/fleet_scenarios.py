@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kiosk_sim.broker import MosquittoBroker
@@ -53,7 +52,7 @@ class KioskHooks:
     wait_screen: Callable[[str, float], Awaitable[bool]]  # the page shows a screen in time
     stop_agent: Callable[[], Awaitable[None]]
     start_agent: Callable[[], Awaitable[None]]
-    key_file: Path  # the device's private key file
+    key_present: Callable[[], bool]  # the device's private key is still there (its token)
     open_enclosure: Callable[[], None] | None = None  # McuSim.open_enclosure (or GPIO)
     expected_outcome: str = "FOUND"  # of `verify` for a kiosk that is active
     gateway_probe: Callable[[], Awaitable[str]] | None = None  # a look-up straight to the gateway
@@ -240,7 +239,7 @@ async def tamper(ctx: FleetContext) -> tuple[str, str]:
     expected = "page deactivated, key destroyed, reported tampered, offline (tamper)"
     got = (
         f"page {'deactivated' if page else 'unchanged'}, "
-        f"key {'kept' if k.key_file.exists() else 'destroyed'}, "
+        f"key {'kept' if k.key_present() else 'destroyed'}, "
         f"reported {'tampered' if reported else 'nothing'}, "
         f"{'offline (tamper)' if offline else 'still online'}"
     )

@@ -314,7 +314,7 @@ def _kiosk_hooks(run: Run) -> Any:
         wait_screen=wait_screen,
         stop_agent=stop_agent,
         start_agent=start_agent,
-        key_file=stack.device.key,
+        key_present=stack.kiosk_key_present,
         open_enclosure=stack.mcu.open_enclosure,
         gateway_probe=probe,
     )

@@ -15,6 +15,7 @@ BENCHES = (
     "fleet_ingest",
     "fleet_bulk",
     "fleet_dashboard",
+    "token_tls",
 )
 
 

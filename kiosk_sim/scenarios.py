@@ -261,6 +261,7 @@ async def run_scenario(run: Run, s: Scenario) -> ScenarioResult:
 
 def _kiosk_hooks(run: Run) -> Any:
     """What the fleet scenarios need of this kiosk."""
+    from common.tls import load_token_provider
     from edge_agent.config import GatewayConfig
     from kiosk_sim.fleet_sanctions import gateway_lookup
     from kiosk_sim.fleet_scenarios import KioskHooks
@@ -298,6 +299,8 @@ def _kiosk_hooks(run: Run) -> Any:
 
     async def probe() -> str:
         assert stack.pki is not None and stack.device is not None
+        # the kiosk's own identity: its key in the token, through pkcs11-provider here too
+        load_token_provider(stack.identity_dir / "openssl-pkcs11.cnf")
         link = GatewayConfig(
             f"https://127.0.0.1:{stack.gateway_port}",
             stack.pki.server_ca.cert,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -27,9 +26,10 @@ import aiohttp
 from common.token import TokenConfig
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
+from kiosk_sim.agent_config import write_agent_config
 from kiosk_sim.broker import READER_CN, MosquittoBroker
 from kiosk_sim.devices import SimulatedDevices
-from kiosk_sim.enrolment import enrolment_token_file, hand_enrolment_token, make_kiosk_token
+from kiosk_sim.enrolment import hand_enrolment_token, make_kiosk_token
 from kiosk_sim.fleet_admin import FleetSetup
 from kiosk_sim.fleet_service import FleetServiceProcess
 from kiosk_sim.pki import Issued, Pki, make_pki
@@ -295,66 +295,6 @@ class Stack:
 
     # --- agent --------------------------------------------------------------------------------
 
-    def _write_agent_config(self) -> Path:
-        assert self.pki is not None and self.token is not None
-        paths = self.devices.paths
-        t = self.timeouts
-        config = f"""\
-[device]
-id = {json.dumps(DEVICE_ID)}
-
-[reader]
-reader_id = {json.dumps(READER_ID)}
-sam_id = {json.dumps(SAM_ID)}
-card_reader = {json.dumps(paths.card_reader)}
-sam_reader = {json.dumps(paths.sam_reader)}
-
-[fingerprint]
-port = {json.dumps(paths.fingerprint_port)}
-baud = {self.baud}
-
-[gateway]
-url = "https://127.0.0.1:{self.gateway_port}"
-ca_file = {json.dumps(str(self.pki.server_ca.cert))}
-
-[identity]
-token_module = {json.dumps(str(self.token.module))}
-token_label = {json.dumps(self.token.label)}
-pin_file = {json.dumps(str(self.token.pin_file))}
-est_url = "{self.est_url}/.well-known/est"
-est_ca_file = {json.dumps(str(self.pki.server_ca.cert))}
-institution = "{INSTITUTION}"
-serial = "{SERIAL}"
-dir = {json.dumps(str(self.identity_dir))}
-enrolment_token_file = {json.dumps(str(enrolment_token_file(self.run_dir)))}
-retry_min = 2.0
-retry_max = 30.0
-
-[timeouts]
-card_read = {t.card_read}
-finger_wait = {t.finger_wait}
-query = {t.query}
-result_display = {t.result_display}
-
-[ui]
-host = "127.0.0.1"
-port = {self.ui_port}
-
-[log]
-level = "{self.log_level}"
-"""
-        if self.fleet is not None and self.broker is not None:
-            config += self.fleet.agent_sections(
-                self.broker,
-                self.run_dir / "agent" / "state",
-                province="33",
-                supervisor_port=self.mcu.port_path if self.mcu is not None else None,
-            )
-        path = self.run_dir / "agent" / "agent.toml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(config)
-        return path
-
     def _power_off(self) -> None:
         """The MCU cut the Pi's power (MCU thread): the agent process dies with it."""
         agent = self.agent
@@ -377,7 +317,7 @@ level = "{self.log_level}"
         """Start `python -m edge_agent` and wait for its READY=1 (sd_notify)."""
         self._agent_wanted = True
         self.ui_port = self.ui_port or free_port()
-        config = self._write_agent_config()
+        config = write_agent_config(self)
         notify_path = self.run_dir / "agent" / "notify.sock"
         notify_path.unlink(missing_ok=True)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -213,7 +213,7 @@ async def certificate_rotated(ctx: FleetContext) -> tuple[str, str]:
         "command", k.device_id, "rotate_certificate", "--timeout", str(ctx.timeout)
     )
     outcome = await k.verify()
-    expected = f"exit 0 (done), then {k.expected_outcome}"
+    expected = f"exit 0, then {k.expected_outcome}"
     got = f"exit {code}{'' if code == 0 else ' ' + out.strip()[:120]}, then {outcome}"
     return expected, got
 

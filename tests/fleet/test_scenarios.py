@@ -102,7 +102,7 @@ async def test_the_fleet_scenarios(broker: MosquittoBroker, holder: Holder) -> N
         wait_screen=wait_screen,
         stop_agent=holder.stop,
         start_agent=holder.start,
-        key_file=holder.config.gateway.key_file,
+        key_present=holder.config.gateway.key_file.exists,
         open_enclosure=holder.enclosure.open,
     )
     ctx = FleetContext(broker, holder.setup, hooks, timeout=10.0)

@@ -318,6 +318,7 @@ def _kiosk_hooks(run: Run) -> Any:
         stop_agent=stop_agent,
         start_agent=start_agent,
         key_present=stack.kiosk_key_present,
+        renews=True,
         open_enclosure=stack.mcu.open_enclosure,
         gateway_probe=probe,
     )

@@ -18,6 +18,7 @@ BENCHES = (
     "fleet_dashboard",
     "report_generation",
     "ca_enrolment",
+    "token_tls",
 )
 
 

@@ -65,3 +65,12 @@ class TokenFullError(TokenError):
 
 class TokenKeyMissingError(TokenError):
     """No key with that label is on the token."""
+
+
+class TlsProviderError(CommonError):
+    """OpenSSL's pkcs11-provider could not be loaded from a configuration file."""
+
+    def __init__(self, config: Path, reason: str) -> None:
+        super().__init__(f"OpenSSL configuration {config}: {reason}")
+        self.config = config
+        self.reason = reason

@@ -1,9 +1,11 @@
 """TLS contexts of every process: the client context (kiosk, fleet) and the server context.
 
-Certificates and keys come in through one call, `load_identity`: today `key_file` is a PEM private
-key. A key kept on a PKCS#11 token can later come in the same way: OpenSSL 3's pkcs11 provider
-reads a `key_file` holding a PEM of type "PKCS#11 PROVIDER URI" through the same
-`load_cert_chain` call, so only the provider's set-up would be added here, no caller changes.
+Certificates and keys come in through one call, `load_identity`. `key_file` is a PEM private key,
+or, for a key kept in a PKCS#11 token, a PEM of type "PKCS#11 PROVIDER URI" naming it
+(common.token.write_uri_pem): OpenSSL 3's pkcs11-provider reads it through the same
+`load_cert_chain` call once `load_token_provider` has loaded the provider into the process from an
+OpenSSL configuration the project writes (`write_token_provider_config`). The key never leaves the
+token: every handshake signature is made there.
 
 `ResumingContext` is a client context that offers the last session it saw on every new
 connection: asyncio opens TLS connections with `SSLContext.wrap_bio` and has no way to offer a
@@ -13,18 +15,105 @@ signatures) instead of a resumption.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import ssl
+import threading
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Self, TypeVar
 
-from common.errors import TlsFileError
+from common.errors import TlsFileError, TlsProviderError
 
 _Ctx = TypeVar("_Ctx", bound=ssl.SSLContext)
 
 # Where TLS 1.2 is allowed: forward secrecy and an AEAD only.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+PROVIDER = "pkcs11"  # OpenSSL's name of the provider (Debian package pkcs11-provider)
+URI_PEM_HEAD = b"-----BEGIN PKCS#11 PROVIDER URI-----"
+_PROVIDER_LOCK = threading.Lock()
+
+
+def token_provider_config(token_module: Path, pin_file: Path | None = None) -> str:
+    """An OpenSSL configuration loading the default provider and pkcs11-provider for `token_module`.
+
+    `no-deinit`: SoftHSM (and other modules) crash at process exit if the provider finalises
+    them. `?provider=default`: operations prefer the default provider. Each key's URI names
+    its PIN file (pin-source); `pin_file` (the file's path, never the PIN) also lets the
+    provider log in where OpenSSL hands it a public key of its own accord (a server in the same
+    process verifying a peer's signature), which it keeps as a session object on a token.
+    """
+    return (
+        "# OpenSSL 3 with pkcs11-provider: TLS keys in a PKCS#11 token (written by the kiosk)\n"
+        "openssl_conf = openssl_init\n\n"
+        "[openssl_init]\nproviders = provider_sect\nalg_section = algorithm_sect\n\n"
+        "[algorithm_sect]\ndefault_properties = ?provider=default\n\n"
+        f"[provider_sect]\ndefault = default_sect\n{PROVIDER} = pkcs11_sect\n\n"
+        "[default_sect]\nactivate = 1\n\n"
+        "[pkcs11_sect]\n"
+        f"pkcs11-module-path = {token_module}\n"
+        + ("" if pin_file is None else f"pkcs11-module-token-pin = file:{pin_file}\n")
+        + "pkcs11-module-quirks = no-deinit\n"
+        "activate = 1\n"
+    )
+
+
+def write_token_provider_config(
+    path: Path, token_module: Path, pin_file: Path | None = None
+) -> Path:
+    """Write `token_provider_config` to `path` (atomically); return `path`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(token_provider_config(token_module, pin_file), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_token_provider(config: Path) -> None:
+    """Make pkcs11-provider active in this process from the OpenSSL configuration `config`.
+
+    A process started with OPENSSL_CONF=`config` has it from its first `import ssl`; any other
+    loads it here into OpenSSL's default library context (the one Python's ssl module uses).
+    Idempotent; TlsProviderError naming the file and the package when it cannot be loaded.
+    """
+    with _PROVIDER_LOCK:
+        crypto = _libcrypto(config)
+        if crypto.OSSL_PROVIDER_available(None, PROVIDER.encode()) == 1:
+            return
+        if not config.is_file():
+            raise TlsProviderError(config, "the OpenSSL configuration file is missing")
+        loaded = crypto.OSSL_LIB_CTX_load_config(None, os.fsencode(config))
+        if loaded != 1 or crypto.OSSL_PROVIDER_available(None, PROVIDER.encode()) != 1:
+            raise TlsProviderError(
+                config,
+                "OpenSSL did not load pkcs11-provider from it: install the Debian package "
+                "pkcs11-provider (scripts/install-debian-packages.sh)",
+            )
+
+
+def token_provider_loaded() -> bool:
+    """Whether pkcs11-provider is active in this process."""
+    crypto = _libcrypto(Path(os.environ.get("OPENSSL_CONF", "openssl.cnf")))
+    return bool(crypto.OSSL_PROVIDER_available(None, PROVIDER.encode()) == 1)
+
+
+def _libcrypto(config: Path) -> ctypes.CDLL:
+    """The libcrypto that Python's ssl module uses (the same OpenSSL 3 shared library)."""
+    try:
+        crypto = ctypes.CDLL("libcrypto.so.3")
+        crypto.OpenSSL_version_num.restype = ctypes.c_ulong
+        crypto.OSSL_PROVIDER_available.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        crypto.OSSL_LIB_CTX_load_config.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    except (OSError, AttributeError) as err:
+        raise TlsProviderError(config, f"OpenSSL 3's libcrypto is not usable: {err}") from err
+    if crypto.OpenSSL_version_num() != ssl.OPENSSL_VERSION_NUMBER:
+        raise TlsProviderError(
+            config,
+            f"Python's ssl module uses another OpenSSL ({ssl.OPENSSL_VERSION}) than "
+            "libcrypto.so.3: run the agent with the system's python3",
+        )
+    return crypto
 
 
 def load_identity(ctx: ssl.SSLContext, cert_file: Path, key_file: Path) -> None:
@@ -32,7 +121,13 @@ def load_identity(ctx: ssl.SSLContext, cert_file: Path, key_file: Path) -> None:
     try:
         ctx.load_cert_chain(str(cert_file), str(key_file))
     except (OSError, ssl.SSLError) as err:
-        raise TlsFileError("identity", cert_file, _reason(err)) from err
+        reason = _reason(err)
+        if _is_uri_pem(key_file):
+            reason = (
+                f"the token key named in {key_file.name} did not load ({reason}): is "
+                "pkcs11-provider loaded, the key on the token, its PIN file readable?"
+            )
+        raise TlsFileError("identity", cert_file, reason) from err
 
 
 def load_trust(ctx: ssl.SSLContext, ca_file: Path) -> None:
@@ -104,6 +199,14 @@ def server_context(
     if min_version <= ssl.TLSVersion.TLSv1_2:
         ctx.set_ciphers(TLS12_CIPHERS)
     return ctx
+
+
+def _is_uri_pem(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(len(URI_PEM_HEAD)) == URI_PEM_HEAD
+    except OSError:
+        return False
 
 
 def _reason(err: OSError | ssl.SSLError) -> str:

@@ -18,9 +18,7 @@ the token and what to do; the PIN is never in a message or a log.
 
 from __future__ import annotations
 
-import base64
 import logging
-import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -28,13 +26,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Self, cast
-from urllib.parse import quote
 
 import pkcs11
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.utils import Buffer
-from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, _pkcs11
 from pkcs11 import exceptions as p11
 from pkcs11.types import SignMixin
 
@@ -48,13 +45,27 @@ from common.errors import (
     TokenPinError,
     TokenPinFileError,
 )
+from common.token_uri import URI_PEM_LABEL, token_uri, uri_pem, write_uri_pem
+
+__all__ = [
+    "KEY_ORIGIN_OID",
+    "URI_PEM_LABEL",
+    "Token",
+    "TokenConfig",
+    "TokenKey",
+    "read_pin",
+    "token_uri",
+    "uri_pem",
+    "write_uri_pem",
+]
 
 _log = logging.getLogger(__name__)
 
+# "This key was made in a token": a private OID (UUID arc 2.25) of an extension request in a
+# kiosk's CSR whose value is the token's model (fleet/ca/csr.py checks it under key_origin).
+KEY_ORIGIN_OID = "2.25.229335411447926081823404938812442620545"
 # DER of the named curve prime256v1 (OID 1.2.840.10045.3.1.7), the CKA_EC_PARAMS of a P-256 key.
 P256_EC_PARAMS = bytes.fromhex("06082a8648ce3d030107")
-URI_PEM_LABEL = "PKCS#11 PROVIDER URI"
-_URI_PEM_DESC = b"PKCS#11 Provider URI v1.0"
 
 # The process's logins, by (module, token label): see _log_in.
 _LOGINS: dict[tuple[str, str], pkcs11.Session | None] = {}
@@ -92,32 +103,6 @@ def read_pin(config: TokenConfig) -> str:
     return pin
 
 
-def token_uri(token_label: str, key_label: str, pin_file: Path | None = None) -> str:
-    """The RFC 7512 URI of a token's private key, with the PIN file as its pin-source."""
-    uri = f"pkcs11:token={_pct(token_label)};object={_pct(key_label)};type=private"
-    if pin_file is not None:
-        uri += "?pin-source=" + quote(f"file:{pin_file}", safe="/:")
-    return uri
-
-
-def uri_pem(uri: str) -> bytes:
-    """The PEM of type "PKCS#11 PROVIDER URI" naming `uri`, as pkcs11-provider reads it."""
-    body = _der(0x1A, _URI_PEM_DESC) + _der(0x0C, uri.encode("utf-8"))
-    b64 = base64.encodebytes(_der(0x30, body)).decode("ascii").replace("\n", "")
-    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
-    return "\n".join(
-        [f"-----BEGIN {URI_PEM_LABEL}-----", *lines, f"-----END {URI_PEM_LABEL}-----", ""]
-    ).encode()
-
-
-def write_uri_pem(path: Path, uri: str) -> None:
-    """Write `uri` as the only object of the PEM file `path` (atomically: a new file, renamed)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(uri_pem(uri))
-    tmp.chmod(0o644)
-    tmp.replace(path)
-
-
 class Token:
     """One open user session on a PKCS#11 token; keys made, found and destroyed by label."""
 
@@ -137,7 +122,7 @@ class Token:
                 "libtpm2-pkcs11-1) or set [identity] token_module to its path",
             )
         try:
-            lib = pkcs11.lib(str(config.module))
+            lib = _module(config.module)
         except p11.PKCS11Error as err:
             raise config.fail(TokenModuleError, f"the module does not load: {err}") from err
         try:
@@ -168,6 +153,13 @@ class Token:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def model(self) -> str:
+        """The token's manufacturer and model as it reports them ("SoftHSM project SoftHSM v2")."""
+        with self._lock, self._translating("reading the token's model"):
+            token = self._session.token
+            return f"{token.manufacturer_id} {token.model}".strip()
 
     def uri(self, key_label: str) -> str:
         """The pkcs11: URI of the private key `key_label` on this token, PIN from the PIN file."""
@@ -217,7 +209,9 @@ class Token:
     def key_labels(self) -> list[str]:
         """The labels of the private keys on the token, sorted."""
         with self._lock, self._translating("listing keys"):
-            objs = self._session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})
+            objs = self._session.get_objects(
+                {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.TOKEN: True}
+            )
             return sorted({str(obj[Attribute.LABEL]) for obj in objs})
 
     def destroy(self, key_label: str) -> int:
@@ -230,7 +224,10 @@ class Token:
         return len(objs)
 
     def destroy_all(self) -> int:
-        """C_DestroyObject on every object the user sees on the token (tamper); how many."""
+        """C_DestroyObject on every object the user sees on the token (tamper); how many.
+
+        Session objects go too: OpenSSL's provider keeps copies of a key it uses as such.
+        """
         with self._lock, self._translating("destroying every object"):
             objs = list(self._session.get_objects())
             for obj in objs:
@@ -244,7 +241,8 @@ class Token:
             return bytes(key.sign(digest, mechanism=Mechanism.ECDSA))
 
     def _objects(self, label: str, cls: ObjectClass) -> list[Any]:
-        return list(self._session.get_objects({Attribute.LABEL: label, Attribute.CLASS: cls}))
+        query = {Attribute.LABEL: label, Attribute.CLASS: cls, Attribute.TOKEN: True}
+        return list(self._session.get_objects(query))
 
     @contextmanager
     def _translating(self, doing: str) -> Iterator[None]:
@@ -332,6 +330,35 @@ class TokenKey(ec.EllipticCurvePrivateKey):
         return f"<TokenKey {self.label!r} on {self.token.config.label!r}>"
 
 
+class _SharedModule(_pkcs11.lib):
+    """A PKCS#11 module that OpenSSL's provider, in the same process, may have initialised first.
+
+    C_Initialize then answers CKR_CRYPTOKI_ALREADY_INITIALIZED: the module is ready all the
+    same. Such a module is never finalised from here (that would pull it from under the
+    provider); nor is it otherwise, as the provider runs with `no-deinit`.
+    """
+
+    def initialize(self) -> None:
+        try:
+            super().initialize()
+        except p11.PKCS11Error as err:
+            if "already initialized" not in str(err):
+                raise
+
+
+def _module(path: Path) -> Any:
+    """The process's one instance of a PKCS#11 module (shared with python-pkcs11's own cache)."""
+    so = str(path)
+    with _LOGINS_LOCK:
+        lib = pkcs11._loaded.get(so)
+        if lib is None:
+            lib = _SharedModule(so)
+            pkcs11._loaded[so] = lib
+        elif not lib.initialized:
+            lib.initialize()
+        return lib
+
+
 def _log_in(config: TokenConfig, token: pkcs11.Token, pin: str) -> None:
     """Log the process in to the token once, keeping that session open for the process's life.
 
@@ -376,17 +403,3 @@ def _fail(config: TokenConfig, err: p11.PKCS11Error, doing: str) -> NoReturn:
         kind = TokenError
         reason = f"{type(err).__name__} {err}".strip()
     raise config.fail(kind, f"{reason} (while {doing})") from err
-
-
-def _pct(value: str) -> str:
-    """Percent-encode a URI path attribute value (RFC 7512 pk-char stays as is)."""
-    return quote(value, safe="-._~&+!$'()*,:=@")
-
-
-def _der(tag: int, body: bytes) -> bytes:
-    """One DER TLV."""
-    n = len(body)
-    if n < 0x80:
-        return bytes([tag, n]) + body
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + body

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from edge_agent.config import AgentConfig, check_files, load_config
+from edge_agent.config import AgentConfig, check_files, load_config, require_token
 from edge_agent.errors import AgentError, ConfigError
 from edge_agent.hygiene import install_log_filter
 from edge_agent.wiring.app import harden_process, run_agent
@@ -42,6 +42,7 @@ def setup_logging(level: str) -> None:
 
 def _load(path: str) -> AgentConfig:
     config = load_config(path)
+    require_token(config, source=path)
     check_files(config, source=path)
     return config
 

@@ -26,3 +26,15 @@ class StorageFailure(AgentError):
         super().__init__(f"{path}: {cause}")
         self.path = path
         self.cause = cause
+
+
+class IdentityError(AgentError):
+    """The kiosk's identity (token key, certificate, enrolment) cannot be used or renewed.
+
+    `retry` tells whether trying again later may help (the fleet service unreachable) or a
+    person must act first (a refused enrolment token, a missing token).
+    """
+
+    def __init__(self, message: str, *, retry: bool = False) -> None:
+        super().__init__(message)
+        self.retry = retry

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,14 @@ class FleetSetup:
 
     @classmethod
     def create(
-        cls, directory: Path, pki: Pki, broker: MosquittoBroker, gateway_url: str | None = None
+        cls,
+        directory: Path,
+        pki: Pki,
+        broker: MosquittoBroker,
+        gateway_url: str | None = None,
+        *,
+        est_port: int | None = None,
+        cert_days: float = 30.0,
     ) -> FleetSetup:
         """Make a signing key pair, an admin certificate and fleet.toml in `directory`."""
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -66,6 +74,7 @@ class FleetSetup:
                 key_file=service.key,
                 dashboard_listen="127.0.0.1:0",
             )
+            + ("" if est_port is None else _ca_sections(pki, est_port, cert_days))
         )
         viewer = broker.issue_admin(READER_CN)
         viewer_config = directory / "viewer.toml"
@@ -118,7 +127,9 @@ heartbeat_interval = 0.5
 """
         return text
 
-    async def fleet(self, *args: str, viewer: bool = False) -> tuple[int, str]:
+    async def fleet(
+        self, *args: str, viewer: bool = False, env: dict[str, str] | None = None
+    ) -> tuple[int, str]:
         """Run `kiosk-fleet --config fleet.toml ARGS` (viewer.toml: the read-only admin);
         (exit code, stdout + stderr)."""
         config = self.viewer_config if viewer else self.fleet_config
@@ -130,7 +141,27 @@ heartbeat_interval = 0.5
             str(config),
             *args,
             stdout=asyncio.subprocess.PIPE,
+            env=None if env is None else {**os.environ, **env},
             stderr=asyncio.subprocess.STDOUT,
         )
         out, _ = await proc.communicate()
         return int(proc.returncode or 0), out.decode(errors="replace").strip()
+
+
+def _ca_sections(pki: Pki, est_port: int, cert_days: float) -> str:
+    """[ca] (the simulation's device and admin CAs) and [est] on `est_port` for fleet.toml."""
+    return f"""
+[ca]
+cert_file = {json.dumps(str(pki.device_ca.cert))}
+key_file = {json.dumps(str(pki.device_ca.key))}
+admin_cert_file = {json.dumps(str(pki.admin_ca.cert))}
+admin_key_file = {json.dumps(str(pki.admin_ca.key))}
+crl_file = {json.dumps(str(pki.device_crl))}
+days = {cert_days}
+key_origin = "token-claimed"
+
+[est]
+listen = "127.0.0.1:{est_port}"
+cert_file = {json.dumps(str(pki.server.cert))}
+key_file = {json.dumps(str(pki.server.key))}
+"""

@@ -112,13 +112,7 @@ class Pki:
         foreign: bool = False,
     ) -> Issued:
         """A kiosk client certificate: CN = device id, O = institution id."""
-        subject = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COMMON_NAME, device_id),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, institution),
-                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "kiosk"),
-            ]
-        )
+        subject = _device_subject(device_id, institution)
         ca = FOREIGN_CA if foreign else DEVICE_CA
         return self._issue(
             "devices",
@@ -129,6 +123,29 @@ class Pki:
             not_before,
             not_after,
         )
+
+    def certify_device(
+        self,
+        device_id: str,
+        institution: str,
+        public_key: ec.EllipticCurvePublicKey,
+        *,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+    ) -> Path:
+        """A kiosk certificate for a key kept elsewhere (a token): the certificate file only."""
+        subject = _device_subject(device_id, institution)
+        issued = self._issue(
+            "devices",
+            device_id,
+            subject,
+            DEVICE_CA,
+            ExtendedKeyUsageOID.CLIENT_AUTH,
+            not_before,
+            not_after,
+            public_key=public_key,
+        )
+        return issued.cert
 
     def issue_admin(
         self,
@@ -180,26 +197,29 @@ class Pki:
         not_before: dt.datetime | None,
         not_after: dt.datetime | None,
         hosts: tuple[str, ...] = (),
+        public_key: ec.EllipticCurvePublicKey | None = None,
     ) -> Issued:
         if not _STEM.match(name):
             raise ValueError("certificate names are 1 to 64 of A-Z a-z 0-9 . _ -")
         ca = self._cas[ca_name]
         now = _now()
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = None
+        if public_key is None:
+            key = ec.generate_private_key(ec.SECP256R1())
+            public_key = key.public_key()
+        public = public_key
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(ca.cert.subject)
-            .public_key(key.public_key())
+            .public_key(public)
             .serial_number(x509.random_serial_number())
             .not_valid_before(not_before or now - _DAY)
             .not_valid_after(not_after or now + 365 * _DAY)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_leaf_key_usage(), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
                 critical=False,
@@ -214,7 +234,10 @@ class Pki:
         out.mkdir(exist_ok=True)
         stem = _free_stem(out, name)
         issued = Issued(name, out / f"{stem}.pem", out / f"{stem}.key", cert.serial_number)
-        _write_pair(issued, cert, key)
+        if key is None:  # the key is kept elsewhere: no key file
+            issued.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        else:
+            _write_pair(issued, cert, key)
         return issued
 
 
@@ -299,6 +322,16 @@ def _leaf_key_usage() -> x509.KeyUsage:
         crl_sign=False,
         encipher_only=False,
         decipher_only=False,
+    )
+
+
+def _device_subject(device_id: str, institution: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, device_id),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, institution),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "kiosk"),
+        ]
     )
 
 

@@ -273,6 +273,7 @@ def _service_hooks(stack: Stack) -> Any:
 
 def _kiosk_hooks(run: Run) -> Any:
     """What the fleet scenarios need of this kiosk."""
+    from common.tls import load_token_provider
     from edge_agent.config import GatewayConfig
     from kiosk_sim.fleet_sanctions import gateway_lookup
     from kiosk_sim.fleet_scenarios import KioskHooks
@@ -310,6 +311,8 @@ def _kiosk_hooks(run: Run) -> Any:
 
     async def probe() -> str:
         assert stack.pki is not None and stack.device is not None
+        # the kiosk's own identity: its key in the token, through pkcs11-provider here too
+        load_token_provider(stack.identity_dir / "openssl-pkcs11.cnf")
         link = GatewayConfig(
             f"https://127.0.0.1:{stack.gateway_port}",
             stack.pki.server_ca.cert,
@@ -326,7 +329,8 @@ def _kiosk_hooks(run: Run) -> Any:
         wait_screen=wait_screen,
         stop_agent=stop_agent,
         start_agent=start_agent,
-        key_file=stack.device.key,
+        key_present=stack.kiosk_key_present,
+        renews=True,
         open_enclosure=stack.mcu.open_enclosure,
         gateway_probe=probe,
     )

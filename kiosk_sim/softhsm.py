@@ -12,9 +12,11 @@ existed then. Make every token a process needs before it first opens one.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from common.token import TokenConfig
@@ -87,3 +89,23 @@ class SoftHsm:
         pin_file.touch(mode=0o600)
         pin_file.write_text(pin + "\n", encoding="utf-8")
         return TokenConfig(self.module, label, pin_file)
+
+    def key_labels(self, token: TokenConfig) -> list[str]:
+        """The labels of the keys on `token`, asked in a child process (this one keeps no
+        SoftHSM state that could go stale)."""
+        code = (
+            "import sys; from pathlib import Path; from common.token import Token, TokenConfig;"
+            "t = Token.open(TokenConfig(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])));"
+            "print('\\n'.join(t.key_labels()))"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(token.module), token.label, str(token.pin_file)],
+            env={**os.environ, **self.env()},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        if done.returncode != 0:
+            raise SoftHsmError(f"cannot list the keys of token {token.label!r}: {done.stderr}")
+        return done.stdout.split()

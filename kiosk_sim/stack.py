@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -26,14 +25,18 @@ from typing import Any
 
 import aiohttp
 
+from common.token import TokenConfig
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
+from kiosk_sim.agent_config import write_agent_config
 from kiosk_sim.broker import READER_CN, MosquittoBroker
 from kiosk_sim.devices import SimulatedDevices
+from kiosk_sim.enrolment import hand_enrolment_token, make_kiosk_token
 from kiosk_sim.fleet_admin import FleetSetup
 from kiosk_sim.fleet_service import FleetServiceProcess
-from kiosk_sim.institution import agent_section, start_institution
+from kiosk_sim.institution import start_institution
 from kiosk_sim.pki import Issued, Pki, make_pki
+from kiosk_sim.softhsm import SoftHsm
 from simulators.dukcapil import RunningDukcapilSim, SimUser, start_dukcapil_sim
 from simulators.institution import RunningInstitutionSim
 from simulators.mcu import McuSim
@@ -45,6 +48,7 @@ INSTITUTION = "perpus-sim"
 UPSTREAM_USER = "PERPUS-SIM-01"
 ELEMENTS = ["nik", "nama_lengkap", "jenis_kelamin", "tempat_lahir", "tanggal_lahir", "pekerjaan"]
 READER_ID, SAM_ID = "RDR-SIM-0001", "SAM-SIM-0001"
+SERIAL = "SN-SIM-0001"  # the kiosk's hardware serial: the username of its first enrolment
 
 
 class StackError(RuntimeError):
@@ -76,7 +80,12 @@ class Stack:
     """Start, use and stop the whole simulated system."""
 
     def __init__(
-        self, run_dir: Path, *, timeouts: Timeouts = Timeouts(), baud: int = 57600
+        self,
+        run_dir: Path,
+        *,
+        timeouts: Timeouts = Timeouts(),
+        baud: int = 57600,
+        cert_days: float = 30.0,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.timeouts = timeouts
@@ -103,6 +112,10 @@ class Stack:
         self.agent_prefix: list[str] = []  # a command the agent runs under (a test's namespace)
         self._admin: Issued | None = None
         self._gateway_config: Any = None
+        self.cert_days = cert_days  # life of the kiosk's certificates (the demo shortens it)
+        self.softhsm: SoftHsm | None = None
+        self.token: TokenConfig | None = None  # the kiosk's token: its key lives there only
+        self.est_port = 0
 
     @property
     def ui_url(self) -> str:
@@ -117,8 +130,8 @@ class Stack:
         loop = self._loop = asyncio.get_running_loop()
         try:
             self.pki = pki = await loop.run_in_executor(None, make_pki, self.run_dir / "pki")
-            self.device = pki.issue_device(DEVICE_ID, INSTITUTION)
             self._admin = pki.issue_admin("admin-sim")
+            await loop.run_in_executor(None, self._make_token)
             await loop.run_in_executor(None, self.devices.start)
             self.broker = MosquittoBroker(self.run_dir / "broker", pki)
             await loop.run_in_executor(None, self.broker.start)
@@ -127,11 +140,14 @@ class Stack:
             )
             await self.start_gateway()
             self.institution = await start_institution(self.run_dir, pki)
+            self.est_port = free_port()
             self.fleet = FleetSetup.create(
                 self.run_dir / "fleet",
                 pki,
                 self.broker,
                 gateway_url=f"https://127.0.0.1:{self.gateway_port}",
+                est_port=self.est_port,
+                cert_days=self.cert_days,
             )
             self.fleet_service = FleetServiceProcess(
                 self.fleet.fleet_config, self.run_dir / "fleet" / "fleet-service.log"
@@ -141,6 +157,7 @@ class Stack:
                 self.run_dir / "mcu", on_power_off=self._power_off, on_power_on=self._power_on
             )
             await loop.run_in_executor(None, self.mcu.start)
+            await self.technician_enrolment_token()
             await self.start_agent()
         except BaseException:
             await self.stop()
@@ -247,65 +264,47 @@ class Stack:
         """Put the simulated kiosk in the fleet's registry (`kiosk-fleet devices add`)."""
         assert self.fleet is not None
         code, out = await self.fleet.fleet(
-            "devices", "add", DEVICE_ID, "--institution", INSTITUTION, "--region", "33"
+            "devices",
+            "add",
+            DEVICE_ID,
+            "--institution",
+            INSTITUTION,
+            "--region",
+            "33",
+            "--serial",
+            SERIAL,
         )
         if code != 0 and "already registered" not in out:  # a run directory used again
             raise StackError(f"kiosk-fleet devices add failed: {out}")
 
+    def _make_token(self) -> None:
+        """A fresh SoftHSM token for the kiosk (its key is made there at the agent's start)."""
+        self.softhsm, self.token = make_kiosk_token(self.run_dir / "softhsm")
+
+    async def technician_enrolment_token(self) -> None:
+        """As a technician on site: register the kiosk, then hand it a single-use token."""
+        assert self.fleet is not None and self.pki is not None and self.softhsm is not None
+        await self.register_kiosk()
+        await hand_enrolment_token(
+            self.fleet, self.pki, self.softhsm, self.run_dir, self.est_url, SERIAL, INSTITUTION
+        )
+
+    def kiosk_key_present(self) -> bool:
+        """Whether the kiosk's token still holds a key (a child process asks SoftHSM)."""
+        assert self.softhsm is not None and self.token is not None
+        return bool(self.softhsm.key_labels(self.token))
+
+    @property
+    def est_url(self) -> str:
+        """The fleet service's EST listener."""
+        return f"https://localhost:{self.est_port}"
+
+    @property
+    def identity_dir(self) -> Path:
+        """Where the agent keeps its certificate and the URI PEM of its token key."""
+        return self.run_dir / "agent" / "state" / "identity"
+
     # --- agent --------------------------------------------------------------------------------
-
-    def _write_agent_config(self, device: Issued) -> Path:
-        assert self.pki is not None
-        paths = self.devices.paths
-        t = self.timeouts
-        config = f"""\
-[device]
-id = {json.dumps(DEVICE_ID)}
-
-[reader]
-reader_id = {json.dumps(READER_ID)}
-sam_id = {json.dumps(SAM_ID)}
-card_reader = {json.dumps(paths.card_reader)}
-sam_reader = {json.dumps(paths.sam_reader)}
-
-[fingerprint]
-port = {json.dumps(paths.fingerprint_port)}
-baud = {self.baud}
-
-[gateway]
-url = "https://127.0.0.1:{self.gateway_port}"
-ca_file = {json.dumps(str(self.pki.server_ca.cert))}
-cert_file = {json.dumps(str(device.cert))}
-key_file = {json.dumps(str(device.key))}
-
-[timeouts]
-card_read = {t.card_read}
-finger_wait = {t.finger_wait}
-query = {t.query}
-result_display = {t.result_display}
-
-[ui]
-host = "127.0.0.1"
-port = {self.ui_port}
-help_contact = "Loket layanan (simulasi), tel. 021-555-0100"
-voice_dir = {json.dumps(str(self.run_dir / "agent" / "voice"))}
-
-[log]
-level = "{self.log_level}"
-"""
-        if self.fleet is not None and self.broker is not None:
-            config += self.fleet.agent_sections(
-                self.broker,
-                self.run_dir / "agent" / "state",
-                province="33",
-                supervisor_port=self.mcu.port_path if self.mcu is not None else None,
-            )
-        if self.institution is not None:
-            config += agent_section(self.institution, self.pki, t.balikan)
-        path = self.run_dir / "agent" / "agent.toml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(config)
-        return path
 
     def _power_off(self) -> None:
         """The MCU cut the Pi's power (MCU thread): the agent process dies with it."""
@@ -327,11 +326,9 @@ level = "{self.log_level}"
 
     async def start_agent(self) -> None:
         """Start `python -m edge_agent` and wait for its READY=1 (sd_notify)."""
-        device = self.device
-        assert device is not None
         self._agent_wanted = True
         self.ui_port = self.ui_port or free_port()
-        config = self._write_agent_config(device)
+        config = write_agent_config(self)
         notify_path = self.run_dir / "agent" / "notify.sock"
         notify_path.unlink(missing_ok=True)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -349,6 +346,13 @@ level = "{self.log_level}"
             )
             await self._await_ready(sock, timeout=30.0)
             self.agent_ready_seconds = time.perf_counter() - started
+            # the kiosk's certificate (enrolled) and the URI PEM naming its key in the token
+            self.device = Issued(
+                DEVICE_ID,
+                self.identity_dir / "device.crt",
+                self.identity_dir / "device.key",
+                0,
+            )
         finally:
             log.close()
             sock.close()

@@ -25,7 +25,7 @@ from tests.fleet.stores import fleet_store  # noqa: E402
 from tests.postgres import postgres_dsn, postgres_server  # noqa: E402
 
 # SoftHSM2 tokens (a pool made once per session, one fresh token per test).
-from tests.softhsm import opened_token, softhsm, softhsm_token  # noqa: E402
+from tests.softhsm import opened_token, softhsm, softhsm_token, token_provider  # noqa: E402
 
 __all__ = [
     "fleet_store",
@@ -34,4 +34,5 @@ __all__ = [
     "postgres_server",
     "softhsm",
     "softhsm_token",
+    "token_provider",
 ]

@@ -6,7 +6,7 @@ sections and keys are refused, so a typo never silently falls back to a default.
 """
 
 from edge_agent.config.balikan import BalikanConfig
-from edge_agent.config.files import check_files
+from edge_agent.config.files import check_files, require_token
 from edge_agent.config.parse import load_config, parse_config
 from edge_agent.config.sections import (
     AdminConfig,
@@ -14,6 +14,7 @@ from edge_agent.config.sections import (
     DeviceConfig,
     FingerprintConfig,
     GatewayConfig,
+    IdentityConfig,
     IndicatorsConfig,
     LogConfig,
     MqttConfig,
@@ -33,6 +34,7 @@ __all__ = [
     "DeviceConfig",
     "FingerprintConfig",
     "GatewayConfig",
+    "IdentityConfig",
     "IndicatorsConfig",
     "LogConfig",
     "MqttConfig",
@@ -46,4 +48,5 @@ __all__ = [
     "check_files",
     "load_config",
     "parse_config",
+    "require_token",
 ]

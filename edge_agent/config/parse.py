@@ -38,6 +38,7 @@ _SECTIONS = (
     "tamper",
     "supervisor",
     "balikan",
+    "identity",
 )
 
 
@@ -76,7 +77,9 @@ def _parse(file: ConfigFile) -> cfg.AgentConfig:
     )
     t.done()
 
-    gateway = _gateway(top.nested("gateway"), file)
+    state = _state(top.nested("state", None), file)
+    identity = _identity(top.nested("identity", None), file, state, device.id)
+    gateway = _gateway(top.nested("gateway"), file, identity)
     fingerprint = _fingerprint(top.nested("fingerprint", {}))
     indicators = _indicators(top.nested("indicators", {}))
     timeouts = _timeouts(top.nested("timeouts", {}))
@@ -94,7 +97,6 @@ def _parse(file: ConfigFile) -> cfg.AgentConfig:
 
     mqtt = _mqtt(top.nested("mqtt", None), file)
     admin = _admin(top.nested("admin", None), file)
-    state = _state(top.nested("state", None), file)
     tamper = _tamper(top.nested("tamper", {}))
     supervisor = _supervisor(top.nested("supervisor", None))
     balikan = parse_balikan(top.nested("balikan", None), file)
@@ -122,10 +124,11 @@ def _parse(file: ConfigFile) -> cfg.AgentConfig:
         tamper=tamper,
         supervisor=supervisor,
         balikan=balikan,
+        identity=identity,
     )
 
 
-def _gateway(t: Reader, file: ConfigFile) -> cfg.GatewayConfig:
+def _gateway(t: Reader, file: ConfigFile, identity: cfg.IdentityConfig | None) -> cfg.GatewayConfig:
     url = t.text("url")
     try:
         parts = urlsplit(url)
@@ -136,17 +139,59 @@ def _gateway(t: Reader, file: ConfigFile) -> cfg.GatewayConfig:
         raise t.error("url", "must be an https:// URL with a host")
     if parts.query or parts.fragment:
         raise t.error("url", "must have no query or fragment")
+    if identity is None:
+        cert_file, key_file = file.path(t.text("cert_file")), file.path(t.text("key_file"))
+    else:
+        for key in ("cert_file", "key_file"):
+            if t.text(key, None) is not None:
+                raise t.error(key, "must not be set with [identity] (the token's key is used)")
+        cert_file, key_file = identity.cert_file, identity.key_file
     config = cfg.GatewayConfig(
         url=url.rstrip("/"),
         ca_file=file.path(t.text("ca_file")),
-        cert_file=file.path(t.text("cert_file")),
-        key_file=file.path(t.text("key_file")),
+        cert_file=cert_file,
+        key_file=key_file,
         connect_timeout=t.seconds("connect_timeout", 3.0, 60.0),
         request_timeout=t.seconds("request_timeout", 8.0, 120.0),
         keepalive=t.seconds("keepalive", 60.0),
     )
     t.done()
     return config
+
+
+def _identity(
+    t: Reader | None, file: ConfigFile, state: cfg.StateConfig | None, device_id: str
+) -> cfg.IdentityConfig | None:
+    if t is None:
+        return None
+    est_url = t.text("est_url")
+    parts = urlsplit(est_url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise t.error("est_url", "must be an https:// URL with a host")
+    folder = t.text("dir", None)
+    if folder is None and state is None:
+        raise t.error("dir", "is required without [state] (a writable folder)")
+    config = cfg.IdentityConfig(
+        token_module=file.path(t.text("token_module")),
+        token_label=t.text("token_label", pattern=_IDENT),
+        pin_file=file.path(t.text("pin_file")),
+        est_url=est_url.rstrip("/"),
+        institution=t.text("institution", pattern=_IDENT),
+        dir=file.path(folder) if folder is not None else _state_dir(state) / "identity",
+        est_ca_file=file.path(t.text("est_ca_file")),
+        serial=t.text("serial", device_id, pattern=_IDENT),
+        enrolment_token_file=_optional_path(t, "enrolment_token_file", file),
+        renew_at=t.number("renew_at", 2 / 3, 0.1, 0.95),
+        retry_min=t.seconds("retry_min", 30.0, 3600.0),
+        retry_max=t.seconds("retry_max", 3600.0, 86400.0),
+    )
+    t.done()
+    return config
+
+
+def _state_dir(state: cfg.StateConfig | None) -> Path:
+    assert state is not None
+    return state.dir
 
 
 def _fingerprint(t: Reader) -> cfg.FingerprintConfig:

@@ -161,6 +161,41 @@ class SupervisorConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class IdentityConfig:
+    """[identity]: the kiosk's key in a PKCS#11 token, its certificate enrolled and renewed over
+    EST (RFC 7030). The certificate and the key's URI PEM live in `dir`; [gateway] and [mqtt]
+    use them (their cert_file and key_file are then not set)."""
+
+    token_module: Path  # the PKCS#11 module: SoftHSM2, tpm2-pkcs11, a secure element's
+    token_label: str
+    pin_file: Path  # the token's user PIN (read-only for the agent)
+    est_url: str  # https://.../.well-known/est
+    institution: str  # O of the certificate request
+    dir: Path  # writable: device.crt, device.key (a URI PEM), openssl-pkcs11.cnf
+    est_ca_file: Path  # the CA of the EST server's certificate
+    serial: str  # the kiosk's serial: the username of the first enrolment
+    enrolment_token_file: Path | None = None  # the technician's single-use token (first start)
+    renew_at: float = 2 / 3  # renew once this share of the certificate's life is gone
+    retry_min: float = 30.0  # seconds between renewal tries after a failure (doubling)
+    retry_max: float = 3600.0
+
+    @property
+    def cert_file(self) -> Path:
+        """The device certificate (PEM), written on enrolment and renewal."""
+        return self.dir / "device.crt"
+
+    @property
+    def key_file(self) -> Path:
+        """The URI PEM naming the key in the token (never a private key)."""
+        return self.dir / "device.key"
+
+    @property
+    def openssl_config(self) -> Path:
+        """The OpenSSL configuration loading pkcs11-provider for `token_module`."""
+        return self.dir / "openssl-pkcs11.cnf"
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConfig:
     """The whole agent.toml."""
 
@@ -179,6 +214,7 @@ class AgentConfig:
     tamper: TamperConfig = TamperConfig()
     supervisor: SupervisorConfig | None = None
     balikan: BalikanConfig | None = None  # data balikan to the institution's service
+    identity: IdentityConfig | None = None
 
     @property
     def mqtt_files(self) -> tuple[Path, Path, Path]:

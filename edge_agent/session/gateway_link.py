@@ -10,6 +10,7 @@ without personal data.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import re
@@ -87,6 +88,8 @@ class GatewayLink:
         self._device_id = device_id
         self._ctx = ssl_context or tls_context(config)
         self._session: aiohttp.ClientSession | None = None
+        self._busy: dict[aiohttp.ClientSession, int] = {}  # requests under way, per client
+        self._done = asyncio.Event()
         self.stats = LinkStats()
         self._wall = wall
         # gateway's clock minus the kiosk's (seconds, from its answers' Date), None until known
@@ -137,6 +140,25 @@ class GatewayLink:
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 
+    async def use_tls(self, ssl_context: ResumingContext) -> None:
+        """New requests go out with `ssl_context` (a renewed identity); requests under way end
+        on their old connections first, then those close (within one request's time)."""
+        old = self._session
+        self._ctx = ssl_context
+        self._session = None
+        await self.start()
+        if old is None:
+            return
+        try:
+            async with asyncio.timeout(self._cfg.request_timeout * _ATTEMPTS + 1.0):
+                while self._busy.get(old, 0) > 0:
+                    self._done.clear()
+                    await self._done.wait()
+        except TimeoutError:
+            _log.warning("a request outlived the switch of TLS identity; closing it")
+        self._busy.pop(old, None)
+        await old.close()
+
     async def close(self) -> None:
         """Close every connection."""
         if self._session is not None:
@@ -179,20 +201,35 @@ class GatewayLink:
             return resp.status, await resp.read()
 
     async def _post(self, request_id: str, body: bytearray) -> VerificationResponse:
-        if self._session is None:
+        session, ctx = self._session, self._ctx  # a switch of identity leaves these to end
+        if session is None:
             raise _Unavailable("link not started")
+        self._busy[session] = self._busy.get(session, 0) + 1
+        try:
+            return await self._post_on(session, ctx, request_id, body)
+        finally:
+            self._busy[session] -= 1
+            self._done.set()
+
+    async def _post_on(
+        self,
+        session: aiohttp.ClientSession,
+        ctx: ResumingContext,
+        request_id: str,
+        body: bytearray,
+    ) -> VerificationResponse:
         headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
         for attempt in range(1, _ATTEMPTS + 1):
             self.stats.attempts += 1
             try:
-                async with self._session.post(self._url, data=body, headers=headers) as resp:
+                async with session.post(self._url, data=body, headers=headers) as resp:
                     raw = await resp.read()
                     status = resp.status
                     self._clock_from(resp.headers.get("Date"))
-                self._ctx.remember()
+                ctx.remember()
                 break
             except aiohttp.ClientSSLError as err:
-                self._ctx.forget()
+                ctx.forget()
                 raise _Unavailable(f"TLS failure: {type(err).__name__}") from err
             except (TimeoutError, aiohttp.ClientConnectionError) as err:
                 reason = f"{type(err).__name__} on attempt {attempt}"

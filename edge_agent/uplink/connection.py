@@ -12,9 +12,11 @@ the kiosk's own `state` subscription and answered with a new birth.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from common.clock import Clock
 from edge_agent.uplink.enforcer import Enforcer
@@ -50,6 +52,7 @@ class Uplink:
         health_interval: float = 300.0,
         probe_interval: float = 30.0,
         on_change: Callable[[RemoteState], None] | None = None,
+        rotate: Callable[[], Awaitable[AckStatus]] | None = None,
     ) -> None:
         device = options.client_id
         self.device_id = device
@@ -79,7 +82,8 @@ class Uplink:
             actions={
                 CommandName.PING: self._ping,
                 CommandName.REPORT_NOW: self._report_now,
-            },
+            }
+            | ({} if rotate is None else {CommandName.ROTATE_CERTIFICATE: rotate}),
             wall=wall,
             on_change=self._changed,
         )
@@ -110,6 +114,10 @@ class Uplink:
         except MqttError as err:
             _log.warning("tamper not reported over MQTT: %s", err)
         await self.stop(reason="tamper")
+
+    def use_tls(self, ssl_context: ssl.SSLContext) -> None:
+        """The next connection to the broker uses `ssl_context` (a renewed identity)."""
+        self.client.options = dataclasses.replace(self.client.options, ssl_context=ssl_context)
 
     def usage_added(self) -> None:
         """A session was counted (OutboxCounter.on_added)."""

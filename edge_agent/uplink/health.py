@@ -139,6 +139,11 @@ class GatewayPing:
             await self._session.close()
             self._session = None
 
+    async def use_tls(self, ssl_context: ssl.SSLContext) -> None:
+        """Probe with `ssl_context` from now on (a renewed identity)."""
+        await self.close()
+        self._ctx = ssl_context
+
 
 def cert_days_left(cert_file: Path | None, now: float) -> int | None:
     """Whole days until the certificate expires (negative once expired), or None."""
@@ -209,6 +214,11 @@ class HealthProbes:
         self._last = Snapshot()
         # the supervisor MCU's link state, set once its link is open (no I/O: last known)
         self.mcu: Callable[[], tuple[bool, int | None, bool]] | None = None
+
+    @property
+    def gateway(self) -> GatewayProbe | None:
+        """The gateway probe (a GatewayPing in the agent)."""
+        return self._gateway
 
     async def close(self) -> None:
         """Close what the probes hold open (the gateway probe's HTTP client)."""

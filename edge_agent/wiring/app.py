@@ -17,13 +17,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from common.clock import Clock, SystemClock
+from common.errors import TlsFileError
 from common.hardening import disable_core_dumps
+from common.tasks import cancel_and_wait
+from common.tls import client_context
 from edge_agent.config import AgentConfig, FingerprintConfig, IndicatorsConfig, ReaderConfig
 from edge_agent.devices import FingerPort, GatewayPort, IndicatorPort
-from edge_agent.errors import StartupError
+from edge_agent.errors import ConfigError, IdentityError, StartupError
 from edge_agent.hygiene import Notifier
+from edge_agent.identity.device import DeviceIdentity
+from edge_agent.identity.gate import IdentityGate
 from edge_agent.session.counters import OutcomeCounter
-from edge_agent.session.gateway_link import GatewayLink
+from edge_agent.session.gateway_link import GatewayLink, tls_context
 from edge_agent.session.lights import IndicatorObserver, NoIndicators, PatternNames
 from edge_agent.session.report import SessionReport
 from edge_agent.session.screens import ScreenObserver
@@ -31,6 +36,7 @@ from edge_agent.session.verification import Session, SessionState
 from edge_agent.ui.server import UiServer
 from edge_agent.uplink.connection import Uplink
 from edge_agent.uplink.enforcer import Enforcer
+from edge_agent.uplink.health import GatewayPing, HealthProbes
 from edge_agent.uplink.statefile import RemoteState
 from edge_agent.wiring.balikan import start_balikan
 from edge_agent.wiring.fleet_side import (
@@ -43,6 +49,7 @@ from edge_agent.wiring.fleet_side import (
 from hardware.card.reader import CardEvent, CardReader
 from hardware.errors import HardwareError
 from protocol.messages import ReaderIdentity, VerificationResponse
+from protocol.mqtt import AckStatus
 from protocol.outcomes import Outcome
 
 _log = logging.getLogger(__name__)
@@ -129,6 +136,9 @@ class Agent:
         self.ui: UiServer | None = None
         self._session: Session | None = None
         self.started_in: float | None = None
+        self.identity: DeviceIdentity | None = None  # [identity]: the key in a token
+        self._renewal: asyncio.Task[None] | None = None
+        self._probes: HealthProbes | None = None
 
     @property
     def session(self) -> Session:
@@ -159,8 +169,16 @@ class Agent:
         if callable(closer):
             self._closers.append(closer)
         gateway = self._gateway
-        if gateway is None and self.fleet is not None and self.fleet.control.state.tampered:
+        tampered = self.fleet is not None and self.fleet.control.state.tampered
+        if gateway is None and tampered:
             gateway = _KeyDestroyed()  # no key for TLS; sessions are refused anyway
+        if cfg.identity is not None and not tampered:
+            self.identity = DeviceIdentity(cfg.identity, cfg.device.id, clock=self._clock)
+            try:
+                await self.identity.start()  # the key in the token; enrolled if need be
+            except IdentityError as err:
+                await self._close_all()
+                raise StartupError(f"kiosk identity: {err}") from err
         if gateway is None:
             self.link = GatewayLink(cfg.gateway, cfg.device.id, wall=self._wall)
             await self.link.start()
@@ -168,6 +186,8 @@ class Agent:
             if self.fleet is not None:  # usage counted on the gateway's local day
                 self.fleet.counter.wall = self.link.gateway_time
             self._balikan = await start_balikan(cfg, self.link, self._clock)
+        if self.identity is not None:
+            gateway = IdentityGate(gateway, self.identity, self._wall)
         observers: list[ScreenObserver] = [IndicatorObserver(indicators), *self._observers]
         if self._serve_ui:
             self.ui = UiServer(
@@ -211,6 +231,11 @@ class Agent:
             raise StartupError(f"cannot watch the card reader: {err}") from err
         self._monitoring = True
         self.started_in = time.perf_counter() - t0
+        if self.identity is not None:
+            self.identity.listeners.append(self._use_new_identity)
+            self._renewal = asyncio.get_running_loop().create_task(
+                self.identity.run(), name="certificate-renewal"
+            )
         self._notifier.ready(f"ready in {self.started_in * 1000:.0f} ms")
         _log.info("kiosk agent %s ready in %.0f ms", cfg.device.id, self.started_in * 1000)
 
@@ -232,8 +257,10 @@ class Agent:
             self.link.tls if self.link is not None else None,
             idle=lambda: session.state in (SessionState.IDLE, SessionState.DEACTIVATED),
         )
+        self._probes = probes
+        rotate = self._rotate if self.identity is not None else None
         self.uplink = build_uplink(
-            self.config, self.fleet, self._enforcer, probes, self._clock, self._wall
+            self.config, self.fleet, self._enforcer, probes, self._clock, self._wall, rotate
         )
         link = self.link
         if self.uplink is not None and link is not None:
@@ -252,6 +279,30 @@ class Agent:
             raise StartupError(f"cannot watch the tamper switch or the MCU: {err}") from err
         if self.uplink is not None:
             await self.uplink.start()
+
+    async def _rotate(self) -> AckStatus:
+        """The signed `rotate_certificate` command: renew now."""
+        assert self.identity is not None
+        try:
+            await self.identity.renew("rotate_certificate command")
+        except IdentityError as err:
+            _log.error("rotate_certificate failed: %s", err)
+            return AckStatus.FAILED
+        return AckStatus.DONE
+
+    async def _use_new_identity(self) -> None:
+        """After a renewal: new TLS contexts for the gateway, its probe and the broker."""
+        cfg = self.config
+        try:
+            if self.link is not None:
+                await self.link.use_tls(tls_context(cfg.gateway))
+                probe = self._probes.gateway if self._probes is not None else None
+                if isinstance(probe, GatewayPing):
+                    await probe.use_tls(self.link.tls)
+            if self.uplink is not None:
+                self.uplink.use_tls(client_context(*cfg.mqtt_files))
+        except (ConfigError, TlsFileError) as err:
+            raise IdentityError(f"the renewed certificate does not load: {err}") from err
 
     def _enforce(self, state: RemoteState) -> None:
         """Make the session follow the remote state (tamper response)."""
@@ -286,6 +337,8 @@ class Agent:
         _log.info("kiosk agent stopped; outcomes %s", self.counter.snapshot())
 
     async def _close_all(self) -> None:
+        await cancel_and_wait(self._renewal)
+        self._renewal = None
         if self.uplink is not None:
             if self.fleet is not None:
                 await self.fleet.tamper.close()
@@ -321,6 +374,8 @@ class Agent:
         if self.fleet is not None:
             await self.fleet.storage.close()
             self.fleet.outbox.close()
+        if self.identity is not None:
+            self.identity.close()
 
 
 class _KeyDestroyed:

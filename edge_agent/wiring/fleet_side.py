@@ -13,7 +13,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from common.tasks import cancel_and_wait
 from common.tls import client_context
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, StartupError
+from edge_agent.identity.device import token_config
+from edge_agent.identity.tamper import TokenKeyDestroyer
 from edge_agent.session.lights import pattern_for
 from edge_agent.session.screens import Screen
 from edge_agent.uplink.connection import Uplink
@@ -35,7 +37,8 @@ from edge_agent.uplink.remote_control import RemoteControl
 from edge_agent.uplink.statebinding import Anchor, FileStateKey, StateKeyError
 from edge_agent.uplink.statefile import RemoteState, StateFile, atomic_write
 from edge_agent.uplink.storage import PROBE_FILE, StorageWatch
-from edge_agent.uplink.tamper import FileKeyDestroyer, TamperResponder
+from edge_agent.uplink.tamper import FileKeyDestroyer, KeyDestroyer, TamperResponder
+from protocol.mqtt import AckStatus
 from protocol.signed import keyring, load_public_key
 
 _log = logging.getLogger(__name__)
@@ -106,7 +109,10 @@ def build_state_parts(
         raise StartupError(str(err)) from err
     except (OSError, sqlite3.Error) as err:
         raise StartupError(f"cannot use the state folder {folder}: {err}") from err
-    tamper = TamperResponder(control, apply, FileKeyDestroyer(key_files(config)))
+    destroyer: KeyDestroyer = FileKeyDestroyer(key_files(config))
+    if config.identity is not None:  # C_DestroyObject: no file needs to be writable
+        destroyer = TokenKeyDestroyer(token_config(config.identity))
+    tamper = TamperResponder(control, apply, destroyer)
     if control.state.tampered:
         tamper.destroy_keys()  # a crash may have come between the latch and the destroy
 
@@ -153,6 +159,7 @@ def build_uplink(
     probes: HealthProbes,
     clock: Clock,
     wall: Callable[[], float] = time.time,
+    rotate: Callable[[], Awaitable[AckStatus]] | None = None,
 ) -> Uplink | None:
     """The MQTT uplink (None without [mqtt] or once the tamper latch destroyed the key)."""
     m = config.mqtt
@@ -187,6 +194,7 @@ def build_uplink(
         wall=wall,
         health_interval=m.health_interval,
         probe_interval=m.probe_interval,
+        rotate=rotate,
     )
     uplink.telemetry.storage_ok = lambda: parts.storage.ok
     parts.storage.listen(lambda _ok: uplink.telemetry.poke())

@@ -160,7 +160,10 @@ def device_alerts(
             Wanted(
                 AlertKind.CERT_EXPIRING,
                 device,
-                f"sertifikat habis dalam {days} hari / certificate expires in {days} days",
+                f"sertifikat habis dalam {days} hari / certificate expires in {days} days"
+                if days >= 0
+                else "sertifikat sudah habis, kios menolak sesi / certificate expired, "
+                "the kiosk refuses sessions",
             )
         )
     pending = _pending(row, now, settings, desired, deactivated_since)

@@ -193,8 +193,26 @@ class _ListHandler(logging.Handler):
         self.lines.append(self.format(record))
 
 
-def _write_config(tmp_path: Path, pki: Pki, device_id: str) -> Path:
+def _write_config(tmp_path: Path, pki: Pki, device_id: str, *, identity: bool = True) -> Path:
     path = tmp_path / "agent.toml"
+    files = f"""cert_file = "{pki.client.cert}"
+key_file = "{pki.client.key}"
+"""
+    section = ""
+    if identity:  # the key in a token (SoftHSM's module): the certificate made at the start
+        files = ""
+        module = Path("/usr/lib/softhsm/libsofthsm2.so")
+        pin = tmp_path / "token.pin"
+        pin.write_text("1234")
+        section = f"""[identity]
+token_module = "{module}"
+token_label = "kiosk"
+pin_file = "{pin}"
+est_url = "https://127.0.0.1:8445/.well-known/est"
+est_ca_file = "{pki.ca.path}"
+institution = "perpus-a"
+dir = "{tmp_path / "identity"}"
+"""
     path.write_text(
         f"""
 [device]
@@ -205,9 +223,7 @@ sam_id = "SAM-0001"
 [gateway]
 url = "https://127.0.0.1:8443"
 ca_file = "{pki.ca.path}"
-cert_file = "{pki.client.cert}"
-key_file = "{pki.client.key}"
-"""
+{files}{section}"""
     )
     return path
 
@@ -218,10 +234,22 @@ def test_check_config_ok(pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture
     assert "configuration OK" in capsys.readouterr().out
 
 
+def test_the_agent_refuses_to_start_without_a_token_module(
+    pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write_config(tmp_path, pki, pki.device_id, identity=False)
+    assert main(["--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"kiosk-agent: error: {path}: identity: section is required")
+    assert "does not start without a token module" in err
+
+
 def test_check_config_names_the_bad_key(
     pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _write_config(tmp_path, pki, "kiosk-other")
+    (tmp_path / "identity").mkdir()
+    (tmp_path / "identity" / "device.crt").write_bytes(pki.client.cert.read_bytes())
     assert main(["--config", str(path), "--check-config"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"kiosk-agent: error: {path}: device.id: ")

@@ -37,7 +37,10 @@ def _data(extra: str = "") -> dict[str, Any]:
 def test_example_parses_with_its_values() -> None:
     config = load_config(EXAMPLE)
     assert config.device.id == "kiosk-0001"
-    assert config.gateway.cert_file == EXAMPLE.parent / "pki" / "device.crt"
+    identity = Path("/var/lib/kiosk-agent/identity")  # the certificate enrolled there
+    assert config.gateway.cert_file == identity / "device.crt"
+    assert config.gateway.key_file == identity / "device.key"  # a URI PEM of the token key
+    assert config.identity is not None and config.identity.token_label == "kiosk"
     assert config.timeouts.finger_wait == 20.0
     assert config.fingerprint.address == 0xFFFFFFFF
     assert config.session.first_finger is Finger.RIGHT_INDEX

@@ -106,7 +106,7 @@ class RealKiosk:
             wait_screen=self.wait_screen,
             stop_agent=nothing,
             start_agent=nothing,
-            key_file=self.config.gateway.key_file,
+            key_present=self.config.gateway.key_file.exists,
             gateway_probe=self.probe,
         )
 

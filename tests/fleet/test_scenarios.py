@@ -102,7 +102,7 @@ def _hooks(holder: Holder) -> KioskHooks:
         wait_screen=wait_screen,
         stop_agent=holder.stop,
         start_agent=holder.start,
-        key_file=holder.config.gateway.key_file,
+        key_present=holder.config.gateway.key_file.exists,
         open_enclosure=holder.enclosure.open,
     )
 

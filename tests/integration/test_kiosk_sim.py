@@ -108,6 +108,36 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
     needles |= {f"{p.key}.name": p.full_name for p in PERSONAS.values()}
     assert scan_tree([run_dir, temp], needles) == []
     assert scan_bytes(done.stdout + done.stderr, needles) == []
+    assert kiosk_key_files(run_dir, temp) == []
+
+
+def kiosk_key_files(*folders: Path) -> list[Path]:
+    """Files anywhere in the run that hold the kiosk's private key (its key lives in SoftHSM).
+
+    Every PEM private key written in the run is loaded and compared with the kiosk's enrolled
+    certificate; the kiosk's own folder may hold no private key at all.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert = folders[0] / "agent" / "state" / "identity" / "device.crt"
+    kiosk = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+    assert b"PKCS#11 PROVIDER URI" in cert.with_name("device.key").read_bytes()
+    found = []
+    for path in files_under(list(folders)):
+        data = path.read_bytes() if path.is_file() else b""
+        if b"PRIVATE KEY-----" not in data:
+            continue
+        if (folders[0] / "agent") in path.parents:
+            found.append(path)
+            continue
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError):
+            continue  # encrypted: a technician's or admin's key
+        if key.public_key() == kiosk:
+            found.append(path)
+    return found
 
 
 _readers: dict[int, queue.Queue[str]] = {}

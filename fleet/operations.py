@@ -204,9 +204,10 @@ class Operations:
                 forced=entries[r.device] is None,
                 bulk=bulk,
             )
-        if deactivate and self.fleet.config.ca is not None:
-            self._revoke_certificates(
-                [r.device for r in results if r.outcome in (Outcome.DONE, Outcome.TIMEOUT)]
+        if self.fleet.config.ca is not None:  # held on deactivation, released on reactivation
+            self._hold_certificates(
+                [r.device for r in results if r.outcome in (Outcome.DONE, Outcome.TIMEOUT)],
+                hold=deactivate,
             )
         results += held
         result = ActionResult(overall(results), results)
@@ -214,24 +215,28 @@ class Operations:
             self._summary(f"bulk_{action}", bulk, result)
         return result
 
-    def _revoke_certificates(self, devices: Sequence[str]) -> None:
-        """With [ca]: deactivated kiosks' certificates revoked, the CRLs published."""
+    def _hold_certificates(self, devices: Sequence[str], *, hold: bool) -> None:
+        """With [ca]: deactivated kiosks' certificates held (certificateHold), reactivated ones'
+        released; the CRLs published when something changed."""
         if not devices:
             return
         from fleet.ca.revocation import revoke_and_publish
 
-        serials, out = revoke_and_publish(self.fleet.config, self.store, devices, "deactivation")
+        reason = "deactivation" if hold else None
+        serials, out = revoke_and_publish(self.fleet.config, self.store, devices, reason)
+        if not serials:
+            return
         failed = out.failed if out is not None else []
         self.audit(
-            "revoke_certificate",
+            "hold_certificate" if hold else "release_certificate",
             devices[0] if len(devices) == 1 else f"kiosks:{len(devices)}",
             "failed" if failed else "done",
-            reason="deactivation",
+            reason="deactivation" if hold else "reactivation",
             count=len(serials),
         )
         if failed:
             raise FleetError(
-                "certificates revoked, but the CRL did not reach: " + "; ".join(failed)
+                "certificates changed, but the CRL did not reach: " + "; ".join(failed)
             )
 
     def _summary(

@@ -81,7 +81,7 @@ async def _not_looked_up(run: Run) -> str:
         "replay_key": encode_replay_key(secrets.token_bytes(32)),
     }
     url = f"https://127.0.0.1:{stack.gateway_port}/v1/returns"
-    ctx = stack.pki.client_context(stack.device)
+    ctx = stack.kiosk_client_context()
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
         http.post(url, json=body, ssl=ctx) as resp,

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from common.tls import load_token_provider
 from common.token import TokenConfig
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
@@ -303,6 +305,13 @@ class Stack:
     def identity_dir(self) -> Path:
         """Where the agent keeps its certificate and the URI PEM of its token key."""
         return self.run_dir / "agent" / "state" / "identity"
+
+    def kiosk_client_context(self) -> ssl.SSLContext:
+        """A TLS client context as this kiosk: its certificate, its key in the token (through
+        pkcs11-provider, loaded into this process too)."""
+        assert self.pki is not None and self.device is not None
+        load_token_provider(self.identity_dir / "openssl-pkcs11.cnf")
+        return self.pki.client_context(self.device)
 
     # --- agent --------------------------------------------------------------------------------
 

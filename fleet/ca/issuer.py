@@ -227,6 +227,16 @@ class Issuer:
         serials = [c.serial for c in self._live(store, device)]
         return store.revoke_certificates(serials, int(self.wall()), reason) if serials else []
 
+    def release_device(self, store: FleetStore, device: str) -> list[str]:
+        """Lift the deactivation's hold on a kiosk's unexpired certificates; the serials."""
+        now = int(self.wall())
+        held = [
+            c.serial
+            for c in store.certificates(kind=Role.KIOSK.value, name=device)
+            if c.reason == "deactivation" and c.not_after > now
+        ]
+        return store.release_held(held) if held else []
+
     def crl(
         self, store: FleetStore, kinds: tuple[str, ...] = (Role.KIOSK.value,)
     ) -> x509.CertificateRevocationList:

@@ -3,8 +3,9 @@ device CA (and of the admin CA, when it is held here) published to every door.
 
 Why a kiosk is revoked: `deactivation` (kiosk-fleet deactivate), `tamper` (a tamper alert the
 fleet service raised), `decommission` (kiosk-fleet decommission), `key_compromise` or any word an
-admin gives (kiosk-fleet revoke). A revoked kiosk comes back only by enrolling again with a new
-technician's token (a new key, a new certificate).
+admin gives (kiosk-fleet revoke). A deactivation only holds the certificate (certificateHold):
+reactivation lifts the hold. Any other revocation is for good: the kiosk comes back only by
+enrolling again with a new technician's token (a new key, a new certificate).
 """
 
 from __future__ import annotations
@@ -46,12 +47,16 @@ def current_crls(
 
 
 def revoke_and_publish(
-    config: FleetConfig, store: FleetStore, devices: Sequence[str], reason: str
+    config: FleetConfig, store: FleetStore, devices: Sequence[str], reason: str | None
 ) -> tuple[list[str], Published | None]:
-    """The CLI's revocation: open the CA, revoke, publish new CRLs (None when nothing changed)."""
+    """The CLI's revocation: open the CA, revoke, publish new CRLs (None when nothing changed).
+    With `reason` None, the deactivation's hold is lifted instead (reactivation)."""
     ca = open_ca(config)
     try:
-        serials = revoke_devices(store, ca.issuer, devices, reason)
+        if reason is None:
+            serials = [s for d in devices for s in ca.issuer.release_device(store, d)]
+        else:
+            serials = revoke_devices(store, ca.issuer, devices, reason)
         if not serials:
             return [], None
         device, admin = current_crls(store, ca)

@@ -389,6 +389,10 @@ class FleetStore(ReportsPart, ABC):
         """Mark certificates revoked (those not yet revoked); the serials newly revoked."""
         raise NotImplementedError
 
+    def release_held(self, serials: Sequence[str]) -> list[str]:
+        """Lift a deactivation's hold on certificates; the serials released."""
+        raise NotImplementedError
+
     def crl_number(self, issuer: str) -> int:
         """The next CRL number of an issuer (increments, across processes)."""
         raise NotImplementedError

@@ -240,6 +240,10 @@ USE_TOKEN = "UPDATE enrol_token SET used_at = ? WHERE digest = ? AND used_at IS 
 CERT_FIELDS = "serial, kind, name, institution, issued_at, not_after, revoked_at, reason"
 INSERT_CERT = f"INSERT INTO certificate ({CERT_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 CERTS = f"SELECT {CERT_FIELDS} FROM certificate"
+RELEASE_HOLD = (  # a deactivation's hold (certificateHold) lifted on reactivation
+    "UPDATE certificate SET revoked_at = NULL, reason = NULL"
+    " WHERE serial = ? AND reason = 'deactivation'"
+)
 REVOKE_CERT = (
     "UPDATE certificate SET revoked_at = ?, reason = ? WHERE serial = ? AND revoked_at IS NULL"
 )

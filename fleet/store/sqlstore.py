@@ -344,6 +344,11 @@ class SqlStore(ReportQueries, FleetStore):
         with self._transaction() as tx:
             return [s for s in serials if tx.run(sql.REVOKE_CERT, (at, reason, s)) > 0]
 
+    def release_held(self, serials: Sequence[str]) -> list[str]:
+        """Lift a deactivation's hold on certificates; the serials released."""
+        with self._transaction() as tx:
+            return [s for s in serials if tx.run(sql.RELEASE_HOLD, (s,)) > 0]
+
     def crl_number(self, issuer: str) -> int:
         """The next CRL number of an issuer."""
         with self._transaction() as tx:

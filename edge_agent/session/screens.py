@@ -71,6 +71,7 @@ _FAMILIES: dict[Outcome, OutcomeFamily] = {
     Outcome.SERVICE_UNAVAILABLE: OutcomeFamily.FAULT,
     Outcome.TIMEOUT: OutcomeFamily.FAULT,
     Outcome.CANCELLED: OutcomeFamily.FAULT,
+    Outcome.STORAGE_FAILURE: OutcomeFamily.FAULT,
 }
 
 

@@ -178,14 +178,14 @@ async def bulk_institution(ctx: FleetContext) -> tuple[str, str]:
     except (ValueError, KeyError, TypeError):
         applied = -1
     pages = [await k.wait_screen("deactivated", ctx.timeout) for k in kiosks]
-    back, _ = await ctx.setup.fleet("reactivate", *inst)
+    back, back_out = await ctx.setup.fleet("reactivate", *inst)
     idle = [await k.wait_screen("idle", ctx.timeout) for k in kiosks]
     n = len(kiosks)
     expected = f"exit 0, {n} applied, {n} deactivated; reactivated: exit 0, {n} idle"
     got = (
         f"exit {code}, {applied} applied, {sum(pages)} deactivated; "
         f"reactivated: exit {back}, {sum(idle)} idle"
-    )
+    ) + ("" if back == 0 else f" ({back_out.strip()[-160:]})")
     return expected, got
 
 

@@ -80,6 +80,12 @@ class CertificateAuthority:
         self.key = key
         self._last_crl: dt.datetime | None = None
 
+    def follow(self, previous: dt.datetime) -> None:
+        """Issue the next CRL after `previous`: one published by another process (the CLI, the
+        service), so that every door, which keeps the newest, takes ours."""
+        if self._last_crl is None or previous > self._last_crl:
+            self._last_crl = previous
+
     @property
     def name(self) -> x509.Name:
         """The CA's subject."""

@@ -10,7 +10,9 @@ enrolling again with a new technician's token (a new key, a new certificate).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 
 from cryptography import x509
 
@@ -34,10 +36,25 @@ def revoke_devices(
     return serials
 
 
+def _published_update(path: Path | None) -> dt.datetime | None:
+    """The lastUpdate of the CRL published at `path`; None when there is none to read."""
+    if path is None:
+        return None
+    try:
+        return x509.load_pem_x509_crl(path.read_bytes()).last_update_utc
+    except (OSError, ValueError):
+        return None
+
+
 def current_crls(
     store: FleetStore, ca: DeviceCa
 ) -> tuple[x509.CertificateRevocationList, x509.CertificateRevocationList | None]:
-    """New CRLs of the device CA and (if held here) the admin CA."""
+    """New CRLs of the device CA and (if held here) the admin CA, each issued after the one
+    published last (whichever process published it)."""
+    for authority, path in zip((ca.issuer.ca, ca.admin), ca.crl_files, strict=True):
+        last = _published_update(path)
+        if authority is not None and last is not None:
+            authority.follow(last)
     device = ca.issuer.crl(store)
     admin = None
     if ca.admin is not None:

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 from cryptography import x509
@@ -29,6 +30,7 @@ class DeviceCa:
     admin: CertificateAuthority | None
     keys: CaKeys
     admin_cert: x509.Certificate | None = None  # who technicians' certificates come from
+    crl_files: tuple[Path | None, Path | None] = (None, None)  # published: device, admin
 
     def close(self) -> None:
         """Release the token."""
@@ -60,7 +62,7 @@ def open_ca(config: FleetConfig, *, wall: Callable[[], float] = time.time) -> De
         crl_days=ca.crl_days,
         wall=wall,
     )
-    return DeviceCa(issuer, admin, keys, admin_cert)
+    return DeviceCa(issuer, admin, keys, admin_cert, (ca.crl_file, ca.admin_crl_file))
 
 
 class EstRunner:

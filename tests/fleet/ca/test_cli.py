@@ -198,3 +198,15 @@ def test_a_device_revocation_from_the_cli_lists_it_in_the_crl(
     assert code == 0 and out["revoked"] == [hex_serial(cert)]
     crl = x509.load_pem_x509_crl((tmp_path / "ca/device-crl.pem").read_bytes())
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+    # Another process (a fresh CA) issues its next CRL after the published one, even within the
+    # same second: the gateway and mosquitto keep the newest, and refuse one as old.
+    store = SqliteStore(config.store.path)
+    ca = open_ca(config)
+    try:
+        from fleet.ca.revocation import current_crls
+
+        device, _ = current_crls(store, ca)
+    finally:
+        ca.close()
+        store.close()
+    assert device.last_update_utc > crl.last_update_utc

@@ -30,11 +30,14 @@ class Registry:
         self._store = store
         self._refresh_s = config.store.refresh_s
         self._task: asyncio.Task[None] | None = None
-        self._loads = 0
+        self._begun = 0  # loads begun
+        self._done = 0  # the latest load (by when it began) that has completed
         self._loaded = asyncio.Condition()
 
     async def load(self) -> None:
         """Read admin changes from the store: persisted policies win over the config's."""
+        self._begun += 1
+        this = self._begun
         docs = await self._store.policies()
         for inst_id, doc in docs.items():
             if inst_id not in self.institutions:
@@ -49,14 +52,18 @@ class Registry:
             self.policies[inst_id] = policy
         self.revoked = await self._store.revoked_devices()
         async with self._loaded:
-            self._loads += 1
+            self._done = max(self._done, this)
             self._loaded.notify_all()
 
     async def next_load(self) -> None:
-        """Wait until the next load from the store has completed (tests, operations)."""
+        """Wait until a load begun after this call has completed (tests, operations).
+
+        A load already under way may have read the store before a change this caller made, so
+        it does not count.
+        """
         async with self._loaded:
-            target = self._loads + 1
-            await self._loaded.wait_for(lambda: self._loads >= target)
+            target = self._begun + 1
+            await self._loaded.wait_for(lambda: self._done >= target)
 
     def start_refresh(self) -> None:
         """With a shared store, pick up other replicas' admin changes periodically."""

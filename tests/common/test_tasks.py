@@ -32,3 +32,64 @@ async def test_cancel_and_wait_takes_none_and_finished_tasks() -> None:
 
 async def _nothing() -> None:
     """A coroutine that finishes at once."""
+
+
+async def test_cancel_and_wait_repeats_a_swallowed_cancel() -> None:
+    started, swallowed = asyncio.Event(), asyncio.Event()
+
+    async def job() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            swallowed.set()  # as Python 3.11's asyncio.wait_for can
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(job())
+    async with asyncio.timeout(5):
+        await started.wait()
+    await cancel_and_wait(task, wait_s=0.05)
+    assert swallowed.is_set() and task.cancelled()
+
+
+async def test_cancel_and_wait_gives_up_on_a_task_that_ignores_cancels() -> None:
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def stubborn() -> None:
+        started.set()
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue
+
+    task = asyncio.create_task(stubborn())
+    async with asyncio.timeout(5):
+        await started.wait()
+    await cancel_and_wait(task, wait_s=0.05)  # bounded: returns, the task still runs
+    assert not task.done()
+    release.set()
+    await asyncio.wait({task}, timeout=5)
+    assert task.done()
+
+
+async def test_cancel_and_wait_raises_what_the_task_raised_on_cancel() -> None:
+    started = asyncio.Event()
+
+    async def failing() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise RuntimeError("clean-up failed") from None
+
+    task = asyncio.create_task(failing())
+    async with asyncio.timeout(5):
+        await started.wait()
+    try:
+        await cancel_and_wait(task)
+    except RuntimeError as err:
+        assert str(err) == "clean-up failed"
+    else:
+        raise AssertionError("the task's error was lost")

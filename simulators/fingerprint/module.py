@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 from common.buffers import wipe
 from hardware.fingerprint.packet import (
+    CHIP_SERIAL_SIZE,
     NO_MATCH,
     OK,
-    CHIP_SERIAL_SIZE,
     Instruction,
     Packet,
     PacketId,

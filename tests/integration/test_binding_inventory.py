@@ -177,3 +177,14 @@ def test_a_silent_mcu(config: AgentConfig) -> None:
 
 def test_no_supervisor_configured(config: AgentConfig) -> None:
     assert read_inventory(replace(config, supervisor=None)).mcu_id is None
+
+
+def test_the_agent_check_names_a_missing_reader_or_sam(
+    pcscd: PcscdProcess, sam_slot: tuple[VirtualSlot, VirtualSam], config: AgentConfig
+) -> None:
+    from edge_agent.wiring.devicecheck import pcsc_missing
+
+    assert pcsc_missing(pcscd.card_reader, pcscd.sam_reader)() == ()
+    assert pcsc_missing("Gemalto Nowhere", pcscd.sam_reader)() == ("reader",)
+    sam_slot[0].remove()
+    assert pcsc_missing(pcscd.card_reader, pcscd.sam_reader)() == ("sam",)

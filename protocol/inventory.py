@@ -17,6 +17,14 @@ _NOT_IDENT = re.compile(r"[^A-Za-z0-9._:-]+")
 MAX_PARAMS = 16
 
 
+def reader_id_of(name: str, serial: str | None) -> str:
+    """A reader's id as the kiosk sends it and the gateway pins it: its serial, else its PC/SC
+    name made an identifier."""
+    if serial:
+        return serial
+    return _NOT_IDENT.sub("-", name).strip("-")[:64] or "reader"
+
+
 @dataclass(frozen=True, slots=True)
 class Inventory:
     """What is installed, as read from the devices; no personal data."""
@@ -32,9 +40,7 @@ class Inventory:
     @property
     def reader_id(self) -> str:
         """The reader's id pinned at the gateway: its serial, else its name made an id."""
-        if self.reader_serial:
-            return self.reader_serial
-        return _NOT_IDENT.sub("-", self.reader_name).strip("-")[:64] or "reader"
+        return reader_id_of(self.reader_name, self.reader_serial)
 
     @property
     def sam_id(self) -> str:

@@ -47,9 +47,10 @@ from edge_agent.wiring.fleet_side import (
     open_supervisor,
     watch_tamper_switch,
 )
+from edge_agent.wiring.hardware_ids import reader_identity
 from hardware.card.reader import CardEvent, CardReader
 from hardware.errors import HardwareError
-from protocol.messages import ReaderIdentity, VerificationResponse
+from protocol.messages import VerificationResponse
 from protocol.mqtt import AckStatus
 from protocol.outcomes import Outcome
 
@@ -205,7 +206,7 @@ class Agent:
             card=card,
             finger=finger,
             gateway=gateway,
-            reader=ReaderIdentity(cfg.reader.reader_id, cfg.reader.sam_id),
+            reader=await reader_identity(cfg.reader, card),  # read from the hardware
             timeouts=cfg.timeouts,
             clock=self._clock,
             counter=self.counter,

@@ -188,3 +188,24 @@ def test_the_agent_check_names_a_missing_reader_or_sam(
     assert pcsc_missing("Gemalto Nowhere", pcscd.sam_reader)() == ("reader",)
     sam_slot[0].remove()
     assert pcsc_missing(pcscd.card_reader, pcscd.sam_reader)() == ("sam",)
+
+
+async def test_the_agent_sends_the_ids_read_from_the_hardware(
+    pcscd: PcscdProcess, sam_slot: tuple[VirtualSlot, VirtualSam], config: AgentConfig
+) -> None:
+    from edge_agent.wiring.hardware_ids import reader_identity
+    from hardware.card.pcsc import PcscCardReader
+    from protocol.messages import ReaderIdentity
+
+    reader = PcscCardReader(pcscd.card_reader, pcscd.sam_reader)
+    try:
+        ids = await reader_identity(config.reader, reader)
+        assert ids == ReaderIdentity("RDR-TEST-7", "SAM-TEST-7")  # not agent.toml's RDR-X/SAM-X
+        sam_slot[0].remove()  # a SAM swapped: the kiosk names other hardware, the gateway refuses
+        sam_slot[0].insert(VirtualSam(serial=b"SAM-SWAPPED"))
+        assert (await reader_identity(config.reader, reader)).sam_id == "SAM-SWAPPED"
+        sam_slot[0].remove()  # no SAM: agent.toml's (the device check reports the SAM missing)
+        assert await reader_identity(config.reader, reader) == ReaderIdentity("RDR-X", "SAM-X")
+        assert await reader_identity(config.reader, object()) == ReaderIdentity("RDR-X", "SAM-X")
+    finally:
+        reader.close()

@@ -5,8 +5,9 @@ card reader, the SAM in its slot), the fingerprint module (it answers ReadSysPar
 supervisor MCU (its link is up). Injected fakes that cannot be asked are taken as present.
 While something is missing the agent runs (its health goes out and names what is missing:
 `missing` in the health message) but does not tell systemd READY; the check runs again every
-`interval` seconds and READY follows as soon as everything answers. Probes are blocking and run
-in a thread, only while no session runs.
+`interval` seconds and READY follows as soon as everything answers. Then the checks stop: a
+device lost later shows in the health's reader/sam/sensor/mcu statuses, which the health
+probes keep current. Probes are blocking and run in a thread, only while no session runs.
 """
 
 from __future__ import annotations
@@ -152,14 +153,14 @@ class DeviceCheck:
         missing = await self.refresh()
         if not missing:
             self._ready(notifier, device_id, started_in)
-        else:
-            _log.error(
-                "kiosk agent %s NOT ready: missing or silent: %s (checking every %g s)",
-                device_id,
-                ", ".join(missing),
-                self.interval,
-            )
-            notifier.status(f"waiting for: {', '.join(missing)}")
+            return
+        _log.error(
+            "kiosk agent %s NOT ready: missing or silent: %s (checking every %g s)",
+            device_id,
+            ", ".join(missing),
+            self.interval,
+        )
+        notifier.status(f"waiting for: {', '.join(missing)}")
         self._task = asyncio.get_running_loop().create_task(
             self._run(notifier, device_id, started_in), name="device-check"
         )
@@ -177,8 +178,8 @@ class DeviceCheck:
         _log.info("kiosk agent %s ready in %.0f ms", device_id, started_in * 1000)
 
     async def _run(self, notifier: Notifier, device_id: str, started_in: float) -> None:
-        """Check again every `interval` (while idle): READY once all answer; log changes."""
-        while True:
+        """Check again every `interval` (while idle) until every device answers: READY then."""
+        while not self.ready.is_set():
             await self._clock.sleep(self.interval)
             if not self._idle():
                 continue
@@ -188,10 +189,8 @@ class DeviceCheck:
             except Exception:  # a probe's bug must not end the checks
                 _log.exception("device check failed")
                 continue
-            if missing != before:
-                if missing:
-                    _log.error("devices missing or silent: %s", ", ".join(missing))
-                else:
-                    _log.warning("every device answers again")
-            if not missing and not self.ready.is_set():
+            if not missing:
                 self._ready(notifier, device_id, started_in)
+            elif missing != before:
+                _log.error("still not ready: missing or silent: %s", ", ".join(missing))
+                notifier.status(f"waiting for: {', '.join(missing)}")

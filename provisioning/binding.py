@@ -26,7 +26,12 @@ from hardware.errors import (
     SamMissingError,
     SensorError,
 )
-from hardware.supervisor.errors import SupervisorError, SupervisorRefusedError
+from hardware.fingerprint.errors import SensorPortError
+from hardware.supervisor.errors import (
+    SupervisorError,
+    SupervisorPortError,
+    SupervisorRefusedError,
+)
 from protocol.inventory import Inventory
 from provisioning.errors import BindingError
 
@@ -85,6 +90,16 @@ def read_inventory(config: AgentConfig) -> Inventory:
     fp = config.fingerprint
     try:
         sensor = inventory.read_sensor(fp.port, fp.baud, address=fp.address, password=fp.password)
+    except SensorPortError as err:
+        raise DeviceMissingError(
+            "sensor",
+            "SENSOR_PORT",
+            f"Port modul sidik jari {fp.port} tidak dapat dibuka. Pastikan port itu ada dan tidak "
+            "sedang dipakai (hentikan layanan kiosk-agent selama provisioning).",
+            f"The fingerprint module's port {fp.port} cannot be opened ({err.__cause__ or err}). "
+            "Check the port exists and nothing else holds it (stop the kiosk-agent service "
+            "while provisioning).",
+        ) from err
     except SensorError as err:
         raise DeviceMissingError(
             "sensor",
@@ -231,6 +246,16 @@ def _read_mcu(port: str, baud: int) -> str:
 
     try:
         return inventory.read_mcu(port, baud)
+    except SupervisorPortError as err:
+        raise DeviceMissingError(
+            "mcu",
+            "MCU_PORT",
+            f"Port MCU pengawas {port} tidak dapat dibuka. Pastikan port itu ada dan tidak sedang "
+            "dipakai (hentikan layanan kiosk-agent selama provisioning).",
+            f"The supervisor MCU's port {port} cannot be opened ({err.__cause__ or err}). Check "
+            "the port exists and nothing else holds it (stop the kiosk-agent service while "
+            "provisioning).",
+        ) from err
     except SupervisorRefusedError as err:
         raise DeviceMissingError(
             "mcu",

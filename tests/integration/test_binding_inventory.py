@@ -158,7 +158,11 @@ def test_a_missing_fingerprint_port(config: AgentConfig, tmp_path: Path) -> None
     gone = replace(config, fingerprint=FingerprintConfig(port=str(tmp_path / "ttyNone")))
     with pytest.raises(DeviceMissingError) as caught:
         read_inventory(gone)
-    assert caught.value.code == "SENSOR_MISSING"
+    assert caught.value.code == "SENSOR_PORT" and caught.value.device == "sensor"
+    gone_mcu = replace(config, supervisor=SupervisorConfig(port=str(tmp_path / "ttyNone")))
+    with pytest.raises(DeviceMissingError) as caught:
+        read_inventory(gone_mcu)
+    assert caught.value.code == "MCU_PORT" and caught.value.device == "mcu"
 
 
 def test_a_silent_mcu(config: AgentConfig) -> None:

@@ -69,6 +69,7 @@ __all__ = [
     "read_inventory",
     "register_inventory",
     "require_activated",
+    "unregister_inventory",
 ]
 
 
@@ -153,6 +154,21 @@ def register_inventory(fleet_url: str, ctx: ssl.SSLContext, device_id: str, inv:
     when the fleet service is unreachable (retry), refuses, or could not pin at the gateway.
     """
     require_activated(inv)
+    body = json.dumps(inv.as_json(), sort_keys=True).encode()
+    _call_fleet("PUT", fleet_url, ctx, device_id, body)
+    _log.info("hardware of %s registered and pinned at the gateway", device_id)
+
+
+def unregister_inventory(fleet_url: str, ctx: ssl.SSLContext, device_id: str) -> None:
+    """DELETE the kiosk's hardware at the fleet service (registry and gateway pin), for
+    decommissioning; a technician's certificate. RegistrationError as register_inventory."""
+    _call_fleet("DELETE", fleet_url, ctx, device_id, None)
+    _log.info("hardware of %s unbound in the registry and at the gateway", device_id)
+
+
+def _call_fleet(
+    method: str, fleet_url: str, ctx: ssl.SSLContext, device_id: str, body: bytes | None
+) -> None:
     parts = urlsplit(fleet_url)
     if parts.scheme != "https" or parts.hostname is None:
         raise RegistrationError(
@@ -161,10 +177,10 @@ def register_inventory(fleet_url: str, ctx: ssl.SSLContext, device_id: str, inv:
             f"The fleet service address {fleet_url!r} is not an https URL.",
         )
     path = parts.path.rstrip("/") + HARDWARE_PATH.format(device_id=quote(device_id, safe=""))
-    body = json.dumps(inv.as_json(), sort_keys=True).encode()
+    headers = {"Content-Type": "application/json"} if body is not None else {}
     conn = http.client.HTTPSConnection(parts.hostname, parts.port or 443, context=ctx, timeout=10)
     try:
-        conn.request("PUT", path, body, {"Content-Type": "application/json"})
+        conn.request(method, path, body, headers)
         resp = conn.getresponse()
         status, raw = resp.status, resp.read(4096)
     except (OSError, http.client.HTTPException) as err:
@@ -180,7 +196,6 @@ def register_inventory(fleet_url: str, ctx: ssl.SSLContext, device_id: str, inv:
         conn.close()
     if status != 200:
         raise _refusal(status, raw)
-    _log.info("hardware of %s registered and pinned at the gateway", device_id)
 
 
 def _refusal(status: int, raw: bytes) -> RegistrationError:
@@ -194,6 +209,16 @@ def _refusal(status: int, raw: bytes) -> RegistrationError:
             f"The hardware is stored but the gateway did not take the pin ({why}). Run this step "
             "again once the gateway can be reached.",
             retry=True,
+        )
+    if status == 409:
+        return RegistrationError(
+            "HARDWARE_CONFLICT",
+            f"Layanan armada menolak pengikatan ({why}). Perangkat keras yang sudah terikat ke "
+            "kios lain harus dilepas dulu di sana (dekomisi); penggantian perangkat keras kios "
+            "ini didaftarkan dengan sertifikat teknisi.",
+            f"The fleet service refused the binding ({why}). Hardware bound to another kiosk must "
+            "be unbound there first (decommission); a change of this kiosk's hardware is "
+            "registered with a technician's certificate.",
         )
     if status in (401, 403):
         return RegistrationError(

@@ -87,3 +87,23 @@ async def test_bad_input_is_a_typed_error(est: Est) -> None:
     assert "jaringan" in down.value.message_id
     with pytest.raises(RegistrationError):
         register_inventory("http://fleet", ssl.create_default_context(), KIOSK, INV)
+
+
+async def test_hardware_bound_elsewhere_and_unbinding(
+    est: Est, gateway: RunningGateway, certs: Certs
+) -> None:
+    from provisioning.binding import unregister_inventory
+    from tests.fleet.ca.conftest import OTHER_KIOSK
+
+    gw_ctx = client_context(certs.pki.server_ca.cert, certs.admin.cert, certs.admin.key)
+    async with serve_bindings(est, lambda: GatewayAdmin(gateway.url, gw_ctx)) as url:
+        ctx = est.context(est.technician)
+        await asyncio.to_thread(register_inventory, url, ctx, KIOSK, INV)
+        with pytest.raises(RegistrationError) as taken:  # the same SAM on another kiosk
+            await asyncio.to_thread(register_inventory, url, ctx, OTHER_KIOSK, INV)
+        assert taken.value.code == "HARDWARE_CONFLICT" and "KIOSK-EST-1" in taken.value.message_en
+        await asyncio.to_thread(unregister_inventory, url, ctx, KIOSK)  # decommissioned
+        assert gateway.registry.pin(KIOSK) is None
+        await asyncio.to_thread(register_inventory, url, ctx, OTHER_KIOSK, INV)  # moved on
+    pin = gateway.registry.pin(OTHER_KIOSK)
+    assert pin is not None and pin.sam_id == "SAM-SIM-0001"

@@ -53,8 +53,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 _B64URL = re.compile(r"^[A-Za-z0-9_-]{1,200}\Z")
 _BODY_KEYS = frozenset(
     ("v", "kind", "seq", "prev", "device", "serial", "institution", "cert_fingerprint")
-    + ("bindings", "selftest", "location", "at", "technician", "representative", "reason")
-)
+) | frozenset(("bindings", "selftest", "location", "at", "technician", "representative", "reason"))
 _RECORD_KEYS = frozenset(("body", "kiosk_cert", "kiosk_sig", "technician_cert", "technician_sig"))
 
 

@@ -24,8 +24,8 @@ from common.errors import TokenError, TokenMissingError
 from common.token import Token
 from common.token_secret import TokenAesKey, find_aes_key, has_aes_key, import_aes_key
 from edge_agent.config import AgentConfig
-from hardware.card import ktpel, sam_auth
-from hardware.card.apdu import SW, ApduTransport, CommandApdu, exchange
+from hardware.card import sam_auth
+from hardware.card.apdu import SW, ApduTransport
 from hardware.card.ktpel_crypto import KEY_SIZE
 from hardware.card.pcsc import DEFAULT_SAM_READER, PcscCardReader
 from hardware.errors import (
@@ -146,21 +146,14 @@ def _token_error(err: TokenError) -> SamBindError:
     )
 
 
-def _select(sam: ApduTransport) -> None:
-    cmd = CommandApdu(ktpel.CLA, ktpel.INS_SELECT, ktpel.SELECT_BY_AID, 0x0C, ktpel.SAM_AID)
-    _, sw = exchange(sam, cmd)
-    if sw != SW.SUCCESS:
-        raise sam_auth.sam_refused("SELECT", sw)
-
-
 def _prove(sam: ApduTransport, key: sam_auth.HostKey) -> None:
-    _select(sam)
+    sam_auth.select_sam(sam)
     sam_auth.authenticate_host(sam, key).wipe()
 
 
 def _bind(sam: ApduTransport, token: Token, label: str) -> TokenAesKey:
     """Make the key in the token, set it in the SAM, wipe the value; the token's key."""
-    _select(sam)
+    sam_auth.select_sam(sam)
     value = bytearray(os.urandom(KEY_SIZE))
     try:
         key = import_aes_key(token, label, value)
@@ -215,7 +208,7 @@ def unbind_sam(config: AgentConfig, token: Token, *, access: SamAccess | None = 
         key = find_aes_key(token, label)
 
         def release(sam: ApduTransport) -> None:
-            _select(sam)
+            sam_auth.select_sam(sam)
             sam_auth.unbind(sam, key)
 
         try:

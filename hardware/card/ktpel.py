@@ -34,7 +34,7 @@ Buffer = bytes | bytearray | memoryview
 
 RID = bytes.fromhex("D360000001")  # national RID: 'D', ISO 3166 numeric 360 (Indonesia), 00001
 KTPEL_AID = RID + b"KTPEL"
-SAM_AID = RID + b"KTPSAM"
+SAM_AID = RID + b"KTPSAM"  # also in hardware.card.sam_auth
 
 EF_IDENTITY = 0x0101
 EF_TEMPLATE = {Finger.RIGHT_INDEX: 0x0102, Finger.LEFT_INDEX: 0x0103}

@@ -33,6 +33,7 @@ from hardware.errors import (
 
 Buffer = bytes | bytearray | memoryview
 
+SAM_AID = bytes.fromhex("D360000001") + b"KTPSAM"  # as hardware.card.ktpel.SAM_AID
 CLA_PROPRIETARY = 0x80
 INS_GET_CHALLENGE = 0x84  # SAM: -> RND.S (16)
 INS_AUTHENTICATE_HOST = 0x82  # SAM: RND.H || C.H -> C.S
@@ -147,6 +148,14 @@ def sam_refused(what: str, sw: int) -> CardError:
     if sw == SW.FILE_NOT_FOUND:
         return SamMissingError("the SAM slot holds a card that is not a KTP-el SAM", sw)
     return SamNotAuthorisedError(f"SAM refused {what}", sw)
+
+
+def select_sam(sam: ApduTransport) -> None:
+    """SELECT the SAM application (which also ends any authentication)."""
+    cmd = CommandApdu(0x00, 0xA4, 0x04, 0x0C, SAM_AID)
+    _, sw = exchange(sam, cmd)
+    if sw != SW.SUCCESS:
+        raise sam_refused("SELECT", sw)
 
 
 def get_challenge(sam: ApduTransport) -> bytes:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from common.buffers import wipe
 from hardware.card import sam_auth
-from hardware.card.apdu import SW, CommandApdu
+from hardware.card.apdu import SW, ApduTransport, CommandApdu, exchange
 from hardware.card.ktpel_crypto import KEY_SIZE, kdf
 from simulators.card.iso7816 import answer
 
@@ -201,3 +201,20 @@ def _load(path: Path) -> bytearray | None:
 def issuer_proof(challenge: bytes, issuer_key: bytes = SIMULATED_ISSUER_KEY) -> bytes:
     """C.I: the issuer's answer to a SAM's challenge for UNBIND (issuer reset)."""
     return bytes(kdf(issuer_key, sam_auth.LABEL_ISSUER_RESET, challenge))
+
+
+def issuer_reset(sam: ApduTransport, issuer_key: bytes = SIMULATED_ISSUER_KEY) -> None:
+    """The issuer's reset of a SAM's binding (UNBIND P1 01 with C.I); SamNotAuthorisedError if
+    the SAM refuses."""
+    sam_auth.select_sam(sam)
+    challenge = sam_auth.get_challenge(sam)
+    cmd = CommandApdu(
+        sam_auth.CLA_PROPRIETARY,
+        sam_auth.INS_UNBIND,
+        sam_auth.UNBIND_BY_ISSUER,
+        0,
+        issuer_proof(challenge, issuer_key),
+    )
+    _, sw = exchange(sam, cmd)
+    if sw != SW.SUCCESS:
+        raise sam_auth.sam_refused("the issuer's reset", sw)

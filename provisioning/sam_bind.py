@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 
 from common.buffers import wipe
 from common.errors import TokenError, TokenMissingError
-from common.token import Token
+from common.token import Token, TokenConfig
 from common.token_secret import TokenAesKey, find_aes_key, has_aes_key, import_aes_key
 from edge_agent.config import AgentConfig
 from hardware.card import sam_auth
@@ -165,6 +165,25 @@ def _bind(sam: ApduTransport, token: Token, label: str) -> TokenAesKey:
     finally:
         wipe(value)
     return key
+
+
+def open_kiosk_token(config: AgentConfig) -> Token:
+    """The kiosk's token of [identity], opened; SamTokenMissing if it is not configured or not
+    there."""
+    identity = config.identity
+    if identity is None:
+        raise SamTokenMissing(
+            "TOKEN_MISSING",
+            "agent.toml tidak memiliki bagian [identity]: token kios belum dikonfigurasi.",
+            "agent.toml has no [identity] section: the kiosk's token is not configured; "
+            "set token_module, token_label and pin_file there.",
+        )
+    try:
+        return Token.open(
+            TokenConfig(identity.token_module, identity.token_label, identity.pin_file)
+        )
+    except TokenError as err:
+        raise _token_error(err) from err
 
 
 def bind_sam(config: AgentConfig, token: Token, *, access: SamAccess | None = None) -> SamBinding:

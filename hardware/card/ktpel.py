@@ -243,7 +243,8 @@ class KtpelProfile:
         try:
             serial = self._select_application(card)
             self._select_sam(sam)
-            host = authenticate_host(sam, self._host_key) if self._host_key else None
+            key = self._host_key
+            host = authenticate_host(sam, key) if key is not None else None
             try:
                 keys = self._authenticate(card, sam, serial, host)
             finally:

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hardware.card import ktpel, sam_auth
 from hardware.card.apdu import CommandApdu, exchange
@@ -217,3 +219,27 @@ def test_golden_vectors() -> None:
             bytes.fromhex(v["k_w_enc"]), bytes.fromhex(v["k_w_mac"]), bytes.fromhex(v["keys"])
         )
         assert wrapped.hex() == v["wrapped"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0x84, 0x82, 0xD8, 0xE4, 0x8A, 0x8C, 0xA4]),
+            st.integers(0, 2),
+            st.binary(max_size=64),
+        ),
+        max_size=12,
+    )
+)
+def test_commands_without_the_key_never_release_keys_nor_unbind(
+    commands: list[tuple[int, int, bytes]],
+) -> None:
+    chip = bound_sam()
+    sam = DirectTransport(chip)
+    select_sam(sam)
+    for ins, p1, data in commands:
+        cla = 0x00 if ins == 0xA4 else 0x80
+        _, sw = sam.send_and_receive(CommandApdu(cla, ins, p1, 0, data, ne=256).to_bytes())
+        if ins in (ktpel.INS_SAM_INIT_AUTH, ktpel.INS_SAM_VERIFY_CARD, sam_auth.INS_UNBIND):
+            assert sw != 0x9000
+    assert chip.binding.bound

@@ -3,6 +3,7 @@ SAM, proven; run again; every refusal a typed error naming the reader and what t
 
 from __future__ import annotations
 
+import secrets
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ from provisioning.sam_bind import (
 from simulators.card import DirectTransport, VirtualSam, card_for
 from simulators.card.sam_binding import issuer_reset
 from simulators.vpcd import VirtualCard
+from tests.softhsm import TokenPool
 
 T = TypeVar("T")
 READER = "Virtual PCD 00 01"
@@ -42,6 +44,7 @@ id = "kiosk-0001"
 reader_id = "RDR-0001"
 sam_id = "SAM-0001"
 sam_reader = "Virtual PCD 00 01"
+sam_host_key = "LABEL"
 [gateway]
 url = "https://127.0.0.1:8443"
 ca_file = "ca.pem"
@@ -74,8 +77,20 @@ class Failing:
         raise self.error
 
 
-def config(tmp_path: Path, identity: TokenConfig | None = None) -> AgentConfig:
-    text = AGENT_TOML
+@pytest.fixture(scope="module")
+def softhsm_token(softhsm: TokenPool) -> TokenConfig:
+    """One token for the module (the pool is shared by the suite): each test its own label."""
+    return softhsm.take()
+
+
+@pytest.fixture
+def label() -> str:
+    """This test's label of the SAM host key."""
+    return f"sam-host-{secrets.token_hex(4)}"
+
+
+def config(tmp_path: Path, label: str, identity: TokenConfig | None = None) -> AgentConfig:
+    text = AGENT_TOML.replace("LABEL", label)
     if identity is None:
         text += 'cert_file = "device.crt"\nkey_file = "device.key"\n'
     else:
@@ -94,23 +109,23 @@ dir = "{tmp_path / "identity"}"
 
 
 def test_binds_a_fresh_sam_with_a_key_that_stays_in_the_token(
-    tmp_path: Path, opened_token: Token, softhsm_token: TokenConfig
+    label: str, tmp_path: Path, opened_token: Token, softhsm_token: TokenConfig
 ) -> None:
     sam = VirtualSam(state_file=tmp_path / "sam.json")
-    cfg = config(tmp_path, softhsm_token)
+    cfg = config(tmp_path, label, softhsm_token)
     binding = bind_sam(cfg, opened_token, access=InSlot(sam))
     assert binding.newly_bound
     assert binding.as_json() == {
         "sam_reader": READER,
         "token_label": softhsm_token.label,
-        "key_label": "kiosk-sam-host",
+        "key_label": label,
         "newly_bound": True,
     }
     assert sam.binding.bound and VirtualSam(state_file=tmp_path / "sam.json").binding.bound
-    key = find_aes_key(opened_token, "kiosk-sam-host")
+    key = find_aes_key(opened_token, label)
     assert key_is_protected(key)  # CKA_SENSITIVE, not extractable: no copy leaves the token
     # the agent's reader authenticates with the key in the token, and reads the card
-    host_key = TokenHostKey(softhsm_token, "kiosk-sam-host")
+    host_key = TokenHostKey(softhsm_token, label)
     contents = KtpelProfile(host_key=host_key).read(
         DirectTransport(card_for("ayu")), DirectTransport(sam)
     )
@@ -119,33 +134,37 @@ def test_binds_a_fresh_sam_with_a_key_that_stays_in_the_token(
     host_key.close()
 
 
-def test_running_it_again_proves_and_keeps_the_binding(tmp_path: Path, opened_token: Token) -> None:
+def test_running_it_again_proves_and_keeps_the_binding(
+    label: str, tmp_path: Path, opened_token: Token
+) -> None:
     slot = InSlot(VirtualSam())
-    cfg = config(tmp_path)
+    cfg = config(tmp_path, label)
     assert bind_sam(cfg, opened_token, access=slot).newly_bound
     again = bind_sam(cfg, opened_token, access=slot)
     assert not again.newly_bound
     assert slot.sessions == 3  # bind, prove, then one proof on the second run
 
 
-def test_a_sam_bound_to_another_kiosk_needs_its_issuer(tmp_path: Path, opened_token: Token) -> None:
+def test_a_sam_bound_to_another_kiosk_needs_its_issuer(
+    label: str, tmp_path: Path, opened_token: Token
+) -> None:
     sam = VirtualSam(host_key=b"OTHER-KIOSK-KEY!")
     with pytest.raises(SamBoundElsewhere) as info:
-        bind_sam(config(tmp_path), opened_token, access=InSlot(sam))
+        bind_sam(config(tmp_path, label), opened_token, access=InSlot(sam))
     err = info.value
     assert err.code == "SAM_BOUND_ELSEWHERE" and err.exit_code == EXIT_SAM
     assert READER in err.message_en and "issuer" in err.message_en
     assert READER in err.message_id and "penerbit" in err.message_id
-    assert not has_aes_key(opened_token, "kiosk-sam-host")  # nothing half-made left behind
+    assert not has_aes_key(opened_token, label)  # nothing half-made left behind
     issuer_reset(DirectTransport(sam))  # the issuer resets it: now it binds
-    assert bind_sam(config(tmp_path), opened_token, access=InSlot(sam)).newly_bound
+    assert bind_sam(config(tmp_path, label), opened_token, access=InSlot(sam)).newly_bound
 
 
 def test_a_stale_key_is_replaced_when_the_sam_was_reset(
-    tmp_path: Path, opened_token: Token
+    label: str, tmp_path: Path, opened_token: Token
 ) -> None:
     sam = VirtualSam()
-    cfg = config(tmp_path)
+    cfg = config(tmp_path, label)
     bind_sam(cfg, opened_token, access=InSlot(sam))
     issuer_reset(DirectTransport(sam))
     rebound = bind_sam(cfg, opened_token, access=InSlot(sam))
@@ -153,14 +172,14 @@ def test_a_stale_key_is_replaced_when_the_sam_was_reset(
 
 
 def test_decommission_releases_the_sam_and_destroys_the_key(
-    tmp_path: Path, opened_token: Token
+    label: str, tmp_path: Path, opened_token: Token
 ) -> None:
     sam = VirtualSam()
-    cfg = config(tmp_path)
+    cfg = config(tmp_path, label)
     bind_sam(cfg, opened_token, access=InSlot(sam))
     assert unbind_sam(cfg, opened_token, access=InSlot(sam))
     assert not sam.binding.bound
-    assert not has_aes_key(opened_token, "kiosk-sam-host")
+    assert not has_aes_key(opened_token, label)
     assert not unbind_sam(cfg, opened_token, access=InSlot(sam))  # again: nothing to do
     assert bind_sam(cfg, opened_token, access=InSlot(sam)).newly_bound  # fresh provisioning
 
@@ -176,6 +195,7 @@ def test_decommission_releases_the_sam_and_destroys_the_key(
     ids=["card-in-sam-slot", "empty-slot", "not-activated", "no-pcscd"],
 )
 def test_refusals_are_typed_and_say_what_to_do(
+    label: str,
     tmp_path: Path,
     opened_token: Token,
     slot: InSlot | Failing,
@@ -183,27 +203,29 @@ def test_refusals_are_typed_and_say_what_to_do(
     code: str,
 ) -> None:
     with pytest.raises(kind) as info:
-        bind_sam(config(tmp_path), opened_token, access=slot)
+        bind_sam(config(tmp_path, label), opened_token, access=slot)
     assert info.value.code == code
     assert info.value.exit_code == EXIT_SAM
     assert READER in info.value.message_en and READER in info.value.message_id
-    assert not has_aes_key(opened_token, "kiosk-sam-host")
+    assert not has_aes_key(opened_token, label)
 
 
-def test_no_token(tmp_path: Path, softhsm_token: TokenConfig) -> None:
+def test_no_token(label: str, tmp_path: Path, softhsm_token: TokenConfig) -> None:
     with pytest.raises(SamTokenMissing) as info:
-        open_kiosk_token(config(tmp_path))
+        open_kiosk_token(config(tmp_path, label))
     assert info.value.code == "TOKEN_MISSING" and "[identity]" in info.value.message_en
     gone = TokenConfig(softhsm_token.module, "no-such-token", softhsm_token.pin_file)
     with pytest.raises(SamTokenMissing) as info:
-        open_kiosk_token(config(tmp_path, gone))
+        open_kiosk_token(config(tmp_path, label, gone))
     assert info.value.code == "TOKEN_MISSING" and "no-such-token" in info.value.message_en
-    with open_kiosk_token(config(tmp_path, softhsm_token)) as token:
+    with open_kiosk_token(config(tmp_path, label, softhsm_token)) as token:
         assert token.config.label == softhsm_token.label
 
 
-def test_the_agent_without_the_key_is_told_to_provision(softhsm_token: TokenConfig) -> None:
-    host_key = TokenHostKey(softhsm_token, "kiosk-sam-host")
+def test_the_agent_without_the_key_is_told_to_provision(
+    label: str, softhsm_token: TokenConfig
+) -> None:
+    host_key = TokenHostKey(softhsm_token, label)
     sam = VirtualSam(host_key=b"SOME-KIOSK-KEY!!")
     with pytest.raises(SamNotBoundError, match="kiosk-provision"):
         KtpelProfile(host_key=host_key).read(DirectTransport(card_for("ayu")), DirectTransport(sam))

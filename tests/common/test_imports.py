@@ -12,7 +12,7 @@ from pathlib import Path
 
 COMMON = Path(__file__).resolve().parents[2] / "common"
 ALLOWED = set(sys.stdlib_module_names) | {"common", "cryptography"}
-ROLE_ONLY = {"token.py": {"pkcs11"}}
+ROLE_ONLY = {"token.py": {"pkcs11"}, "token_secret.py": {"pkcs11"}}
 
 
 def test_common_imports_only_the_standard_library_and_cryptography() -> None:

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from simulators.personas import PERSONAS
+from tests.identity.key_files import kiosk_certificates
+from tests.identity.key_files import kiosk_key_files as kiosk_key_files_in
 from tests.privacy.scan import files_under, scan_bytes, scan_tree
 
 pytestmark = pytest.mark.middleware
@@ -112,32 +114,18 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
 
 
 def kiosk_key_files(*folders: Path) -> list[Path]:
-    """Files anywhere in the run that hold the kiosk's private key (its key lives in SoftHSM).
+    """Files anywhere in the run that hold a kiosk's private key (its keys live in SoftHSM).
 
-    Every PEM private key written in the run is loaded and compared with the kiosk's enrolled
-    certificate; the kiosk's own folder may hold no private key at all.
+    Every PEM private key written in the run is compared with every kiosk certificate there
+    (tests/identity/key_files.py); the kiosk's own folder may hold no private key at all.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
     cert = folders[0] / "agent" / "state" / "identity" / "device.crt"
-    kiosk = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
     assert b"PKCS#11 PROVIDER URI" in cert.with_name("device.key").read_bytes()
-    found = []
-    for path in files_under(list(folders)):
-        data = path.read_bytes() if path.is_file() else b""
-        if b"PRIVATE KEY-----" not in data:
-            continue
-        if (folders[0] / "agent") in path.parents:
-            found.append(path)
-            continue
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError):
-            continue  # encrypted: a technician's or admin's key
-        if key.public_key() == kiosk:
-            found.append(path)
-    return found
+    kiosks = kiosk_certificates(folders)
+    assert kiosks  # the kiosk's own certificate at least
+    agent = files_under([folders[0] / "agent"])
+    agent = [p for p in agent if p.is_file() and b"PRIVATE KEY-----" in p.read_bytes()]
+    return agent + kiosk_key_files_in(folders, kiosks)
 
 
 _readers: dict[int, queue.Queue[str]] = {}

@@ -31,7 +31,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from common.tls import load_token_provider, write_token_provider_config
-from common.token import Token, TokenConfig, write_uri_pem
+from common.token import Token, TokenConfig, TokenKey, write_uri_pem
 from kiosk_sim.softhsm import SoftHsm
 
 _log = logging.getLogger(__name__)
@@ -57,11 +57,14 @@ class DeviceToken:
 
     def new_key(self, name: str, uri_file: Path) -> ec.EllipticCurvePublicKey:
         """A new key `name-<random>` in the token, its URI PEM written to `uri_file`."""
+        key = self.generate(name)
+        write_uri_pem(uri_file, key.uri)
+        return key.public_key()
+
+    def generate(self, name: str) -> TokenKey:
+        """A new key `name-<random>` in the token, to sign with here (a CSR) and for TLS."""
         self.load_provider()
-        with Token.open(self.token) as token:
-            key = token.generate_key(f"{name}-{secrets.token_hex(4)}")
-            write_uri_pem(uri_file, key.uri)
-            return key.public_key()
+        return _opened(self.token).generate_key(f"{name}-{secrets.token_hex(4)}")
 
 
 def make_device_token(hsm: SoftHsm, pin: str | None = None) -> DeviceToken:
@@ -76,6 +79,15 @@ def make_device_token(hsm: SoftHsm, pin: str | None = None) -> DeviceToken:
 _lock = threading.Lock()
 _current: DeviceToken | None = None
 _factory: Callable[[], DeviceToken] | None = None
+_sessions: dict[TokenConfig, Token] = {}  # one open session per token for the process's life
+
+
+def _opened(config: TokenConfig) -> Token:
+    with _lock:
+        token = _sessions.get(config)
+        if token is None:
+            token = _sessions[config] = Token.open(config)
+        return token
 
 
 def use_device_token_factory(factory: Callable[[], DeviceToken] | None) -> None:

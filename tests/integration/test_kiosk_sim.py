@@ -85,6 +85,14 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
     )
     assert any(name.startswith("MCU tamper") for name in got)
     assert any(name.startswith("broker down then back") for name in got)
+    # the identity scenarios: a renewal at 2/3 of a short life under a verification, and a
+    # revoked kiosk refused at the gateway and the broker within 5 s (then enrolled again)
+    renewed = [n for n in got if n.startswith("certificate of 45 s renewed by itself at ")]
+    assert [got[n] for n in renewed] == ["renewed by itself, FOUND across the switch"]
+    revoked = [n for n in got if n.startswith("revoked kiosk refused: gateway ")]
+    assert [got[n] for n in revoked] == [
+        "gateway and broker refuse it within 5 s, re-enrolled, FOUND"
+    ]
     # data balikan: the happy path counts one more return at the gateway; the faults none
     assert got["data balikan"] == "FOUND, RETURNED (number shown), returns +1"
     assert got["return for a NIK not looked up"] == "refused NOT_LOOKED_UP, returns +0"

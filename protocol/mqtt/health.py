@@ -46,6 +46,8 @@ class HealthMessage:
     storage_ok: bool | None = None
     # the kiosk's clock against the gateway's (gateway minus kiosk, seconds), None: not known
     clock_offset_s: int | None = None
+    # the kiosk's certificate is past its notAfter (None: not reported); True: sessions refused
+    cert_expired: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The payload object."""
@@ -75,6 +77,7 @@ class HealthMessage:
             | self._mcu_json()
             | ({} if self.storage_ok is None else {"storage_ok": self.storage_ok})
             | ({} if self.clock_offset_s is None else {"clock_offset_s": self.clock_offset_s})
+            | ({} if self.cert_expired is None else {"cert_expired": self.cert_expired})
         )
 
     def _mcu_json(self) -> dict[str, Any]:
@@ -100,6 +103,7 @@ class HealthMessage:
             self.deactivated,
             self.gateway_reachable,
             self.storage_ok,
+            self.cert_expired,
         ) == (
             other.reader,
             other.sam,
@@ -108,6 +112,7 @@ class HealthMessage:
             other.deactivated,
             other.gateway_reachable,
             other.storage_ok,
+            other.cert_expired,
         )
 
 
@@ -159,6 +164,7 @@ def parse_health(raw: bytes) -> HealthMessage:
             if r.has("clock_offset_s")
             else None
         ),
+        cert_expired=r.boolean("cert_expired") if r.has("cert_expired") else None,
     )
     r.done()
     return msg

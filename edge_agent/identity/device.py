@@ -265,6 +265,8 @@ class DeviceIdentity:
             try:
                 await self.renew("two thirds of its life")
                 delay = self.config.retry_min
+                if self.renew_due() <= self._clock.time():  # due at once: a clock off the CA's
+                    await self._clock.sleep(delay)  # not a renewal after renewal
             except IdentityError as err:
                 _log.error("certificate renewal failed: %s; trying again in %.0f s", err, delay)
                 await self._clock.sleep(delay)

@@ -34,7 +34,7 @@ from cryptography import x509
 from kiosk_sim.scenarios import Run, Scenario, ScenarioError, ScenarioResult, visit
 from kiosk_sim.stack import DEVICE_ID, Stack
 
-DEMO_LIFE_S = 45.0  # the certificate life while the renewal is shown
+DEMO_LIFE_S = 24.0  # the certificate life while the renewal is shown
 LEAD_S = 1.0  # the citizen inserts the card this long before the renewal is due
 REFUSAL_LIMIT_S = 5.0
 _DAYS = re.compile(r"^days = .*$", re.M)

@@ -87,7 +87,7 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
     assert any(name.startswith("broker down then back") for name in got)
     # the identity scenarios: a renewal at 2/3 of a short life under a verification, and a
     # revoked kiosk refused at the gateway and the broker within 5 s (then enrolled again)
-    renewed = [n for n in got if n.startswith("certificate of 45 s renewed by itself at ")]
+    renewed = [n for n in got if n.startswith("certificate of 24 s renewed by itself at ")]
     assert [got[n] for n in renewed] == ["renewed by itself, FOUND across the switch"]
     revoked = [n for n in got if n.startswith("revoked kiosk refused: gateway ")]
     assert [got[n] for n in revoked] == [

@@ -17,6 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from common.tls import client_context, load_token_provider, write_token_provider_config
 from common.token import Token, write_uri_pem
 from kiosk_sim.pki import make_pki
@@ -97,14 +100,24 @@ def main(argv: list[str] | None = None) -> int:
             cert = pki.certify_device(DEVICE, "perpus-bench", key.public_key())
             uri = folder / "device.key"
             write_uri_pem(uri, key.uri)
-        file_key = pki.issue_device(DEVICE, "perpus-bench")
+        # the comparison's file key, made here on purpose (a kiosk's key is never a file)
+        pem = ec.generate_private_key(ec.SECP256R1())
+        file_cert = pki.certify_device(DEVICE, "perpus-bench", pem.public_key())
+        file_key = folder / "file-device.key"
+        file_key.write_bytes(
+            pem.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         sctx.load_cert_chain(pki.server.cert, pki.server.key)
         sctx.verify_mode = ssl.CERT_REQUIRED
         sctx.load_verify_locations(pki.device_ca.cert)
         sctx.options |= ssl.OP_NO_TICKET
         token_ctx = client_context(pki.server_ca.cert, cert, uri)
-        file_ctx = client_context(pki.server_ca.cert, file_key.cert, file_key.key)
+        file_ctx = client_context(pki.server_ca.cert, file_cert, file_key)
         handshakes(token_ctx, sctx, 5)
         handshakes(file_ctx, sctx, 5)
         token_hs = statistics.median(handshakes(token_ctx, sctx, args.handshakes))

@@ -40,7 +40,10 @@ def token_provider_config(token_module: Path, pin_file: Path | None = None) -> s
     """An OpenSSL configuration loading the default provider and pkcs11-provider for `token_module`.
 
     `no-deinit`: SoftHSM (and other modules) crash at process exit if the provider finalises
-    them. `?provider=default`: operations prefer the default provider. Each key's URI names
+    them. `cache-keys = false`: by default the provider copies a token key into one of its
+    sessions as a session object and signs with the copy, which dies with that session (the
+    next handshake then fails CKR_OBJECT_HANDLE_INVALID, "EVP lib"); the token's own object
+    stays valid. `?provider=default`: operations prefer the default provider. Each key's URI names
     its PIN file (pin-source); `pin_file` (the file's path, never the PIN) also lets the
     provider log in where OpenSSL hands it a public key of its own accord (a server in the same
     process verifying a peer's signature), which it keeps as a session object on a token.
@@ -56,6 +59,7 @@ def token_provider_config(token_module: Path, pin_file: Path | None = None) -> s
         f"pkcs11-module-path = {token_module}\n"
         + ("" if pin_file is None else f"pkcs11-module-token-pin = file:{pin_file}\n")
         + "pkcs11-module-quirks = no-deinit\n"
+        "pkcs11-module-cache-keys = false\n"
         "activate = 1\n"
     )
 

@@ -13,7 +13,8 @@ through a PEM file of type "PKCS#11 PROVIDER URI" (`write_uri_pem`), see common.
 
 Every call is blocking and serialised on the token's one session: call it from an executor in
 async code. PKCS#11 errors come out as `common.errors.TokenError` subclasses naming the module,
-the token and what to do; the PIN is never in a message or a log.
+the token and what to do; the PIN is never in a message or a log. Loading the module, logging
+in and translating errors live in common.token_session.
 """
 
 from __future__ import annotations
@@ -23,28 +24,18 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NoReturn, Self, cast
 
 import pkcs11
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.utils import Buffer
-from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, _pkcs11
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11
 from pkcs11.types import SignMixin
 
-from common.errors import (
-    TokenError,
-    TokenFullError,
-    TokenKeyMissingError,
-    TokenLockedError,
-    TokenMissingError,
-    TokenModuleError,
-    TokenPinError,
-    TokenPinFileError,
-)
+from common.errors import TokenError, TokenKeyMissingError, TokenMissingError, TokenModuleError
+from common.token_session import TokenConfig, load_module, log_in, raise_token_error, read_pin
 from common.token_uri import URI_PEM_LABEL, token_uri, uri_pem, write_uri_pem
 
 __all__ = [
@@ -67,41 +58,6 @@ KEY_ORIGIN_OID = "2.25.229335411447926081823404938812442620545"
 # DER of the named curve prime256v1 (OID 1.2.840.10045.3.1.7), the CKA_EC_PARAMS of a P-256 key.
 P256_EC_PARAMS = bytes.fromhex("06082a8648ce3d030107")
 
-# The process's logins, by (module, token label): see _log_in.
-_LOGINS: dict[tuple[str, str], pkcs11.Session | None] = {}
-_LOGINS_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True, slots=True)
-class TokenConfig:
-    """Where a token is: its PKCS#11 module (shared library), its label, its user PIN's file."""
-
-    module: Path
-    label: str
-    pin_file: Path
-
-    def fail(self, kind: type[TokenError], reason: str) -> TokenError:
-        """A `kind` error about this token."""
-        return kind(self.module, self.label, reason)
-
-
-def read_pin(config: TokenConfig) -> str:
-    """The user PIN from the config's PIN file (trailing newline dropped); TokenPinFileError."""
-    try:
-        pin = config.pin_file.read_text(encoding="utf-8").strip("\r\n")
-    except FileNotFoundError as err:
-        raise config.fail(TokenPinFileError, f"the PIN file {config.pin_file} is missing") from err
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
-        raise config.fail(
-            TokenPinFileError,
-            f"the PIN file {config.pin_file} cannot be read ({reason}); "
-            "it must be readable by the agent's user",
-        ) from err
-    if not pin:
-        raise config.fail(TokenPinFileError, f"the PIN file {config.pin_file} is empty")
-    return pin
-
 
 class Token:
     """One open user session on a PKCS#11 token; keys made, found and destroyed by label."""
@@ -122,7 +78,7 @@ class Token:
                 "libtpm2-pkcs11-1) or set [identity] token_module to its path",
             )
         try:
-            lib = _module(config.module)
+            lib = load_module(config.module)
         except p11.PKCS11Error as err:
             raise config.fail(TokenModuleError, f"the module does not load: {err}") from err
         try:
@@ -134,12 +90,12 @@ class Token:
                 "--init-token, tpm2_ptool addtoken) or correct [identity] token_label",
             ) from err
         except p11.PKCS11Error as err:
-            _fail(config, err, "finding the token")
+            raise_token_error(config, err, "finding the token")
         try:
-            _log_in(config, token, pin)
+            log_in(config, token, pin)
             session = token.open(rw=True)
         except p11.PKCS11Error as err:
-            _fail(config, err, "logging in")
+            raise_token_error(config, err, "logging in")
         _log.info("opened PKCS#11 token %r in %s", config.label, config.module)
         return cls(config, session)
 
@@ -249,7 +205,7 @@ class Token:
         try:
             yield
         except p11.PKCS11Error as err:
-            _fail(self.config, err, doing)
+            raise_token_error(self.config, err, doing)
 
 
 class TokenKey(ec.EllipticCurvePrivateKey):
@@ -330,76 +286,9 @@ class TokenKey(ec.EllipticCurvePrivateKey):
         return f"<TokenKey {self.label!r} on {self.token.config.label!r}>"
 
 
-class _SharedModule(_pkcs11.lib):
-    """A PKCS#11 module that OpenSSL's provider, in the same process, may have initialised first.
-
-    C_Initialize then answers CKR_CRYPTOKI_ALREADY_INITIALIZED: the module is ready all the
-    same. Such a module is never finalised from here (that would pull it from under the
-    provider); nor is it otherwise, as the provider runs with `no-deinit`.
-    """
-
-    def initialize(self) -> None:
-        try:
-            super().initialize()
-        except p11.PKCS11Error as err:
-            if "already initialized" not in str(err):
-                raise
-
-
-def _module(path: Path) -> Any:
-    """The process's one instance of a PKCS#11 module (shared with python-pkcs11's own cache)."""
-    so = str(path)
-    with _LOGINS_LOCK:
-        lib = pkcs11._loaded.get(so)
-        if lib is None:
-            lib = _SharedModule(so)
-            pkcs11._loaded[so] = lib
-        elif not lib.initialized:
-            lib.initialize()
-        return lib
-
-
-def _log_in(config: TokenConfig, token: pkcs11.Token, pin: str) -> None:
-    """Log the process in to the token once, keeping that session open for the process's life.
-
-    A PKCS#11 login belongs to the process, shared by all its sessions (OpenSSL's provider's
-    too), and closing the session that logged in would log them all out: so each Token works in
-    a session of its own and the login session is never closed. If another user of the module
-    in this process (the provider) logged in first, that login serves.
-    """
-    where = (str(config.module), config.label)
-    with _LOGINS_LOCK:
-        if where in _LOGINS:
-            return
-        try:
-            _LOGINS[where] = token.open(user_pin=pin, rw=True)
-        except p11.UserAlreadyLoggedIn:
-            _LOGINS[where] = None
-
-
 def _public_key(ec_point: bytes) -> ec.EllipticCurvePublicKey:
     """A P-256 public key from CKA_EC_POINT (a DER OCTET STRING, or the bare point)."""
     point = bytes(ec_point)
     if len(point) == 67 and point[:2] == b"\x04\x41":
         point = point[2:]
     return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
-
-
-def _fail(config: TokenConfig, err: p11.PKCS11Error, doing: str) -> NoReturn:
-    """Raise the TokenError subclass for a PKCS#11 error met while `doing` something."""
-    if isinstance(err, p11.PinLocked):
-        kind: type[TokenError] = TokenLockedError
-        reason = "the user PIN is locked; the token's security officer must unlock it"
-    elif isinstance(err, p11.PinIncorrect | p11.PinInvalid | p11.PinLenRange):
-        kind = TokenPinError
-        reason = f"the token refused the PIN in {config.pin_file}; check that file"
-    elif isinstance(err, p11.DeviceMemory | p11.HostMemory):
-        kind = TokenFullError
-        reason = "the token is full; remove unused objects or use a larger token"
-    elif isinstance(err, p11.TokenNotPresent | p11.DeviceRemoved | p11.TokenNotRecognised):
-        kind = TokenMissingError
-        reason = "the token is no longer present"
-    else:
-        kind = TokenError
-        reason = f"{type(err).__name__} {err}".strip()
-    raise config.fail(kind, f"{reason} (while {doing})") from err

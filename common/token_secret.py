@@ -20,7 +20,8 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11
 
 from common.errors import TokenError, TokenKeyMissingError
-from common.token import Token, _fail
+from common.token import Token
+from common.token_session import raise_token_error
 
 _log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class TokenAesKey:
             try:
                 return bytes(self._handle.sign(bytes(data), mechanism=Mechanism.AES_CMAC))
             except p11.PKCS11Error as err:
-                _fail(self.token.config, err, f"computing a CMAC with the key {self.label!r}")
+                raise_token_error(self.token.config, err, f"computing a CMAC with the key {self.label!r}")
 
     def __repr__(self) -> str:
         return f"<TokenAesKey {self.label!r} on {self.token.config.label!r}>"
@@ -80,7 +81,7 @@ def import_aes_key(token: Token, label: str, value: bytes | bytearray) -> TokenA
                 }
             )
         except p11.PKCS11Error as err:
-            _fail(token.config, err, f"storing the key {label!r}")
+            raise_token_error(token.config, err, f"storing the key {label!r}")
     _log.info("stored AES key %r in PKCS#11 token %r", label, token.config.label)
     return TokenAesKey(token, label, handle)
 
@@ -91,7 +92,7 @@ def find_aes_key(token: Token, label: str) -> TokenAesKey:
         try:
             found = _secret_keys(token, label)
         except p11.PKCS11Error as err:
-            _fail(token.config, err, f"finding the key {label!r}")
+            raise_token_error(token.config, err, f"finding the key {label!r}")
     if not found:
         raise token.config.fail(TokenKeyMissingError, f"no key {label!r} on the token")
     return TokenAesKey(token, label, found[0])
@@ -103,7 +104,7 @@ def has_aes_key(token: Token, label: str) -> bool:
         try:
             return bool(_secret_keys(token, label))
         except p11.PKCS11Error as err:
-            _fail(token.config, err, f"looking for the key {label!r}")
+            raise_token_error(token.config, err, f"looking for the key {label!r}")
 
 
 def key_is_protected(key: TokenAesKey) -> bool:
@@ -114,5 +115,5 @@ def key_is_protected(key: TokenAesKey) -> bool:
             sensitive = bool(key._handle[Attribute.SENSITIVE])
             extractable = bool(key._handle[Attribute.EXTRACTABLE])
         except p11.PKCS11Error as err:
-            _fail(key.token.config, err, f"reading the attributes of {key.label!r}")
+            raise_token_error(key.token.config, err, f"reading the attributes of {key.label!r}")
     return sensitive and not extractable

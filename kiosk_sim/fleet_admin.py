@@ -157,6 +157,7 @@ key_file = {json.dumps(str(pki.device_ca.key))}
 admin_cert_file = {json.dumps(str(pki.admin_ca.cert))}
 admin_key_file = {json.dumps(str(pki.admin_ca.key))}
 crl_file = {json.dumps(str(pki.device_crl))}
+admin_crl_file = {json.dumps(str(pki.directory / "admin-crl.pem"))}
 days = {cert_days}
 key_origin = "token-claimed"
 

@@ -10,6 +10,10 @@ Four certificate authorities, EC P-256 keys, all in one directory:
 `make_pki(dir)` creates a fresh one; `load_pki(dir)` reopens it to issue more certificates.
 Certificates for refusal tests (expired, not yet valid, foreign, revoked) come from the same
 `issue_*` methods with other validity dates or issuer, and `revoke()` adds to the device CA's CRL.
+
+A kiosk's key is never a file: `issue_device` makes it in the process's SoftHSM devices token
+(kiosk_sim.device_token) and writes, as the `Issued.key` file, the "PKCS#11 PROVIDER URI" PEM
+naming it. The keys of CAs, servers and admins are PEM files.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from common.tls import client_context
+from kiosk_sim.device_token import device_token
 
 SERVER_CA = "server-ca"
 DEVICE_CA = "device-ca"
@@ -45,7 +50,7 @@ _DAY = dt.timedelta(days=1)
 
 @dataclass(frozen=True, slots=True)
 class Issued:
-    """One certificate and its private key, as PEM files."""
+    """A certificate and its key's PEM file (a kiosk's: the URI PEM of its token key)."""
 
     name: str
     cert: Path
@@ -111,7 +116,8 @@ class Pki:
         not_after: dt.datetime | None = None,
         foreign: bool = False,
     ) -> Issued:
-        """A kiosk client certificate: CN = device id, O = institution id."""
+        """A kiosk client certificate (CN = device id, O = institution id), its key in the
+        devices token: `key` is the URI PEM naming it."""
         subject = _device_subject(device_id, institution)
         ca = FOREIGN_CA if foreign else DEVICE_CA
         return self._issue(
@@ -122,6 +128,7 @@ class Pki:
             ExtendedKeyUsageOID.CLIENT_AUTH,
             not_before,
             not_after,
+            in_token=True,
         )
 
     def certify_device(
@@ -198,13 +205,21 @@ class Pki:
         not_after: dt.datetime | None,
         hosts: tuple[str, ...] = (),
         public_key: ec.EllipticCurvePublicKey | None = None,
+        *,
+        in_token: bool = False,
     ) -> Issued:
         if not _STEM.match(name):
             raise ValueError("certificate names are 1 to 64 of A-Z a-z 0-9 . _ -")
         ca = self._cas[ca_name]
         now = _now()
+        out = self.directory / folder
+        out.mkdir(exist_ok=True)
+        stem = _free_stem(out, name)
+        key_file = out / f"{stem}.key"
         key = None
-        if public_key is None:
+        if in_token:
+            public_key = device_token().new_key(name, key_file)
+        elif public_key is None:
             key = ec.generate_private_key(ec.SECP256R1())
             public_key = key.public_key()
         public = public_key
@@ -230,11 +245,8 @@ class Pki:
                 x509.SubjectAlternativeName([_general_name(h) for h in hosts]), critical=False
             )
         cert = builder.sign(ca.key, hashes.SHA256())
-        out = self.directory / folder
-        out.mkdir(exist_ok=True)
-        stem = _free_stem(out, name)
-        issued = Issued(name, out / f"{stem}.pem", out / f"{stem}.key", cert.serial_number)
-        if key is None:  # the key is kept elsewhere: no key file
+        issued = Issued(name, out / f"{stem}.pem", key_file, cert.serial_number)
+        if key is None:  # the key is kept in a token: no key file
             issued.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         else:
             _write_pair(issued, cert, key)
@@ -312,17 +324,8 @@ def _make_ca(directory: Path, name: str) -> _Ca:
 
 
 def _leaf_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    # digital_signature only
+    return x509.KeyUsage(True, False, False, False, False, False, False, False, False)
 
 
 def _device_subject(device_id: str, institution: str) -> x509.Name:

@@ -380,6 +380,9 @@ async def run_scenarios(
                 add(result)
         if not fleet:
             return results
+        from kiosk_sim.identity_scenarios import run_identity_scenarios  # renewal, revocation
+
+        await run_identity_scenarios(run, add)
         start = time.perf_counter()
         try:
             got = await agent_hang(run)

@@ -9,19 +9,23 @@ No agent, no devices: what a kiosk sends, built with the protocol's own classes.
 from __future__ import annotations
 
 import multiprocessing
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event as Synchronized
+from pathlib import Path
 
 import paho.mqtt.client as paho
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from common.tls import client_context, load_token_provider
 from kiosk_sim.broker import MosquittoBroker
+from kiosk_sim.device_token import device_token
 from kiosk_sim.pki import Issued, Pki
 from protocol.mqtt import (
     Channel,
@@ -153,6 +157,12 @@ def start_kiosk(
     broker: MosquittoBroker, pki: Pki, issued: Issued, *, timeout: float = 10.0
 ) -> SwarmKiosk:
     """Connect one kiosk (its network thread started); RuntimeError if it cannot."""
+    return _connect(broker.host, broker.port, pki.client_context(issued), issued, timeout)
+
+
+def _connect(
+    host: str, port: int, ctx: ssl.SSLContext, issued: Issued, timeout: float = 10.0
+) -> SwarmKiosk:
     client = paho.Client(
         CallbackAPIVersion.VERSION2,
         client_id=issued.name,
@@ -161,7 +171,7 @@ def start_kiosk(
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)  # no limit: what is published while away waits
     client.reconnect_delay_set(0.1, 1)  # type: ignore[arg-type]
-    client.tls_set_context(pki.client_context(issued))
+    client.tls_set_context(ctx)
     kiosk = SwarmKiosk(issued.name, issued, client)
 
     def connected(c: object, u: object, f: object, rc: ReasonCode, p: object) -> None:
@@ -169,7 +179,7 @@ def start_kiosk(
             kiosk.connected.set()
 
     client.on_connect = connected
-    client.connect(broker.host, broker.port, keepalive=60)
+    client.connect(host, port, keepalive=60)
     client.loop_start()
     if not kiosk.connected.wait(timeout):
         kiosk.stop()
@@ -203,17 +213,21 @@ KIOSKS_PER_PROCESS = 250
 
 
 def _answer_in_process(
-    broker: MosquittoBroker,
-    pki: Pki,
+    where: tuple[str, int, Path, Path],
     issued: Sequence[Issued],
-    keys: Mapping[str, Ed25519PublicKey],
+    keys: Mapping[str, bytes],
     ready: Synchronized,
     stop: Synchronized,
 ) -> None:
-    kiosks = [start_kiosk(broker, pki, one) for one in issued]
+    """A spawned process (PKCS#11 state does not survive a fork): the kiosks' keys are in the
+    devices token, read through pkcs11-provider loaded from `where`'s OpenSSL configuration."""
+    host, port, ca_file, openssl_conf = where
+    load_token_provider(openssl_conf)
+    public = {kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in keys.items()}
+    kiosks = [_connect(host, port, client_context(ca_file, i.cert, i.key), i) for i in issued]
     try:
         for k in kiosks:
-            k.answer_desired(keys)
+            k.answer_desired(public)
         ready.set()
         stop.wait()
     finally:
@@ -231,18 +245,20 @@ def answering_swarm(
     institution: str = "perpus-sim",
     timeout: float = 60.0,
 ) -> Iterator[None]:
-    """These kiosks connected and applying the documents signed by `keys`, spread over forked
+    """These kiosks connected and applying the documents signed by `keys`, spread over spawned
     processes of at most KIOSKS_PER_PROCESS kiosks; yields once every one is subscribed."""
     issued = [pki.issue_device(device, institution) for device in devices]
-    fork = multiprocessing.get_context("fork")
-    stop = fork.Event()
+    where = (broker.host, broker.port, pki.server_ca.cert, device_token().openssl_conf)
+    raw = {kid: key.public_bytes_raw() for kid, key in keys.items()}
+    spawn = multiprocessing.get_context("spawn")
+    stop = spawn.Event()
     workers = []
     try:
         for i in range(0, len(issued), KIOSKS_PER_PROCESS):
-            ready = fork.Event()
+            ready = spawn.Event()
             chunk = issued[i : i + KIOSKS_PER_PROCESS]
-            args = (broker, pki, chunk, keys, ready, stop)
-            worker = fork.Process(target=_answer_in_process, args=args, daemon=True)
+            args = (where, chunk, raw, ready, stop)
+            worker = spawn.Process(target=_answer_in_process, args=args, daemon=True)
             worker.start()
             workers.append((worker, ready))
         for worker, ready in workers:

@@ -25,9 +25,16 @@ from tests.fleet.stores import fleet_store  # noqa: E402
 from tests.postgres import postgres_dsn, postgres_server  # noqa: E402
 
 # SoftHSM2 tokens (a pool made once per session, one fresh token per test).
-from tests.softhsm import opened_token, softhsm, softhsm_token, token_provider  # noqa: E402
+from tests.softhsm import (  # noqa: E402
+    device_keys_in_softhsm,
+    opened_token,
+    softhsm,
+    softhsm_token,
+    token_provider,
+)
 
 __all__ = [
+    "device_keys_in_softhsm",
     "fleet_store",
     "opened_token",
     "postgres_dsn",

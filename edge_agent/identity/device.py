@@ -66,6 +66,7 @@ class DeviceIdentity:
         self.listeners: list[Listener] = []
         self.renewals = 0
         self._lock = asyncio.Lock()
+        self._changed = asyncio.Event()  # a new certificate: the renewal loop computes anew
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -213,6 +214,7 @@ class DeviceIdentity:
             await asyncio.to_thread(token.destroy, label)
             raise
         self.cert, self.key_label = cert, label
+        self._changed.set()
         for listener in list(self.listeners):
             await listener()  # new TLS contexts before the old key goes
         if old is not None and old != label:
@@ -257,15 +259,29 @@ class DeviceIdentity:
         while True:
             wait = max(0.0, self.renew_due() - self._clock.time())
             if wait > 0:
-                await self._clock.sleep(min(wait, 3600.0))
+                self._changed.clear()
+                await self._sleep_or_change(min(wait, 3600.0))
                 continue
             try:
                 await self.renew("two thirds of its life")
                 delay = self.config.retry_min
+                if self.renew_due() <= self._clock.time():  # due at once: a clock off the CA's
+                    await self._clock.sleep(delay)  # not a renewal after renewal
             except IdentityError as err:
                 _log.error("certificate renewal failed: %s; trying again in %.0f s", err, delay)
                 await self._clock.sleep(delay)
                 delay = min(delay * 2, self.config.retry_max)
+
+    async def _sleep_or_change(self, seconds: float) -> None:
+        """Sleep `seconds`, or less if a new certificate (rotate_certificate) arrives."""
+        sleep = asyncio.ensure_future(self._clock.sleep(seconds))
+        changed = asyncio.ensure_future(self._changed.wait())
+        try:
+            await asyncio.wait({sleep, changed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleep, changed):
+                task.cancel()
+            await asyncio.gather(sleep, changed, return_exceptions=True)
 
     # --- token ----------------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class Snapshot:
     gateway_reachable: bool | None = None
     gateway_rtt_ms: float | None = None
     cert_days_left: int | None = None
+    cert_expired: bool | None = None  # past its notAfter: the kiosk refuses sessions
     cpu_temp_c: float | None = None
     mem_used_pct: float | None = None
     disk_free_pct: float | None = None
@@ -245,13 +246,15 @@ class HealthProbes:
                     reachable, rtt = await self._gateway()
             except TimeoutError:
                 reachable, rtt = False, None
+        days = cert_days_left(self._cert_file, now)
         self._last = Snapshot(
             reader=reader,
             sam=sam,
             sensor=sensor,
             gateway_reachable=reachable,
             gateway_rtt_ms=rtt,
-            cert_days_left=cert_days_left(self._cert_file, now),
+            cert_days_left=days,
+            cert_expired=None if days is None else days < 0,  # timedelta.days: < 0 once past
             cpu_temp_c=cpu_temperature(),
             mem_used_pct=memory_used_pct(),
             disk_free_pct=disk_free_pct(self._disk_path),

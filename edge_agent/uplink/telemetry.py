@@ -164,6 +164,7 @@ class Telemetry:
             gateway_reachable=snap.gateway_reachable,
             gateway_rtt_ms=snap.gateway_rtt_ms,
             cert_days_left=snap.cert_days_left,
+            cert_expired=snap.cert_expired,
             cpu_temp_c=snap.cpu_temp_c,
             mem_used_pct=snap.mem_used_pct,
             disk_free_pct=snap.disk_free_pct,

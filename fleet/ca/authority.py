@@ -48,6 +48,8 @@ LEAF_KEY_USAGE = x509.KeyUsage(
 )
 _T = TypeVar("_T")
 BACKDATE = dt.timedelta(minutes=5)  # clocks of kiosks that are a little behind
+# ...but at most this share of a short life, whose renewal falls at two thirds of the validity
+BACKDATE_SHARE = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +101,18 @@ class CertificateAuthority:
         now: dt.datetime,
         days: float,
     ) -> x509.Certificate:
-        """A clientAuth leaf certificate for `public_key`, valid `days` from `now`."""
-        not_after = min(now + dt.timedelta(days=days), self.cert.not_valid_after_utc)
+        """A clientAuth leaf certificate for `public_key`, valid `days` from `now` (and a
+        little before: BACKDATE, or a tenth of a short life)."""
+        life = dt.timedelta(days=days)
+        not_after = min(now + life, self.cert.not_valid_after_utc)
+        backdate = min(BACKDATE, life * BACKDATE_SHARE)
         builder = (
             x509.CertificateBuilder()
             .subject_name(name)
             .issuer_name(self.cert.subject)
             .public_key(public_key)
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - BACKDATE)
+            .not_valid_before(now - backdate)
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(LEAF_KEY_USAGE, critical=True)

@@ -7,7 +7,7 @@ key_label = "device-ca"               # its key in the [ca.token] token, or:
 admin_cert_file = "ca/admin-ca.pem"   # optional: the admin CA (technicians, admins)
 admin_key_label = "admin-ca"          # or admin_key_file; neither: technicians are checked
                                       # against admin_cert_file, persons issued elsewhere
-days = 30                             # life of a kiosk certificate
+days = 30                             # life of a kiosk certificate (at least 0.0002: 17 s, demo)
 person_days = 365                     # of a technician's or an admin's
 crl_file = "ca/device-crl.pem"        # written on every revocation (PEM)
 admin_crl_file = "ca/admin-crl.pem"   # of the admin CA (when it is here)
@@ -134,7 +134,7 @@ def parse_ca(top: Reader, file: ConfigFile) -> CaSettings | None:
         token=token,
         admin_cert_file=None if admin_cert is None else file.path(admin_cert),
         admin_key=admin_key,
-        days=c.number("days", 30.0, 0.001, 3650.0),
+        days=c.number("days", 30.0, 0.0002, 3650.0),
         person_days=c.number("person_days", 365.0, 0.001, 3650.0),
         crl_file=path("crl_file"),
         admin_crl_file=path("admin_crl_file"),

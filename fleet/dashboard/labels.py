@@ -74,6 +74,9 @@ ALERT = {
     AlertKind.BALIKAN_BEHIND: Label("Data balikan tertinggal", "Data returns behind", "warn"),
     AlertKind.STORAGE_FAILURE: Label("Penyimpanan kios gagal", "Kiosk storage failing", "bad"),
     AlertKind.CLOCK_OFFSET: Label("Jam kios menyimpang", "Kiosk clock off", "warn"),
+    AlertKind.CERT_EXPIRED: Label(
+        "Sertifikat kios kedaluwarsa", "Kiosk certificate expired", "bad"
+    ),
 }
 
 SANCTION = {

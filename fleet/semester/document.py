@@ -21,6 +21,7 @@ _KIND_ID = {
     "tamper": "tamper",
     "lost": "tidak terhubung",
     "cert_expiring": "sertifikat hampir habis",
+    "cert_expired": "sertifikat kedaluwarsa",
     "device_fault": "perangkat bermasalah",
     "deactivation_pending": "penonaktifan tertunda",
     "quota_nearly_used": "kuota hampir habis",

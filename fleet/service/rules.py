@@ -27,13 +27,14 @@ DEVICE_KINDS = (
     AlertKind.CERT_EXPIRING,
     AlertKind.DEVICE_FAULT,
     AlertKind.DEACTIVATION_PENDING,
-)  # storage and clock alerts are decided by health messages alone (the store keeps no column)
+)  # storage, clock and expired-certificate alerts: by health messages alone (no store column)
 # decided by one health message
 HEALTH_KINDS = (
     AlertKind.TAMPER,
     AlertKind.DEVICE_FAULT,
     AlertKind.STORAGE_FAILURE,
     AlertKind.CLOCK_OFFSET,
+    AlertKind.CERT_EXPIRED,
 )
 CLOCK_TOLERANCE_S = 120  # a kiosk clock further off the gateway's than this is an alert
 _BAD = (DeviceStatus.FAULT, DeviceStatus.MISSING)
@@ -90,10 +91,19 @@ def read_desired(raw: bytes) -> DesiredInfo | None:
 
 
 def health_alerts(device: str, health: HealthMessage) -> list[Wanted]:
-    """Tamper and device faults, from one health report."""
+    """Tamper, device faults, storage, clock and an expired certificate, from one report."""
     wanted = []
     if health.tamper or health.mcu_tamper_latched:
         wanted.append(Wanted(AlertKind.TAMPER, device, "tamper terdeteksi / tamper detected"))
+    if health.cert_expired:
+        wanted.append(
+            Wanted(
+                AlertKind.CERT_EXPIRED,
+                device,
+                "sertifikat kios kedaluwarsa, layanan ditolak; periksa perpanjangan (EST) / "
+                "the kiosk's certificate expired, sessions refused; check its renewal (EST)",
+            )
+        )
     if health.storage_ok is False:
         wanted.append(
             Wanted(

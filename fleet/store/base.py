@@ -196,6 +196,7 @@ class AlertKind(Enum):
     SCRAPING = "scraping"
     STORAGE_FAILURE = "storage_failure"
     CLOCK_OFFSET = "clock_offset"
+    CERT_EXPIRED = "cert_expired"  # the kiosk's own health says so: it refuses sessions
     REPORT_DUE = "report_due"  # a semester report due within 14 days (or overdue), not made
     BALIKAN_BEHIND = "balikan_behind"  # data balikan sent falls behind FOUND look-ups
 

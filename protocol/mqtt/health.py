@@ -53,6 +53,8 @@ class HealthMessage:
     clock_offset_s: int | None = None
     # configured devices missing or silent (MISSABLE names); the agent is not ready while any is
     missing_devices: tuple[str, ...] = ()
+    # the kiosk's certificate is past its notAfter (None: not reported); True: sessions refused
+    cert_expired: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The payload object."""
@@ -83,6 +85,7 @@ class HealthMessage:
             | ({} if self.storage_ok is None else {"storage_ok": self.storage_ok})
             | ({} if self.clock_offset_s is None else {"clock_offset_s": self.clock_offset_s})
             | ({"missing": list(self.missing_devices)} if self.missing_devices else {})
+            | ({} if self.cert_expired is None else {"cert_expired": self.cert_expired})
         )
 
     def _mcu_json(self) -> dict[str, Any]:
@@ -109,6 +112,7 @@ class HealthMessage:
             self.gateway_reachable,
             self.storage_ok,
             self.missing_devices,
+            self.cert_expired,
         ) == (
             other.reader,
             other.sam,
@@ -118,6 +122,7 @@ class HealthMessage:
             other.gateway_reachable,
             other.storage_ok,
             other.missing_devices,
+            other.cert_expired,
         )
 
 
@@ -170,6 +175,7 @@ def parse_health(raw: bytes) -> HealthMessage:
             else None
         ),
         missing_devices=tuple(r.texts("missing", [], pattern=_MISSABLE)),
+        cert_expired=r.boolean("cert_expired") if r.has("cert_expired") else None,
     )
     r.done()
     return msg

@@ -1,7 +1,8 @@
 """`common` stands below every package: it imports the standard library and cryptography only.
 
-One module is for the roles that hold a key in a PKCS#11 token (kiosk, fleet CA): common/token.py
-also imports python-pkcs11, which those roles' extras install (tests/test_dependencies.py).
+Three modules are for the roles that hold a key in a PKCS#11 token (kiosk, fleet CA):
+common/token.py, common/token_session.py and common/token_secret.py import python-pkcs11, which those roles' extras
+install (tests/test_dependencies.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 COMMON = Path(__file__).resolve().parents[2] / "common"
 ALLOWED = set(sys.stdlib_module_names) | {"common", "cryptography"}
-ROLE_ONLY = {"token.py": {"pkcs11"}, "token_secret.py": {"pkcs11"}}
+ROLE_ONLY = {"token.py": {"pkcs11"}, "token_session.py": {"pkcs11"}, "token_secret.py": {"pkcs11"}}
 
 
 def test_common_imports_only_the_standard_library_and_cryptography() -> None:

@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from pkcs11 import Attribute, ObjectClass
 from pkcs11 import exceptions as p11
 
-from common import token as token_mod
+from common import token_session
 from common.errors import (
     TokenError,
     TokenFullError,
@@ -177,7 +177,7 @@ def test_locked_full_and_removed_tokens_become_typed_errors(
     # SoftHSM neither locks a PIN nor fills up: the translation is checked on the error itself.
     config = TokenConfig(Path("/usr/lib/libtoken.so"), "kiosk", Path("/etc/kiosk/token.pin"))
     with pytest.raises(kind, match=f"'kiosk' in /usr/lib/libtoken.so: .*{message}"):
-        token_mod._fail(config, error, "making the key 'k'")
+        token_session.raise_token_error(config, error, "making the key 'k'")
 
 
 def test_the_uri_names_token_key_and_pin_file() -> None:

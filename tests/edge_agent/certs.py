@@ -1,4 +1,5 @@
-"""A throwaway PKI for the link tests: a device CA, a server certificate, kiosk client certs."""
+"""A throwaway PKI for the link tests: a device CA, a server certificate, kiosk client certs
+(their keys in the devices token: kiosk_sim.device_token)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from kiosk_sim.device_token import device_token
 
 
 @dataclass(frozen=True)
@@ -61,14 +64,17 @@ def make_ca(folder: Path, name: str) -> Ca:
 
 
 def issue(folder: Path, ca: Ca, cn: str, *, server: bool) -> Pair:
-    """A leaf certificate: a server for localhost/127.0.0.1, or a client named `cn`."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    """A leaf certificate: a server for localhost/127.0.0.1 (a PEM key file), or a kiosk named
+    `cn` (its key in the devices token, the key file a URI PEM naming it)."""
+    pair = Pair(folder / f"{cn}.crt", folder / f"{cn}.key")
+    key = ec.generate_private_key(ec.SECP256R1()) if server else None
+    public = key.public_key() if key is not None else device_token().new_key(cn, pair.key)
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(cn))
         .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
+        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
@@ -91,15 +97,15 @@ def issue(folder: Path, ca: Ca, cn: str, *, server: bool) -> Pair:
             critical=False,
         )
     cert = builder.sign(ca.key, hashes.SHA256())
-    pair = Pair(folder / f"{cn}.crt", folder / f"{cn}.key")
     pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pair.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+    if key is not None:
+        pair.key.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
         )
-    )
     return pair
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from kiosk_sim.device_token import device_env
 from simulators.dukcapil import RunningDukcapilSim
 from simulators.personas import PERSONAS
 from tests.gateway.conftest import READERS, Certs, base_config, to_toml
@@ -60,6 +62,7 @@ async def _run(job: Path, *flags: str) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.gateway.memscan", str(job), *flags,
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **device_env()},  # the kiosk's key is in the devices token
     )  # fmt: skip
     async with asyncio.timeout(120):
         out, err = await proc.communicate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 import uvloop
 
 from gateway.server import RunningGateway
+from kiosk_sim.device_token import device_env
 from kiosk_sim.pki import Issued
 from simulators.personas import persona
 from tests.gateway.conftest import Certs, MakeClient, MakeGateway
@@ -216,6 +218,7 @@ async def test_resumption_and_no_root_in_the_chain(make_gateway: MakeGateway, ce
                 input=b"",
                 capture_output=True,
                 timeout=20,
+                env={**os.environ, **device_env()},  # the kiosk's key is in the devices token
             ).stdout
         ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,26 @@ async def test_renewal_runs_at_two_thirds_of_life(est: Est, identity_config: Mak
         async with asyncio.timeout(10):
             while identity.renewals == 0:
                 await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        identity.close()
+
+
+async def test_a_rotation_wakes_the_renewal_loop(est: Est, identity_config: MakeConfig) -> None:
+    # after rotate_certificate the loop waits for the new certificate's two thirds, not the
+    # old one's (the demo's short-lived certificate renews at its own 2/3)
+    identity = await _enrolled(est, identity_config)
+    clock = FakeClock(wall=time.time())
+    identity._clock = clock
+    task = asyncio.create_task(identity.run())
+    try:
+        await clock.wait_sleeping(3600.0)
+        first = clock._sleepers[0][2]
+        await identity.renew("rotate_certificate")
+        async with asyncio.timeout(10):
+            while not clock._sleepers or clock._sleepers[0][2] is first:
+                await asyncio.sleep(0.01)
+        assert first.cancelled() and clock.sleeping() == [3600.0]
     finally:
         task.cancel()
         identity.close()

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from simulators.personas import PERSONAS
+from tests.identity.key_files import kiosk_certificates
+from tests.identity.key_files import kiosk_key_files as kiosk_key_files_in
 from tests.privacy.scan import files_under, scan_bytes, scan_tree
 
 pytestmark = pytest.mark.middleware
@@ -83,6 +85,14 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
     )
     assert any(name.startswith("MCU tamper") for name in got)
     assert any(name.startswith("broker down then back") for name in got)
+    # the identity scenarios: a renewal at 2/3 of a short life under a verification, and a
+    # revoked kiosk refused at the gateway and the broker within 5 s (then enrolled again)
+    renewed = [n for n in got if n.startswith("certificate of 24 s renewed by itself at ")]
+    assert [got[n] for n in renewed] == ["renewed by itself, FOUND across the switch"]
+    revoked = [n for n in got if n.startswith("revoked kiosk refused: gateway ")]
+    assert [got[n] for n in revoked] == [
+        "gateway and broker refuse it within 5 s, re-enrolled, FOUND"
+    ]
     # data balikan: the happy path counts one more return at the gateway; the faults none
     assert got["data balikan"] == "FOUND, RETURNED (number shown), returns +1"
     assert got["return for a NIK not looked up"] == "refused NOT_LOOKED_UP, returns +0"
@@ -112,32 +122,18 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
 
 
 def kiosk_key_files(*folders: Path) -> list[Path]:
-    """Files anywhere in the run that hold the kiosk's private key (its key lives in SoftHSM).
+    """Files anywhere in the run that hold a kiosk's private key (its keys live in SoftHSM).
 
-    Every PEM private key written in the run is loaded and compared with the kiosk's enrolled
-    certificate; the kiosk's own folder may hold no private key at all.
+    Every PEM private key written in the run is compared with every kiosk certificate there
+    (tests/identity/key_files.py); the kiosk's own folder may hold no private key at all.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
     cert = folders[0] / "agent" / "state" / "identity" / "device.crt"
-    kiosk = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
     assert b"PKCS#11 PROVIDER URI" in cert.with_name("device.key").read_bytes()
-    found = []
-    for path in files_under(list(folders)):
-        data = path.read_bytes() if path.is_file() else b""
-        if b"PRIVATE KEY-----" not in data:
-            continue
-        if (folders[0] / "agent") in path.parents:
-            found.append(path)
-            continue
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError):
-            continue  # encrypted: a technician's or admin's key
-        if key.public_key() == kiosk:
-            found.append(path)
-    return found
+    kiosks = kiosk_certificates(folders)
+    assert kiosks  # the kiosk's own certificate at least
+    agent = files_under([folders[0] / "agent"])
+    agent = [p for p in agent if p.is_file() and b"PRIVATE KEY-----" in p.read_bytes()]
+    return agent + kiosk_key_files_in(folders, kiosks)
 
 
 _readers: dict[int, queue.Queue[str]] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -35,6 +36,7 @@ from edge_agent.wiring.app import Agent
 from hardware.card.reader import CardEvent, CardEventKind
 from hardware.fingerprint.packet import MatchResult
 from kiosk_sim.broker import ADMIN_CN, MosquittoBroker
+from kiosk_sim.device_token import device_env
 from kiosk_sim.pki import Issued, Pki, make_pki
 from protocol.elements import DataElement
 from protocol.mqtt import Channel, topic
@@ -365,6 +367,7 @@ class AgentProcess:
             str(self.config),
             *self.args,
             cwd=root,
+            env={**os.environ, **device_env()},  # the kiosk's key is in the devices token
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
         )

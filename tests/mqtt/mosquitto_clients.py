@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk_sim.device_token import device_env
 from kiosk_sim.pki import Issued
 from tests.mqtt.fixtures import WAIT
 
@@ -58,6 +60,7 @@ async def run(*argv: str, timeout: float = WAIT) -> Run:
     """Run a command to its end (killed after `timeout`)."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
+        env=_env(),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -176,6 +179,7 @@ async def _started(argv: list[str]) -> AsyncIterator[Running]:
         require("stdbuf"),
         "-oL",
         *argv,
+        env=_env(),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -206,3 +210,8 @@ async def s_client(port: int, ca_file: Path, issued: Issued, *options: str) -> R
         str(issued.key),
         *options,
     )
+
+
+def _env() -> dict[str, str]:
+    """The clients' environment: pkcs11-provider for the kiosk keys in the devices token."""
+    return {**os.environ, **device_env()}

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+from common.token import TokenKey, write_uri_pem
 from fleet.ca.authority import CertificateAuthority
 from fleet.ca.est import EstApi, est_context
 from fleet.ca.issuer import Issuer
@@ -26,6 +27,7 @@ from fleet.ca.keys import load_certificate, load_pem_key
 from fleet.ca.settings import EstSettings
 from fleet.store.base import DeviceEntry, FleetStore
 from fleet.store.sqlite import SqliteStore
+from kiosk_sim.device_token import device_token
 from kiosk_sim.pki import Issued, Pki, make_pki
 
 T = TypeVar("T")
@@ -115,8 +117,8 @@ def csr(
     key: Any = None,
     extensions: list[x509.ExtensionType] = (),  # type: ignore[assignment]
 ) -> tuple[bytes, Any]:
-    """A base64 DER CSR (RFC 7030 body) and its key."""
-    key = key or ec.generate_private_key(ec.SECP256R1())
+    """A base64 DER CSR (RFC 7030 body) and its key (made in the devices token unless given)."""
+    key = key or device_token().generate(cn)
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
     if org:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
@@ -133,9 +135,13 @@ def certs_of(body: bytes) -> list[x509.Certificate]:
 
 
 def write_pair(folder: Path, name: str, cert: x509.Certificate, key: Any) -> Issued:
-    """A certificate and its key as files (for a TLS client)."""
+    """A certificate and its key as files (for a TLS client): a token key's URI PEM, or a
+    person's PEM key."""
     c, k = folder / f"{name}.pem", folder / f"{name}.key"
     c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if isinstance(key, TokenKey):
+        write_uri_pem(k, key.uri)
+        return Issued(name, c, k, cert.serial_number)
     k.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,

@@ -14,10 +14,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from common.token import write_uri_pem
 from fleet.dashboard import DashboardRunner, DashboardTls, serve_dashboard
 from fleet.dashboard.serve import is_loopback
 from fleet.errors import FleetError
 from fleet.store.base import FleetStore
+from kiosk_sim.device_token import device_token
 from kiosk_sim.pki import Issued, Pki, make_pki
 
 
@@ -35,11 +37,12 @@ async def behind_mtls(store: FleetStore, pki: Pki) -> AsyncIterator[DashboardRun
 
 
 def _wrong_role(pki: Pki, folder: Path) -> Issued:
-    """A certificate of the admin CA whose OU says it is a kiosk's."""
+    """A certificate of the admin CA whose OU says it is a kiosk's (its key in the devices token,
+    as a kiosk's is)."""
     ca_key = serialization.load_pem_private_key(pki.admin_ca.key.read_bytes(), None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     ca = x509.load_pem_x509_certificate(pki.admin_ca.cert.read_bytes())
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = device_token().generate("wrong-role")
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -61,13 +64,7 @@ def _wrong_role(pki: Pki, folder: Path) -> Issued:
     )
     issued = Issued("wrong-role", folder / "wrong.pem", folder / "wrong.key", cert.serial_number)
     issued.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    issued.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    write_uri_pem(issued.key, key.uri)
     return issued
 
 

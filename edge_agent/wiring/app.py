@@ -215,6 +215,7 @@ class Agent:
             balikan=self._balikan[0] if self._balikan else None,
         )
         await self._start_fleet(card, finger, indicators)  # a deactivated kiosk starts so
+        self._session.reshow_unshown()  # a result counted before a restart, never shown
         for observer in observers:
             observer.show(self._session.screen)
         if self.ui is not None:

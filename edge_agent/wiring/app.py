@@ -187,7 +187,8 @@ class Agent:
                 self.fleet.counter.wall = self.link.gateway_time
             self._balikan = await start_balikan(cfg, self.link, self._clock)
         if self.identity is not None:
-            gateway = IdentityGate(gateway, self.identity, self._wall)
+            wall = self.link.gateway_time if self.link is not None else self._wall
+            gateway = IdentityGate(gateway, self.identity, wall)  # valid on the gateway's clock
         observers: list[ScreenObserver] = [IndicatorObserver(indicators), *self._observers]
         if self._serve_ui:
             self.ui = UiServer(
@@ -266,6 +267,8 @@ class Agent:
         link = self.link
         if self.uplink is not None and link is not None:
             self.uplink.telemetry.clock_offset = lambda: link.clock_offset
+            if isinstance(probes.gateway, GatewayPing):  # measured at each probe too
+                probes.gateway.on_date = link.clock_from_date
         try:
             self._tamper_switch = watch_tamper_switch(
                 self.config, self.fleet.tamper, self._tamper_pin_factory

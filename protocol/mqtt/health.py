@@ -9,6 +9,8 @@ from typing import Any
 from protocol.mqtt.payload import SCHEMA_VERSION, VERSION_TEXT, read
 from protocol.strict import Reader
 
+CLOCK_TOLERANCE_S = 120  # a kiosk clock further off the gateway's than this: report, alert
+
 
 class DeviceStatus(Enum):
     """What a probe of a device found."""
@@ -89,7 +91,8 @@ class HealthMessage:
         }
 
     def same_condition(self, other: HealthMessage | None) -> bool:
-        """True if nothing an admin acts on changed (devices, tamper, deactivation, gateway)."""
+        """True if nothing an admin acts on changed (devices, tamper, deactivation, gateway,
+        storage, a clock off)."""
         if other is None:
             return False
         return (
@@ -100,6 +103,7 @@ class HealthMessage:
             self.deactivated,
             self.gateway_reachable,
             self.storage_ok,
+            self.clock_off,
         ) == (
             other.reader,
             other.sam,
@@ -108,7 +112,13 @@ class HealthMessage:
             other.deactivated,
             other.gateway_reachable,
             other.storage_ok,
+            other.clock_off,
         )
+
+    @property
+    def clock_off(self) -> bool:
+        """True if the kiosk's clock is further off the gateway's than the tolerance."""
+        return self.clock_offset_s is not None and abs(self.clock_offset_s) > CLOCK_TOLERANCE_S
 
 
 def _nullable(r: Reader, key: str, lo: float, hi: float) -> float | None:

@@ -63,11 +63,17 @@ class UsageOutbox:
         self.epoch = self._epoch(time.time() if wall is None else wall)
 
     def _epoch(self, wall: float) -> int:
-        """This outbox's epoch: made once, when the database is made (its time in ms)."""
+        """This outbox's epoch: made once, when the database is made (its time in ms).
+
+        An outbox made before epochs (it has counted, it has no epoch) keeps epoch 0, the epoch
+        its messages had: a consumer replaces that day's counts rather than adding them again.
+        """
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (int(wall * 1000),)
+                "INSERT OR IGNORE INTO meta (key, value) SELECT 'epoch', CASE WHEN EXISTS "
+                "(SELECT 1 FROM meta WHERE key = 'usage_seq') THEN 0 ELSE ? END",
+                (int(wall * 1000),),
             )
             row = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
         return int(row[0])

@@ -18,26 +18,15 @@ import pytest
 
 from common.clock import local_day
 from edge_agent.wiring.testclock import ENV
-from fleet.store import StoreConfig, open_store
 from fleet.store.base import AlertKind
 from kiosk_sim.mqtt_recorder import MessageRecorder
 from kiosk_sim.scenarios import PageWatcher, Run, Scenario, visit
 from kiosk_sim.stack import DEVICE_ID, Stack, Timeouts
 from protocol.mqtt import Channel, UsageMessage, parse_health, parse_usage, topic
+from tests.integration.fleet_alerts import until_alert
 
 TIMEOUTS = Timeouts(card_read=5.0, finger_wait=3.0, query=5.0, result_display=0.3)
 OFF = 86400 + 600  # a day and ten minutes
-
-
-def _clock_alert(store_path: Path) -> bool:
-    store = open_store(StoreConfig(store_path))
-    try:
-        return any(
-            a.kind is AlertKind.CLOCK_OFFSET and a.target == DEVICE_ID
-            for a in store.alerts(open_only=True)
-        )
-    finally:
-        store.close()
 
 
 def _usage(recorder: MessageRecorder) -> list[UsageMessage]:
@@ -81,10 +70,7 @@ async def test_a_wrong_clock_counts_on_the_gateways_day_and_deactivation_applies
 
                 # the fleet service raises its clock alert from that health report
                 store_path = stack.run_dir / "fleet" / "fleet.sqlite3"
-                deadline = time.monotonic() + 20
-                while not await asyncio.to_thread(_clock_alert, store_path):
-                    assert time.monotonic() < deadline, "no clock alert in the fleet store"
-                    await asyncio.sleep(0.2)  # polling another process's database
+                await until_alert(store_path, AlertKind.CLOCK_OFFSET, DEVICE_ID)
 
                 # issued on the admin side's clock, applied at once on the kiosk's wrong one
                 code, out = await stack.fleet.fleet(

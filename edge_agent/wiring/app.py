@@ -185,6 +185,7 @@ class Agent:
             gateway = self.link
             if self.fleet is not None:  # usage counted on the gateway's local day
                 self.fleet.counter.wall = self.link.gateway_time
+                self.fleet.control.wall = self.link.gateway_time  # documents' windows too
             self._balikan = await start_balikan(cfg, self.link, self._clock)
         if self.identity is not None:
             wall = self.link.gateway_time if self.link is not None else self._wall

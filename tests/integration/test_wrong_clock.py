@@ -5,7 +5,8 @@ The agent's wall clock is shifted with the test setting `EDGE_AGENT_TEST_CLOCK_O
 (edge_agent/wiring/testclock.py; OpenSSL's clock is not moved, see docs/kiosk-agent.md). The
 usage of a verification is counted on the gateway's day, not the kiosk's; health reports the
 offset measured against the gateway and the fleet service raises its clock alert; a signed
-deactivation issued on the admin side's clock is applied at once all the same.
+deactivation issued on the admin side's clock is applied at once all the same. (A reactivation
+judged on the gateway's clock: tests/remote/test_control.py.)
 """
 
 from __future__ import annotations

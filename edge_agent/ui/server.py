@@ -241,8 +241,12 @@ class UiServer:
         return ws
 
     def _delivered(self, result_id: str) -> None:
-        if self._control is not None:
+        if self._control is None:
+            return
+        try:
             self._control.result_delivered(result_id)
+        except Exception:  # the page keeps its screens whatever the counter does
+            _log.exception("result %s delivered, not recorded", result_id)
 
     def _command(self, text: str) -> None:
         try:

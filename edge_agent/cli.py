@@ -11,7 +11,7 @@ import sys
 from edge_agent.config import AgentConfig, check_files, load_config, require_token
 from edge_agent.errors import AgentError, ConfigError
 from edge_agent.hygiene import install_log_filter
-from edge_agent.wiring.app import harden_process, run_agent
+from edge_agent.wiring.run import harden_process, run_agent
 from edge_agent.wiring.testclock import shifted_wall
 
 EXIT_CONFIG = 2

@@ -4,6 +4,7 @@ health reports had no storage_ok nor clock_offset_s."""
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,3 +81,17 @@ def test_an_old_store_is_upgraded_and_counts_each_day_once(opener: Callable[[], 
         assert store.usage(device=DEVICE)[0].counts == {"FOUND": 7, "NOT_FOUND": 2}
     finally:
         store.close()
+
+
+def test_two_replicas_opening_an_old_store_at_once_upgrade_it_once(
+    opener: Callable[[], SqlStore],
+) -> None:
+    _as_made_by_version_2(opener())
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        stores = list(pool.map(lambda _: opener(), range(2)))
+    try:
+        for store in stores:
+            assert store.usage(device=DEVICE)[0].counts == {"FOUND": 5, "NOT_FOUND": 2}
+    finally:
+        for store in stores:
+            store.close()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from edge_agent.config import AgentConfig, check_files, load_config, require_token
 from edge_agent.errors import AgentError, ConfigError
 from edge_agent.hygiene import install_log_filter
-from edge_agent.wiring.app import harden_process, run_agent
+from edge_agent.wiring.run import harden_process, run_agent
+from edge_agent.wiring.testclock import shifted_wall
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 1
@@ -61,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(config.log.level)
     harden_process()
     try:
-        asyncio.run(run_agent(config))
+        wall = shifted_wall(os.environ)  # tests of a wrong clock only
+        asyncio.run(run_agent(config, wall=wall))
+    except ConfigError as err:
+        print(f"kiosk-agent: error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
     except AgentError as err:
         print(f"kiosk-agent: error: {err}", file=sys.stderr)
         return EXIT_STARTUP

@@ -95,7 +95,7 @@ class GatewayLink:
         # gateway's clock minus the kiosk's (seconds, from its answers' Date), None until known
         self.clock_offset: float | None = None
 
-    def _clock_from(self, date: str | None) -> None:
+    def clock_from_date(self, date: str | None) -> None:
         """Measure the kiosk clock's offset from an answer's Date header (1 s resolution)."""
         if not date:
             return
@@ -225,7 +225,7 @@ class GatewayLink:
                 async with session.post(self._url, data=body, headers=headers) as resp:
                     raw = await resp.read()
                     status = resp.status
-                    self._clock_from(resp.headers.get("Date"))
+                    self.clock_from_date(resp.headers.get("Date"))
                 ctx.remember()
                 break
             except aiohttp.ClientSSLError as err:

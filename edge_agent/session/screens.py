@@ -80,6 +80,19 @@ def family_of(outcome: Outcome) -> OutcomeFamily:
     return _FAMILIES[outcome]
 
 
+class SessionState(Enum):
+    """Where the kiosk is. The fingerprint module captures and matches in one call, so waiting
+    for a finger and matching it are one state."""
+
+    IDLE = "idle"
+    NOTICE = "notice"
+    READING_CARD = "reading_card"
+    WAITING_FINGER = "waiting_finger"
+    QUERYING = "querying"
+    SHOWING_RESULT = "showing_result"
+    DEACTIVATED = "deactivated"
+
+
 @dataclass(frozen=True, eq=False)
 class Screen:
     """One state of the page. `elements` is set only on the result screen of a found record;
@@ -96,6 +109,7 @@ class Screen:
     seconds: float = 0.0
     elements: Mapping[DataElement, bytearray] = field(default_factory=dict)
     balikan: BalikanResult | None = None  # data balikan, on the result screen of a found record
+    result_id: str | None = None  # the count behind a result screen (the page may see it twice)
 
     def to_message(self) -> dict[str, Any]:
         """The JSON message for the page (elements decoded here, nowhere else)."""
@@ -127,6 +141,8 @@ class Screen:
                 ]
                 if self.balikan is not None:
                     msg["balikan"] = self.balikan.to_message()
+                if self.result_id is not None:
+                    msg["result_id"] = self.result_id
         return msg
 
     def __repr__(self) -> str:

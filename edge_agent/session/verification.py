@@ -9,8 +9,8 @@ The session owns the personal data of one citizen: the card's contents and the r
 elements, all in bytearrays (`citizen_data`), overwritten when the session ends whatever the
 path. What remains is one count in the outcome counter and a `SessionReport`.
 
-The finger tries are `finger_step`; how a step waits, times out or is aborted is `steps`; the
-screens reach their observers through `screens.ScreenPublisher`.
+The finger tries are `finger_step`, the card read `card_step`; how a step waits, times out or
+is aborted is `steps`; a result counted but never shown before a restart is `restored`.
 """
 
 from __future__ import annotations
@@ -21,19 +21,25 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from enum import Enum
-from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 from common.clock import Clock
 from edge_agent.config import TimeoutsConfig
 from edge_agent.devices import FingerPort, GatewayPort
 from edge_agent.session.balikan import Balikan
+from edge_agent.session.card_step import read_card
 from edge_agent.session.citizen_data import CitizenData
 from edge_agent.session.counters import OutcomeCounter, count_before_showing
 from edge_agent.session.finger_step import FingerStep
 from edge_agent.session.report import SessionReport
-from edge_agent.session.screens import Screen, ScreenName, ScreenObserver, ScreenPublisher
+from edge_agent.session.restored import RestoredResult
+from edge_agent.session.screens import (
+    Screen,
+    ScreenName,
+    ScreenObserver,
+    ScreenPublisher,
+    SessionState,
+)
 from edge_agent.session.steps import (
     Aborted,
     DeviceFault,
@@ -41,44 +47,20 @@ from edge_agent.session.steps import (
     Reason,
     StepTimeout,
     StepWaiter,
-    on_device_thread,
 )
 from hardware.card.reader import (
-    CardContents,
     CardEvent,
     CardEventKind,
     CardReader,
     Finger,
     IdentityField,
 )
-from hardware.errors import (
-    CardError,
-    CardNotAuthenticError,
-    CardRemovedError,
-    NoCardError,
-    NoReaderError,
-    SamMissingError,
-    SamNotAuthorisedError,
-)
 from protocol.messages import REPLAY_KEY_BYTES, ReaderIdentity
 from protocol.nik import has_nik_shape
 from protocol.outcomes import Outcome
 
+__all__ = ["Session", "SessionState"]
 _log = logging.getLogger(__name__)
-_T = TypeVar("_T")
-
-
-class SessionState(Enum):
-    """Where the kiosk is. The fingerprint module captures and matches in one call, so waiting
-    for a finger and matching it are one state."""
-
-    IDLE = "idle"
-    NOTICE = "notice"
-    READING_CARD = "reading_card"
-    WAITING_FINGER = "waiting_finger"
-    QUERYING = "querying"
-    SHOWING_RESULT = "showing_result"
-    DEACTIVATED = "deactivated"
 
 
 class Session:
@@ -131,6 +113,7 @@ class Session:
         )
         self._session_reader: str | None = None
         self._closed = False
+        self._restored = RestoredResult(clock, timeouts.result_display)
 
     # --- what the outside sees and does ---------------------------------------------------------
 
@@ -161,7 +144,7 @@ class Session:
             self._present.add(event.reader)
             if self._deactivated:
                 _log.info("card refused: the kiosk is deactivated")
-                count_before_showing(self.counter, Outcome.DEVICE_DEACTIVATED)
+                count_before_showing(self.counter, Outcome.DEVICE_DEACTIVATED, shown=False)
             elif not self._storage_ok and self._task is None:
                 _log.info("card refused: the state folder cannot be written")
                 self._publish(Screen(ScreenName.RESULT, outcome=Outcome.STORAGE_FAILURE))
@@ -219,9 +202,26 @@ class Session:
         if self._task is None:
             self._set(SessionState.IDLE, self._idle_screen())
 
+    def reshow_unshown(self) -> None:
+        """Show the result counted before a restart that never reached the page (if any)."""
+        if self._deactivated or self._task is not None:
+            return
+        screen = self._restored.screen(self.counter)
+        if screen is not None:
+            self._set(SessionState.SHOWING_RESULT, screen)
+
+    def result_delivered(self, result_id: str) -> None:
+        """The page has the result screen `result_id`."""
+        self._restored.delivered(self.counter, result_id, self._end_restored)
+
+    def _end_restored(self) -> None:
+        if self._task is None and self._state is SessionState.SHOWING_RESULT:
+            self._set(SessionState.IDLE, self._idle_screen())
+
     async def close(self) -> None:
         """End any session (wiped), stop accepting events, release the device threads."""
         self._closed = True
+        await self._restored.close()
         task = self._task
         if task is not None:
             task.cancel()
@@ -256,13 +256,14 @@ class Session:
             outcome = await self._verify(owned, request_id, steps)
             # counted (durably, in the outbox) before the citizen can see it
             counted = True
-            outcome = count_before_showing(self.counter, outcome)
+            done = count_before_showing(self.counter, outcome)
+            outcome = done.outcome
             if outcome is Outcome.STORAGE_FAILURE:
                 owned.wipe()
             elif self._balikan is not None and outcome is Outcome.FOUND:
-                owned.balikan = await self._step(self._balikan.run(owned), None)
-            self._show_result(outcome, owned)
-            await self._step(self._clock.sleep(self._t.result_display), None)
+                owned.balikan = await self._waiter.step(self._balikan.run(owned), None)
+            self._show_result(outcome, owned, done.result_id)
+            await self._waiter.step(self._clock.sleep(self._t.result_display), None)
         except Aborted as aborted:
             ended_by = aborted.reason
             _log.info("session ended: %s", aborted.reason.value)
@@ -273,7 +274,7 @@ class Session:
                 deactivated = ended_by is Reason.DEACTIVATED
                 final = Outcome.DEVICE_DEACTIVATED if deactivated else Outcome.CANCELLED
             if not counted:
-                count_before_showing(self.counter, final)
+                count_before_showing(self.counter, final, shown=False)
             self._end()
             report = SessionReport(
                 outcome=final,
@@ -315,12 +316,12 @@ class Session:
             if self._notice_wait is not None:
                 self._accepted.clear()
                 self._set(SessionState.NOTICE, Screen(ScreenName.NOTICE, seconds=self._notice_wait))
-                await self._step(self._accepted.wait(), self._notice_wait)
+                await self._waiter.step(self._accepted.wait(), self._notice_wait)
             t0 = time.perf_counter()
             self._set(
                 SessionState.READING_CARD, Screen(ScreenName.READING, seconds=self._t.card_read)
             )
-            contents = await self._read_card()
+            contents = await read_card(self._waiter, self._card_exec, self._card, self._t.card_read)
             owned.card = contents
             steps["card"] = time.perf_counter() - t0
             nik = contents.identity.get(IdentityField.NIK)
@@ -339,7 +340,7 @@ class Session:
             self._set(SessionState.QUERYING, Screen(ScreenName.QUERYING, seconds=self._t.query))
             request_id.append(uuid.uuid4().hex)
             owned.replay_key[:] = secrets.token_bytes(REPLAY_KEY_BYTES)
-            answer = await self._step(
+            answer = await self._waiter.step(
                 self._gateway.verify(request_id[0], nik, evidence, self._reader, owned.replay_key),
                 self._t.query,
             )
@@ -364,35 +365,6 @@ class Session:
             _log.exception("session failed unexpectedly in state %s", self._state.value)
             return Outcome.SERVICE_UNAVAILABLE
 
-    async def _read_card(self) -> CardContents:
-        work, abandon = on_device_thread(
-            self._card_exec, self._card.read, discard=CardContents.wipe
-        )
-        try:
-            return await self._step(work, self._t.card_read, abandon)
-        except (CardRemovedError, NoCardError) as err:
-            _log.info("card gone while reading: %s", type(err).__name__)
-            raise Aborted(Reason.PULLED) from None
-        except CardNotAuthenticError:
-            _log.warning("card failed mutual authentication with the SAM")
-            raise EarlyOutcome(Outcome.CARD_NOT_AUTHENTIC) from None
-        except (SamMissingError, SamNotAuthorisedError, NoReaderError) as err:
-            raise DeviceFault(f"card reader or SAM: {type(err).__name__}: {err}") from None
-        except CardError as err:
-            _log.warning("card unreadable: %s", type(err).__name__)
-            raise EarlyOutcome(Outcome.CARD_UNREADABLE) from None
-
-    # --- waiting ------------------------------------------------------------------------------
-
-    async def _step(
-        self,
-        work: Awaitable[_T],
-        timeout: float | None,
-        abandon: Callable[[], None] | None = None,
-    ) -> _T:
-        """Await `work`, unless the step times out (clock) or the session is aborted first."""
-        return await self._waiter.step(work, timeout, abandon)
-
     # --- screens ------------------------------------------------------------------------------
 
     def _set(self, state: SessionState, screen: Screen) -> None:
@@ -408,7 +380,7 @@ class Session:
     def _show_finger(self, screen: Screen) -> None:
         self._set(SessionState.WAITING_FINGER, screen)
 
-    def _show_result(self, outcome: Outcome, owned: CitizenData) -> None:
+    def _show_result(self, outcome: Outcome, owned: CitizenData, result_id: str | None) -> None:
         _log.info("showing outcome %s", outcome.value)
         self._set(
             SessionState.SHOWING_RESULT,
@@ -419,5 +391,6 @@ class Session:
                 elements=owned.elements,
                 problem=self._finger_step.problem if outcome is Outcome.FINGER_MISMATCH else None,
                 balikan=owned.balikan,
+                result_id=result_id,
             ),
         )

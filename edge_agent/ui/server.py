@@ -64,6 +64,10 @@ class UiControl(Protocol):
         """The citizen accepted the privacy notice."""
         ...
 
+    def result_delivered(self, result_id: str) -> None:
+        """A result screen went out to a page (the count behind it was shown)."""
+        ...
+
 
 class UiServer:
     """Serves the kiosk page and pushes screens to it; a ScreenObserver of the session."""
@@ -224,7 +228,9 @@ class UiServer:
         self._clients.add(queue)
         voice_on = self._voice_dir is not None
         await ws.send_json({"type": "hello", "language": self._language.value, "voice": voice_on})
-        writer = asyncio.get_running_loop().create_task(_write(ws, queue), name="ui-writer")
+        writer = asyncio.get_running_loop().create_task(
+            _write(ws, queue, self._delivered), name="ui-writer"
+        )
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
@@ -233,6 +239,14 @@ class UiServer:
             self._clients.discard(queue)
             await cancel_and_wait(writer)
         return ws
+
+    def _delivered(self, result_id: str) -> None:
+        if self._control is None:
+            return
+        try:
+            self._control.result_delivered(result_id)
+        except Exception:  # the page keeps its screens whatever the counter does
+            _log.exception("result %s delivered, not recorded", result_id)
 
     def _command(self, text: str) -> None:
         try:
@@ -256,7 +270,9 @@ class UiServer:
             self._control.select_finger(names[finger])
 
 
-async def _write(ws: web.WebSocketResponse, queue: asyncio.Queue[Screen]) -> None:
+async def _write(
+    ws: web.WebSocketResponse, queue: asyncio.Queue[Screen], delivered: Callable[[str], None]
+) -> None:
     """Send each screen; its message (the only text copy of any element) is dropped at once."""
     while True:
         screen = await queue.get()
@@ -267,6 +283,8 @@ async def _write(ws: web.WebSocketResponse, queue: asyncio.Queue[Screen]) -> Non
             return
         finally:
             del message
+        if screen.result_id is not None:
+            delivered(screen.result_id)
 
 
 def _drain(queue: asyncio.Queue[Screen]) -> None:

@@ -117,6 +117,7 @@ class GatewayPing:
         self._ctx = ssl_context
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self.on_date: Callable[[str | None], None] | None = None  # the gateway's clock, measured
 
     async def __call__(self) -> tuple[bool | None, float | None]:
         """(reachable, round trip in ms)."""
@@ -130,6 +131,8 @@ class GatewayPing:
         try:
             async with self._session.get(self._url) as resp:
                 await resp.read()
+                if self.on_date is not None:
+                    self.on_date(resp.headers.get("Date"))
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             _log.debug("gateway health probe failed: %s", type(err).__name__)
             return False, None

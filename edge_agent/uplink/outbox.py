@@ -10,6 +10,8 @@ counted after the outbox was lost or truncated and made again.
 
 The local day is the institution's (WIB, WITA or WIT, from its province), as at the gateway.
 Writes are synchronous (WAL, synchronous=FULL): a count is on disk before the session is over.
+A count whose result screen is to follow is also remembered as unshown, in the same transaction,
+until the page has it; an agent stopped in between shows it after its restart.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from common.clock import local_day
 from edge_agent.errors import StorageFailure
-from edge_agent.session.counters import OutcomeCounter
+from edge_agent.session.counters import Counted, OutcomeCounter
 from protocol.mqtt import UsageMessage
 from protocol.outcomes import Outcome
 from protocol.regions import utc_offset_hours
@@ -39,7 +41,12 @@ CREATE TABLE IF NOT EXISTS days (
     day TEXT PRIMARY KEY, seq INTEGER NOT NULL, sent_seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS unshown (
+    id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, outcome TEXT NOT NULL,
+    wall REAL NOT NULL
+);
 """
+RESHOW_WITHIN = 600.0  # s: an unshown result older than this at a restart is not shown any more
 
 
 class UsageOutbox:
@@ -56,11 +63,17 @@ class UsageOutbox:
         self.epoch = self._epoch(time.time() if wall is None else wall)
 
     def _epoch(self, wall: float) -> int:
-        """This outbox's epoch: made once, when the database is made (its time in ms)."""
+        """This outbox's epoch: made once, when the database is made (its time in ms).
+
+        An outbox made before epochs (it has counted, it has no epoch) keeps epoch 0, the epoch
+        its messages had: a consumer replaces that day's counts rather than adding them again.
+        """
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (int(wall * 1000),)
+                "INSERT OR IGNORE INTO meta (key, value) SELECT 'epoch', CASE WHEN EXISTS "
+                "(SELECT 1 FROM meta WHERE key = 'usage_seq') THEN 0 ELSE ? END",
+                (int(wall * 1000),),
             )
             row = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
         return int(row[0])
@@ -69,12 +82,20 @@ class UsageOutbox:
         """Close the database."""
         self._db.close()
 
-    def add(self, outcome: Outcome, wall: float) -> int:
-        """Count one session ending in `outcome` at `wall`; the new sequence number."""
+    def add(self, outcome: Outcome, wall: float, shown: bool = False) -> int:
+        """Count one session ending in `outcome` at `wall`; the new sequence number.
+
+        `shown`: its result screen follows; it is unshown until `clear_unshown`.
+        """
         day = local_day(wall, self.utc_offset_h)
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             seq = self._next("usage_seq")
+            if shown:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO unshown (id, seq, outcome, wall) VALUES (1, ?, ?, ?)",
+                    (seq, outcome.value, wall),
+                )
             self._db.execute(
                 "INSERT INTO usage (day, outcome, count) VALUES (?, ?, 1) "
                 "ON CONFLICT (day, outcome) DO UPDATE SET count = count + 1",
@@ -86,6 +107,16 @@ class UsageOutbox:
                 (day, seq),
             )
         return seq
+
+    def unshown(self) -> tuple[int, str, float] | None:
+        """The last count whose result screen never reached a page: sequence, outcome, time."""
+        row = self._db.execute("SELECT seq, outcome, wall FROM unshown").fetchone()
+        return (int(row[0]), str(row[1]), float(row[2])) if row else None
+
+    def clear_unshown(self, seq: int) -> None:
+        """The result screen of count `seq` reached a page."""
+        with self._db:
+            self._db.execute("DELETE FROM unshown WHERE seq <= ?", (seq,))
 
     def pending(self) -> list[UsageMessage]:
         """The days with counts the broker has not acknowledged, oldest first."""
@@ -173,22 +204,56 @@ class OutboxCounter(OutcomeCounter):
         self.on_added = on_added
         self.on_failure = on_failure
 
-    def add(self, outcome: Outcome) -> None:
-        """Count in the outbox (durably), then in memory, then tell the publisher.
+    def add(self, outcome: Outcome, shown: bool = False) -> str:
+        """Count in the outbox (durably), then in memory, then tell the publisher; the result id.
 
         StorageFailure if the outbox cannot be written: the count is not kept anywhere, and the
         caller must not show the outcome as if it were.
         """
         try:
-            self._outbox.add(outcome, self.wall())
+            seq = self._outbox.add(outcome, self.wall(), shown)
         except sqlite3.Error as err:
             failure = StorageFailure(self._outbox.path, str(err))
             if self.on_failure is not None:
                 self.on_failure(failure)
             raise failure from err
-        super().add(outcome)
+        super().add(outcome, shown)
         if self.on_added is not None:
             try:
                 self.on_added()
             except Exception:
                 _log.exception("usage publisher notification failed")
+        return f"{self._outbox.epoch}-{seq}"
+
+    def delivered(self, result_id: str) -> None:
+        """The page has the result screen `result_id`: it is no longer unshown."""
+        epoch, _, seq = result_id.partition("-")
+        if epoch != str(self._outbox.epoch) or not seq.isdigit():
+            return
+        try:
+            self._outbox.clear_unshown(int(seq))
+        except sqlite3.Error as err:  # shown once more after a restart at worst
+            _log.warning("cannot mark result %s shown in %s: %s", result_id, self._outbox.path, err)
+
+    def unshown(self) -> Counted | None:
+        """The result counted before the agent stopped but never shown (recent ones only)."""
+        try:
+            row = self._outbox.unshown()
+        except sqlite3.Error as err:
+            _log.warning("cannot read the unshown result in %s: %s", self._outbox.path, err)
+            return None
+        if row is None:
+            return None
+        seq, code, at = row
+        result_id = f"{self._outbox.epoch}-{seq}"
+        try:
+            outcome = Outcome(code)
+        except ValueError:
+            outcome = None
+        if outcome is None or abs(self.wall() - at) > RESHOW_WITHIN:
+            _log.info(
+                "result %s counted before the restart is not shown again (too old)", result_id
+            )
+            self.delivered(result_id)
+            return None
+        return Counted(outcome, result_id)

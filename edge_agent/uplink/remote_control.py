@@ -90,7 +90,7 @@ class RemoteControl:
         self.device_id = device_id
         self._keys = dict(keys)
         self._file = state_file
-        self._wall = wall
+        self.wall = wall  # the gateway's clock once known: windows judged on it
         self._state = state_file.load(wall())
         self.last_rejected: RejectedDocument | None = None
         self.storage: StorageWatch | None = None  # where an unsaved restrictive state waits
@@ -102,7 +102,7 @@ class RemoteControl:
 
     def desired(self, raw: bytes) -> Verdict:
         """Check a desired-state document; persist it before returning APPLIED."""
-        now = int(self._wall())
+        now = int(self.wall())
         try:
             doc = verify_document(raw, self._keys)
         except SignedDocumentError as err:
@@ -162,7 +162,7 @@ class RemoteControl:
 
     def command(self, command_id: str, raw: bytes) -> Verdict:
         """Check a command; its nonce is persisted before returning APPLIED (at most once)."""
-        now = int(self._wall())
+        now = int(self.wall())
         try:
             doc = verify_document(raw, self._keys)
         except SignedDocumentError as err:
@@ -196,7 +196,7 @@ class RemoteControl:
         """Latch the tamper state on disk (fsync) and return it; already latched: unchanged."""
         if self._state.tampered:
             return self._state
-        now = int(self._wall())
+        now = int(self.wall())
         new = self._state.replace(tampered=True, tamper_cause=cause, tampered_at=now)
         self._save_or_hold(new, restrictive=True)
         SECURITY.warning(

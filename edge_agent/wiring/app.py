@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from common.clock import Clock, SystemClock
 from common.errors import TlsFileError
-from common.hardening import disable_core_dumps
 from common.tasks import cancel_and_wait
 from common.tls import client_context
 from edge_agent.config import AgentConfig, FingerprintConfig, IndicatorsConfig
@@ -182,9 +180,11 @@ class Agent:
             gateway = self.link
             if self.fleet is not None:  # usage counted on the gateway's local day
                 self.fleet.counter.wall = self.link.gateway_time
+                self.fleet.control.wall = self.link.gateway_time  # documents' windows too
             self._balikan = await start_balikan(cfg, self.link, self._clock)
         if self.identity is not None:
-            gateway = IdentityGate(gateway, self.identity, self._wall)
+            wall = self.link.gateway_time if self.link is not None else self._wall
+            gateway = IdentityGate(gateway, self.identity, wall)  # valid on the gateway's clock
         observers: list[ScreenObserver] = [IndicatorObserver(indicators), *self._observers]
         if self._serve_ui:
             self.ui = UiServer(
@@ -212,6 +212,7 @@ class Agent:
             balikan=self._balikan[0] if self._balikan else None,
         )
         await self._start_fleet(card, finger, indicators)  # a deactivated kiosk starts so
+        self._session.reshow_unshown()  # a result counted before a restart, never shown
         for observer in observers:
             observer.show(self._session.screen)
         if self.ui is not None:
@@ -263,6 +264,8 @@ class Agent:
         link = self.link
         if self.uplink is not None and link is not None:
             self.uplink.telemetry.clock_offset = lambda: link.clock_offset
+            if isinstance(probes.gateway, GatewayPing):  # measured at each probe too
+                probes.gateway.on_date = link.clock_from_date
         try:
             self._tamper_switch = watch_tamper_switch(
                 self.config, self.fleet.tamper, self._tamper_pin_factory
@@ -387,30 +390,3 @@ class _KeyDestroyed:
     async def verify(self, request_id: str, *_: Any) -> VerificationResponse:
         """Always SERVICE_UNAVAILABLE."""
         return VerificationResponse(request_id, Outcome.SERVICE_UNAVAILABLE)
-
-
-async def run_agent(
-    config: AgentConfig, *, stop: asyncio.Event | None = None, **parts: Any
-) -> None:
-    """Run the agent until SIGTERM/SIGINT (or `stop` is set); `parts` go to Agent()."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
-    agent = Agent(config, **parts)
-    try:
-        await agent.start()
-        await stop.wait()
-    finally:
-        await agent.stop()
-        for sig in handled:
-            loop.remove_signal_handler(sig)
-
-
-def harden_process() -> None:
-    """Core dumps off for this process (call once, before anything reads a card)."""
-    if not disable_core_dumps():
-        _log.warning("could not mark the process non-dumpable (RLIMIT_CORE is 0 all the same)")

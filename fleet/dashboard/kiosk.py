@@ -82,6 +82,8 @@ class HealthLine:
     tamper: Label
     deactivated: Label
     gateway: Label
+    storage: Label  # the kiosk's state folder
+    clock: Label  # the kiosk's clock against the gateway's
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +215,23 @@ def _health_line(point: HealthPoint) -> HealthLine:
         tamper=labels.YES_BAD if h.tamper else labels.NO_OK,
         deactivated=Label("Ya", "Yes", "warn") if h.deactivated else Label("Tidak", "No", "ok"),
         gateway=gateway,
+        storage=_storage(h.storage_ok),
+        clock=_clock(h.clock_offset_s, h.clock_off),
     )
+
+
+def _storage(ok: bool | None) -> Label:
+    if ok is None:
+        return labels.UNKNOWN
+    if ok:
+        return Label("Dapat ditulis", "Writable", "ok")
+    return Label("Tidak dapat ditulis", "Cannot be written", "bad")
+
+
+def _clock(offset: int | None, off: bool) -> Label:
+    if offset is None:
+        return labels.UNKNOWN
+    return Label(f"selisih {offset} detik", f"{offset} s off", "bad" if off else "ok")
 
 
 def kiosk_page(

@@ -17,6 +17,7 @@ from fleet.semester.period import Semester, due_reminder
 from fleet.service.settings import AlertSettings
 from fleet.store.base import AlertKind, DeviceState, FleetRow
 from protocol.mqtt import DeviceStatus, HealthMessage
+from protocol.mqtt.health import CLOCK_TOLERANCE_S as HEALTH_CLOCK_TOLERANCE_S
 from protocol.signed import MAX_DOCUMENT_BYTES
 from protocol.strict import Reader, StrictError
 from protocol.strictjson import strict_loads
@@ -36,7 +37,7 @@ HEALTH_KINDS = (
     AlertKind.CLOCK_OFFSET,
     AlertKind.CERT_EXPIRED,
 )
-CLOCK_TOLERANCE_S = 120  # a kiosk clock further off the gateway's than this is an alert
+CLOCK_TOLERANCE_S = HEALTH_CLOCK_TOLERANCE_S  # a kiosk clock further off the gateway's: alert
 _BAD = (DeviceStatus.FAULT, DeviceStatus.MISSING)
 DAY_S = 86400
 
@@ -114,7 +115,7 @@ def health_alerts(device: str, health: HealthMessage) -> list[Wanted]:
             )
         )
     offset = health.clock_offset_s
-    if offset is not None and abs(offset) > CLOCK_TOLERANCE_S:
+    if offset is not None and health.clock_off:
         wanted.append(
             Wanted(
                 AlertKind.CLOCK_OFFSET,

@@ -22,7 +22,7 @@ from protocol.mqtt import AckMessage, HealthMessage, ReportedMessage, StateMessa
 if TYPE_CHECKING:
     from fleet.store.sqlstore import Tx
 
-_HEALTH_WIDTH = 20
+_HEALTH_WIDTH = 22
 _USAGE_WIDTH = 7
 
 

@@ -70,6 +70,8 @@ def health_params(device: str, at: int, msg: HealthMessage) -> tuple[Any, ...]:
         msg.mcu_link_up,
         msg.mcu_resets,
         msg.mcu_tamper_latched,
+        msg.storage_ok,
+        msg.clock_offset_s,
     )
 
 
@@ -96,6 +98,8 @@ def health_from_row(row: Row) -> HealthMessage | None:
         _BOOL[row[15]],  # mcu_link_up
         row[16],  # mcu_resets
         _BOOL[row[17]],  # mcu_tamper_latched
+        _BOOL[row[18]],  # storage_ok
+        row[19],  # clock_offset_s
     )
 
 

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import functools
 
-SCHEMA_VERSION = 2  # 2: enrol_token, certificate, crl_number (fleet/ca)
+SCHEMA_VERSION = 3  # 2: enrol_token, certificate, crl_number (fleet/ca); 3: see migrate.py
+
+CREATE_USAGE = """CREATE TABLE IF NOT EXISTS {table} (
+        device TEXT NOT NULL, day TEXT NOT NULL, epoch BIGINT NOT NULL, seq BIGINT NOT NULL,
+        tz BIGINT NOT NULL, counts TEXT NOT NULL, at BIGINT NOT NULL,
+        PRIMARY KEY (device, day, epoch))"""
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)""",
@@ -31,13 +36,11 @@ SCHEMA = (
         cpu_c DOUBLE PRECISION, mem_pct DOUBLE PRECISION, disk_free_pct DOUBLE PRECISION,
         uptime_s BIGINT NOT NULL, agent TEXT NOT NULL,
         mcu_link_up BOOLEAN, mcu_resets BIGINT, mcu_tamper_latched BOOLEAN,
+        storage_ok BOOLEAN, clock_offset_s BIGINT,
         PRIMARY KEY (device, seq))""",
     """CREATE INDEX IF NOT EXISTS health_at ON health (at)""",
     # a kiosk's day of usage per outbox epoch: the highest seq (a day is the sum of its epochs)
-    """CREATE TABLE IF NOT EXISTS usage (
-        device TEXT NOT NULL, day TEXT NOT NULL, epoch BIGINT NOT NULL, seq BIGINT NOT NULL,
-        tz BIGINT NOT NULL, counts TEXT NOT NULL, at BIGINT NOT NULL,
-        PRIMARY KEY (device, day, epoch))""",
+    CREATE_USAGE.format(table="usage"),
     """CREATE TABLE IF NOT EXISTS ack (
         device TEXT NOT NULL, command_id TEXT NOT NULL, status TEXT NOT NULL,
         ts BIGINT NOT NULL, reason TEXT NOT NULL, at BIGINT NOT NULL,
@@ -86,7 +89,7 @@ INSERT_VERSION = "INSERT INTO schema_version (version) VALUES (?)"
 HEALTH_FIELDS = (
     "seq, ts, reader, sam, sensor, tamper, deactivated, gateway_reachable, gateway_rtt_ms, "
     "cert_days, cpu_c, mem_pct, disk_free_pct, uptime_s, agent, "
-    "mcu_link_up, mcu_resets, mcu_tamper_latched"
+    "mcu_link_up, mcu_resets, mcu_tamper_latched, storage_ok, clock_offset_s"
 )
 # Multi-row statements: `{rows}` is filled by `many` with one "(?, ...)" per row.
 INSERT_HEALTH = (

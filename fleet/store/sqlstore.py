@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from fleet.audit import GENESIS, chain_hash
-from fleet.store import rows, sql
+from fleet.store import migrate, rows, sql
 from fleet.store.base import (
     Alert,
     AuditEntry,
@@ -80,6 +80,8 @@ class SqlStore(ReportQueries, FleetStore):
         tx.run(sql.SCHEMA[0])
         found = tx.rows(sql.SELECT_VERSION)[0][0]
         if found is None or found < sql.SCHEMA_VERSION:
+            if found is not None:
+                migrate.upgrade(tx, found, self.backend)
             for statement in sql.SCHEMA[1:]:
                 tx.run(statement)
             tx.run(sql.INSERT_VERSION, (sql.SCHEMA_VERSION,))

@@ -13,6 +13,7 @@ from protocol.strict import Reader
 MISSABLE = ("pcscd", "reader", "sam", "sensor", "mcu")
 """The configured devices a kiosk may report missing (the agent is then not ready)."""
 _MISSABLE = re.compile(r"^(pcscd|reader|sam|sensor|mcu)\Z")
+CLOCK_TOLERANCE_S = 120  # a kiosk clock further off the gateway's than this: report, alert
 
 
 class DeviceStatus(Enum):
@@ -100,7 +101,8 @@ class HealthMessage:
         }
 
     def same_condition(self, other: HealthMessage | None) -> bool:
-        """True if nothing an admin acts on changed (devices, tamper, deactivation, gateway)."""
+        """True if nothing an admin acts on changed (devices, tamper, deactivation, gateway,
+        storage, a clock off)."""
         if other is None:
             return False
         return (
@@ -113,6 +115,7 @@ class HealthMessage:
             self.storage_ok,
             self.missing_devices,
             self.cert_expired,
+            self.clock_off,
         ) == (
             other.reader,
             other.sam,
@@ -123,7 +126,13 @@ class HealthMessage:
             other.storage_ok,
             other.missing_devices,
             other.cert_expired,
+            other.clock_off,
         )
+
+    @property
+    def clock_off(self) -> bool:
+        """True if the kiosk's clock is further off the gateway's than the tolerance."""
+        return self.clock_offset_s is not None and abs(self.clock_offset_s) > CLOCK_TOLERANCE_S
 
 
 def _nullable(r: Reader, key: str, lo: float, hi: float) -> float | None:

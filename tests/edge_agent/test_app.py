@@ -27,7 +27,8 @@ from edge_agent.errors import StartupError
 from edge_agent.hygiene import install_log_filter
 from edge_agent.session.report import SessionReport
 from edge_agent.session.screens import ScreenName
-from edge_agent.wiring.app import Agent, run_agent
+from edge_agent.wiring.app import Agent
+from edge_agent.wiring.run import run_agent
 from hardware.card.reader import CardEvent, CardEventKind
 from hardware.fingerprint.packet import MatchResult
 from protocol.outcomes import Outcome

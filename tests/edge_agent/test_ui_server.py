@@ -25,6 +25,7 @@ class Control:
     fingers: list[Finger] = field(default_factory=list)
     cancels: int = 0
     accepted: int = 0
+    delivered: list[str] = field(default_factory=list)
 
     def select_finger(self, finger: Finger) -> bool:
         self.fingers.append(finger)
@@ -37,6 +38,9 @@ class Control:
     def accept_notice(self) -> bool:
         self.accepted += 1
         return True
+
+    def result_delivered(self, result_id: str) -> None:
+        self.delivered.append(result_id)
 
 
 @pytest.fixture
@@ -137,6 +141,22 @@ async def test_a_page_that_connects_late_gets_the_current_screen(
         assert screen["screen"] == "deactivated"
         assert screen["text"]["id"] == Outcome.DEVICE_DEACTIVATED.text()
         assert server.clients == 1
+
+
+async def test_a_result_screen_sent_to_a_page_is_reported_delivered(
+    ui: tuple[UiServer, Control],
+) -> None:
+    server, control = ui
+    async with aiohttp.ClientSession() as http, http.ws_connect(server.url + "ws") as ws:
+        await ws.receive_json(timeout=5)
+        await _screen(ws)  # idle
+        server.show(Screen(ScreenName.RESULT, outcome=Outcome.NOT_FOUND, result_id="17-3"))
+        screen = await _screen(ws)
+        assert screen["result_id"] == "17-3"
+        assert control.delivered == ["17-3"]  # written to the page before it was read there
+        server.show(Screen(ScreenName.IDLE))
+        await _screen(ws)
+        assert control.delivered == ["17-3"]  # other screens carry no count
 
 
 async def test_websocket_from_a_foreign_origin_is_refused(ui: tuple[UiServer, Control]) -> None:

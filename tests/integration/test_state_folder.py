@@ -20,10 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from fleet.store.base import AlertKind
 from kiosk_sim.mqtt_recorder import MessageRecorder
 from kiosk_sim.scenarios import PageWatcher, Run, Scenario, visit
 from kiosk_sim.stack import DEVICE_ID, Stack, Timeouts
 from protocol.mqtt import Channel, parse_health, topic
+from tests.integration.fleet_alerts import until_alert
 
 TIMEOUTS = Timeouts(card_read=5.0, finger_wait=3.0, query=5.0, result_display=0.3)
 MOUNT = 'mkdir -p "$0" && mount -t tmpfs -o size=512k,mode=0700 tmpfs "$0" && exec "$@"'
@@ -143,10 +145,13 @@ async def test_read_only_state_folder_refuses_sessions_and_recovers(kiosk: Kiosk
     since = kiosk.mark()
     kiosk.read_only(True)
     await kiosk.storage_reported(False, since)  # found by the folder check, not by a citizen
+    store = kiosk.stack.run_dir / "fleet" / "fleet.sqlite3"
+    await until_alert(store, AlertKind.STORAGE_FAILURE, DEVICE_ID)  # the fleet service's alert
     assert await kiosk.verify("bagas") == "STORAGE_FAILURE"
     since = kiosk.mark()
     kiosk.read_only(False)
     await kiosk.storage_reported(True, since)
+    await until_alert(store, AlertKind.STORAGE_FAILURE, DEVICE_ID, raised=False)  # cleared
     assert await kiosk.verify() == "FOUND"
 
 

@@ -62,11 +62,12 @@ def test_the_outbox_holds_counts_only(tmp_path: Path) -> None:
         counter.add(outcome)
     db = sqlite3.connect(tmp_path / "usage.sqlite3")
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"usage", "days", "meta"}
+    assert tables == {"usage", "days", "meta", "unshown"}
     columns = {t: [c[1] for c in db.execute(f"PRAGMA table_info({t})")] for t in sorted(tables)}
     assert columns == {
         "days": ["day", "seq", "sent_seq"],
         "meta": ["key", "value"],
+        "unshown": ["id", "seq", "outcome", "wall"],  # the last result's code, never a person
         "usage": ["day", "outcome", "count"],
     }
     assert counter.snapshot() == {"CARD_UNREADABLE": 1, "FOUND": 2}

@@ -281,3 +281,15 @@ def test_a_deactivation_applies_whatever_the_kiosk_clock_says(tmp_path: Path, of
         late = desired(6, KioskState.ACTIVE, issued_at=T0)
         assert c.desired(late).rejection is Rejection.NOT_YET_VALID
         assert c.state.deactivated
+
+
+def test_a_reactivation_is_judged_on_the_gateways_clock_once_known(tmp_path: Path) -> None:
+    """A kiosk a day behind: its reactivation waits for nothing once the agent judges the
+    window on the gateway's clock (the wiring sets `wall` to GatewayLink.gateway_time)."""
+    kiosk = Wall(T0 - 86400 - 600)
+    c = control(tmp_path, kiosk)
+    assert c.desired(desired(5, issued_at=T0)).kind is VerdictKind.APPLIED
+    reactivation = desired(6, KioskState.ACTIVE, issued_at=T0 + 10)
+    assert c.desired(reactivation).rejection is Rejection.NOT_YET_VALID  # on its own clock
+    c.wall = lambda: kiosk() + 86400 + 600  # the offset measured against the gateway
+    assert c.desired(reactivation).kind is VerdictKind.APPLIED and not c.state.deactivated

@@ -4,6 +4,7 @@ that keeps the highest seq per day and epoch and sums the epochs ignores no coun
 from __future__ import annotations
 
 import collections
+import sqlite3
 from pathlib import Path
 
 from edge_agent.uplink.outbox import UsageOutbox
@@ -51,3 +52,19 @@ def test_a_truncated_outbox_starts_a_new_epoch_and_no_count_is_ignored(tmp_path:
             per_day[msg.day] = msg
     assert sum(m.total for m in per_day.values()) == 5
     assert collections.Counter(m.epoch for m in sent) == {first_epoch: 1, box.epoch: 1}
+
+
+def test_an_outbox_made_before_epochs_keeps_epoch_0(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    box = UsageOutbox(path, "31", T0)
+    box.add(Outcome.FOUND, T0 + 60)
+    box.close()
+    with sqlite3.connect(path) as db:  # as the agent before epochs left it
+        db.execute("DELETE FROM meta WHERE key = 'epoch'")
+    db.close()
+    box = UsageOutbox(path, "31", T0 + 999)
+    assert box.epoch == 0  # what its messages carried (none: 0), so the fleet replaces the day
+    box.add(Outcome.FOUND, T0 + 120)
+    (msg,) = box.pending()
+    assert (msg.epoch, msg.seq, msg.total) == (0, 2, 2)
+    box.close()

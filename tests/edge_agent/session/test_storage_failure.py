@@ -15,7 +15,7 @@ from tests.edge_agent.session.harness import AYU, FOUND_ELEMENTS, MATCH, Kiosk
 class FullDisk(OutcomeCounter):
     """A counter whose outbox cannot be written."""
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, outcome: Outcome, shown: bool = False) -> str:
         raise StorageFailure(Path("/state/usage.sqlite3"), "database or disk is full")
 
 

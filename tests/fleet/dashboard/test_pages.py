@@ -139,6 +139,8 @@ async def test_the_kiosk_page(client: Client) -> None:
         "ACR39U-7100",  # the reader binding
         "SAM-KTPEL-5200",
         "Riwayat kesehatan",
+        "Penyimpanan",  # storage_ok of the latest health report
+        "Jam terhadap gateway",  # and clock_offset_s
         "Data Ditemukan",  # an outcome text, Indonesian
         'lang="en">Data found</span>',  # and English
         "Nonaktifkan",  # the audit trail's deactivation

@@ -27,3 +27,11 @@ def test_storage_and_clock_fields_round_trip_and_are_optional() -> None:
     assert parse_health(encode(msg.to_json())) == msg
     plain = health_message(3, 10)
     assert "storage_ok" not in plain.to_json() and parse_health(encode(plain.to_json())) == plain
+
+
+def test_a_clock_gone_off_is_a_change_the_kiosk_reports_at_once() -> None:
+    base = health_message(1, 10, clock_offset_s=3)
+    assert base.same_condition(health_message(2, 20, clock_offset_s=-CLOCK_TOLERANCE_S))
+    off = health_message(2, 20, clock_offset_s=-86400 - 600)
+    assert off.clock_off and not off.same_condition(base)
+    assert off.same_condition(health_message(3, 30, clock_offset_s=-86400 - 601))

@@ -38,8 +38,9 @@ DUTIES: dict[str, Duty] = {
             "Closed network",
             "PKS: akses melalui jaringan tertutup / Juknis: keamanan koneksi",
             "every listener of the deployment's processes (/proc/net/tcp, tcp6 and each "
-            "process's sockets) is on a configured address; each TLS endpoint accepts TLS 1.3 "
-            "and TLS 1.2 with ECDHE+AEAD only, and refuses TLS 1.0/1.1 and weak suites",
+            "process's sockets) is on a configured address or loopback; each TLS endpoint "
+            "accepts TLS 1.3, refuses TLS 1.0/1.1 and weak TLS 1.2 suites (no ECDHE, CBC, SHA-1, "
+            "3DES), and may accept TLS 1.2 with ECDHE+AEAD",
         ),
         Duty(
             "storage",

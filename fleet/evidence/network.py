@@ -215,7 +215,8 @@ def probe_tls(
     return out
 
 
-EXPECTED = {"TLS 1.3": True, "TLS 1.2 ECDHE+AEAD": True}  # everything else: refused
+# TLS 1.3 must be agreed; TLS 1.2 with ECDHE+AEAD may be (or refused: stricter); the rest not.
+EXPECTED: dict[str, bool | None] = {"TLS 1.3": True, "TLS 1.2 ECDHE+AEAD": None}
 
 
 def tls_findings(endpoint: str, shakes: list[Handshake]) -> list[str]:
@@ -223,7 +224,7 @@ def tls_findings(endpoint: str, shakes: list[Handshake]) -> list[str]:
     wrong = []
     for s in shakes:
         want = EXPECTED.get(s.offer, False)
-        if s.agreed is None:
+        if s.agreed is None or want is None:
             continue
         if s.agreed != want:
             verb = "accepted" if s.agreed else "refused"
@@ -262,11 +263,17 @@ def check_network(
             "(ECDHE+AEAD) and 1.3 on that service (tls_version, ciphers in its config)"
         )
         return failed("network", "; ".join(findings), fix, tls=facts), pids
+    strong = ", ".join(
+        f"{name} {'accepted' if s['agreed'] else 'refused'}"
+        for name, shakes in facts.items()
+        for s in shakes
+        if s["offer"] == "TLS 1.2 ECDHE+AEAD"
+    )
     untested = sorted({str(s["offer"]) for f in facts.values() for s in f if s["agreed"] is None})
     note = f"; not offered by this client: {', '.join(untested)}" if untested else ""
     detail = (
         f"{len(pids)} processes listen on {', '.join(addresses)} or loopback only; "
-        f"{len(endpoints)} TLS endpoints accept TLS 1.3 and TLS 1.2 ECDHE+AEAD and refuse "
-        f"weak suites and older versions{note}"
+        f"{len(endpoints)} TLS endpoints accept TLS 1.3 and refuse weak TLS 1.2 suites and "
+        f"older versions (TLS 1.2 ECDHE+AEAD: {strong}){note}"
     )
     return passed("network", detail, tls=facts, processes=sorted(pids)), pids

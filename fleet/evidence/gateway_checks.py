@@ -37,7 +37,7 @@ def check_elements(admin: GatewayAdmin, pks: dict[str, Pks]) -> Result:
         return failed("elements", "; ".join(wrong), fix, elements=facts)
     return passed(
         "elements",
-        f"{len(pks)} institutions: the gateway gives exactly their PKS elements",
+        f"the gateway gives exactly the PKS elements ({len(pks)} institutions)",
         elements=facts,
     )
 
@@ -64,7 +64,7 @@ def check_quota(admin: GatewayAdmin, pks: dict[str, Pks]) -> Result:
         return failed("quota", "; ".join(wrong), fix, institutions=facts)
     return passed(
         "quota",
-        f"{len(pks)} institutions: PoC flags as in the PKS, quota in force",
+        f"PoC flags as in the PKS, the quota in force ({len(pks)} institutions)",
         institutions=facts,
     )
 
@@ -72,7 +72,9 @@ def check_quota(admin: GatewayAdmin, pks: dict[str, Pks]) -> Result:
 def check_balikan(admin: GatewayAdmin, settings: EvidenceSettings, today: dt.date) -> Result:
     """Data balikan accepted against FOUND answers, per institution, over the last days."""
     first = (today - dt.timedelta(days=settings.balikan_days - 1)).isoformat()
-    counts = admin.usage_counts(first, today.isoformat())
+    # the gateway counts by the institution's local day (UTC+7 to UTC+9): one day more
+    last = (today + dt.timedelta(days=1)).isoformat()
+    counts = admin.usage_counts(first, last)
     per: dict[str, dict[str, int]] = {}
     for (inst, _day, outcome), n in counts.items():
         row = per.setdefault(inst, {"found": 0, "returned": 0})
@@ -87,7 +89,7 @@ def check_balikan(admin: GatewayAdmin, settings: EvidenceSettings, today: dt.dat
         for inst, r in sorted(per.items())
         if r["found"] and r["returned"] < settings.balikan_min_ratio * r["found"]
     ]
-    span = f"{first}..{today.isoformat()}"
+    span = f"{first}..{last}"
     if behind:
         fix = (
             "Periksa [balikan] di konfigurasi kios dan layanan instansi / Check the kiosks' "
@@ -132,6 +134,6 @@ def check_sanctions(admin: GatewayAdmin, pks: dict[str, Pks], write: bool) -> Re
     how = "read and written back unchanged" if write else "read (writing: --write-check)"
     return passed(
         "sanctions",
-        f"{len(pks)} institutions: {', '.join(SANCTION_FIELDS)} {how}",
+        f"{', '.join(SANCTION_FIELDS)} {how} ({len(pks)} institutions)",
         institutions=facts,
     )

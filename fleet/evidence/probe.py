@@ -95,7 +95,7 @@ def check_antiscrape(gateway_url: str, ca_file: Path, probe: Probe | None) -> Re
     if answers and answers[-1] == Outcome.PATTERN_BLOCKED.value:
         return passed(
             "antiscrape",
-            f"refused with PATTERN_BLOCKED at the {len(answers)}th sequential synthetic NIK",
+            f"refused with PATTERN_BLOCKED at sequential synthetic NIK no. {len(answers)}",
             answers=answers,
         )
     return failed(

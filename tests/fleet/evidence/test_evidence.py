@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from kiosk_sim.balikan_scenarios import BALIKAN_SCENARIOS
 from kiosk_sim.evidence import configure_evidence
+from kiosk_sim.scenarios import PageWatcher, Run
 from kiosk_sim.stack import DEMO_TIMEOUTS, ELEMENTS, Stack
 from simulators.personas import PERSONAS
 
@@ -47,13 +49,14 @@ def failing(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.timeout(180)
 async def test_passes_on_the_simulated_stack_and_signs(stack: Stack, tmp_path: Path) -> None:
-    code, report = await evidence(stack, "--out", str(tmp_path / "out"))
+    code, report = await evidence(stack, "--out", str(tmp_path / "out"), "--write-check")
     assert failing(report) == {}, json.dumps(failing(report), indent=1)
     assert code == 0 and report["ok"] is True
     got = statuses(report)
     for duty in ("network", "storage", "elements", "quota", "antiscrape", "outcomes"):
         assert got[duty] == "PASS", duty
     assert got["sanctions"] == "PASS" and got["coredumps"] == "PASS"
+    assert got["balikan"] == "SKIP" and got["reports"] == "SKIP"  # no FOUND yet, none due yet
     assert {d["duty"]: bool(d["clause"]) for d in report["duties"]} == dict.fromkeys(got, True)
     storage = next(d for d in report["duties"] if d["duty"] == "storage")
     assert storage["facts"]["files"] > 5 and len(storage["facts"]["canaries"]) > 5
@@ -112,3 +115,19 @@ async def test_the_quota_off_fails_the_quota_duty(stack: Stack) -> None:
     assert code == 6
     assert set(failing(report)) == {"quota"}
     assert "daily limit none (quota off)" in failing(report)["quota"]["detail"]
+
+
+@pytest.mark.timeout(120)
+async def test_data_balikan_flowing_then_falling_behind(stack: Stack) -> None:
+    """Last: the visits stay in the gateway's counts."""
+    scenarios = {name: scenario for name, _, scenario in BALIKAN_SCENARIOS}
+    async with PageWatcher(stack.ui_url) as page:
+        run = Run(stack, page, timeout=20.0)
+        assert (await scenarios["data balikan"](run)).endswith("returns +1")
+        code, report = await evidence(stack)
+        assert code == 0 and statuses(report)["balikan"] == "PASS"
+        # a FOUND whose return never came: 1 of 2 returned, below the 90% asked
+        assert (await scenarios["institution service down"](run)).endswith("returns +0")
+    code, report = await evidence(stack)
+    assert code == 6 and set(failing(report)) == {"balikan"}
+    assert "1 returns for 2 FOUND" in failing(report)["balikan"]["detail"]

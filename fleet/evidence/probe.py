@@ -20,6 +20,13 @@ from protocol.nik import is_valid_nik
 from protocol.outcomes import Outcome
 
 PATH = "/v1/verifications"
+# Refusals the gateway decides before the NIK rule: the probe cannot reach it past them.
+BEFORE_RULE = {
+    Outcome.INSTITUTION_INACTIVE.value,
+    Outcome.USER_INACTIVE.value,
+    Outcome.INVALID_NIK_FORMAT.value,
+    Outcome.DEVICE_DEACTIVATED.value,
+}
 
 
 def synthetic_niks(region: str, count: int) -> list[str]:
@@ -66,36 +73,48 @@ def check_antiscrape(gateway_url: str, ca_file: Path, probe: Probe | None) -> Re
             "Perbaiki [evidence.probe] / Fix [evidence.probe] cert_file and key_file",
         )
     parts = urlsplit(gateway_url)
-    conn = http.client.HTTPSConnection(
-        parts.hostname or "", parts.port or 443, context=ctx, timeout=10
-    )
     answers: list[str] = []
-    try:
-        for nik in synthetic_niks(probe.region, probe.max_lookups):
-            req = VerificationRequest(
-                secrets.token_hex(16),
-                nik,
-                MatchEvidence("right_index", 100, 1),
-                ReaderIdentity(probe.reader_id, probe.sam_id),
-                secrets.token_bytes(32),
-            )
-            status, outcome = _post(conn, req)
-            answers.append(outcome if status == 200 else f"HTTP {status} {outcome}")
-            if outcome == Outcome.PATTERN_BLOCKED.value or status != 200:
-                break
-    except (OSError, http.client.HTTPException) as err:
-        return failed(
-            "antiscrape",
-            f"the gateway did not answer the probe: {type(err).__name__}",
-            "Periksa gateway dan sertifikat perangkat probe / Check the gateway and the probe "
-            "device's certificate",
+    for nik in synthetic_niks(probe.region, probe.max_lookups):
+        req = VerificationRequest(
+            secrets.token_hex(16),
+            nik,
+            MatchEvidence("right_index", 100, 1),
+            ReaderIdentity(probe.reader_id, probe.sam_id),
+            secrets.token_bytes(32),
         )
-    finally:
-        conn.close()
+        # a connection per look-up, as a kiosk's session makes (none is kept alive)
+        conn = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port or 443, context=ctx, timeout=10
+        )
+        try:
+            status, outcome = _post(conn, req)
+        except (OSError, http.client.HTTPException) as err:
+            return failed(
+                "antiscrape",
+                f"the gateway did not answer the probe: {type(err).__name__}",
+                "Periksa gateway dan sertifikat perangkat probe / Check the gateway and the "
+                "probe device's certificate",
+                answers=answers,
+            )
+        finally:
+            conn.close()
+        answers.append(outcome if status == 200 else f"HTTP {status} {outcome}")
+        if outcome == Outcome.PATTERN_BLOCKED.value or status != 200 or outcome in BEFORE_RULE:
+            break
     if answers and answers[-1] == Outcome.PATTERN_BLOCKED.value:
         return passed(
             "antiscrape",
             f"refused with PATTERN_BLOCKED at sequential synthetic NIK no. {len(answers)}",
+            answers=answers,
+        )
+    last = answers[-1] if answers else "no answer"
+    if last.startswith("HTTP") or last in BEFORE_RULE:
+        return failed(
+            "antiscrape",
+            f"the gateway refused the probe before the NIK rule: {last}",
+            "Cabut sanksi/penonaktifan yang menolak perangkat probe, atau gunakan perangkat "
+            "probe instansi lain / Lift what refuses the probe device (a sanction, a "
+            "deactivation) or probe with another institution's device",
             answers=answers,
         )
     return failed(

@@ -12,9 +12,11 @@ from common.config import ConfigFile
 from fleet.errors import ConfigError
 from fleet.evidence import host, network, storage
 from fleet.evidence.model import Status
+from fleet.evidence.probe import synthetic_niks
 from fleet.evidence.settings import Pks, parse_evidence
 from fleet.evidence.signature import sign_evidence, verify_evidence
 from fleet.semester.signature import SignatureMismatch, sign_report
+from protocol.nik import is_valid_nik
 from protocol.signed import key_id, keyring
 from protocol.strict import Reader
 
@@ -141,3 +143,12 @@ def test_the_section_names_a_wrong_key(tmp_path: Path) -> None:
         _parse({"endpoints": ["gateway"]}, tmp_path)
     parsed = _parse({"pks": {"perpus-a": {"elements": ["nik"]}}, "scan": ["log"]}, tmp_path)
     assert parsed is not None
+
+
+def test_the_probe_niks_are_well_formed_and_in_sequence() -> None:
+    niks = synthetic_niks("330101", 5)
+    assert all(is_valid_nik(n) for n in niks)
+    assert len({n[:12] for n in niks}) == 1
+    assert [int(n[12:]) for n in niks] == [1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="region"):
+        synthetic_niks("990101", 2)

@@ -67,7 +67,8 @@ def check_storage(scan: tuple[Path, ...], canaries: Path | None) -> Result:
             "no folders to scan: list the stores, logs and broker persistence in [evidence] scan",
         )
     missing = [str(p) for p in scan if not p.exists()]
-    files = [f for f in files_under([p for p in scan if p.exists()]) if f != canaries]
+    skip = None if canaries is None else canaries.resolve()
+    files = [f for f in files_under([p for p in scan if p.exists()]) if f.resolve() != skip]
     needles: dict[str, str] = {}
     if canaries is not None:
         try:

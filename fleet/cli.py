@@ -12,6 +12,7 @@
     kiosk-fleet command DEVICE {ping,report_now,rotate_certificate} [--ttl S] [--timeout S]
     kiosk-fleet report --institution ID --semester YYYY-1|YYYY-2 [--out DIR]
     kiosk-fleet report verify PDF [--signature F] [--public-key F]
+    kiosk-fleet evidence [--out DIR] [--write-check] | evidence verify SIG   # PoC evidence
     kiosk-fleet keygen PATH            # a new admin signing key: PATH (private), PATH.pub
     kiosk-fleet serve [--retire] | alerts [--all] [--json]   # the fleet service
     kiosk-fleet ca init|crl|broker-acl PATH                   # the device CA (docs/fleet-ca.md)
@@ -30,7 +31,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from fleet.commands import audit, ca, devices, misc, report, sanction, state, status
+from fleet.commands import audit, ca, devices, evidence, misc, report, sanction, state, status
 from fleet.commands.context import CONFIG_ENV, Context
 from fleet.errors import ConfigError, FleetError
 from fleet.service import cli as service_cli
@@ -46,6 +47,7 @@ COMMANDS: list[AddParsers] = [
     audit.add_parsers,
     misc.add_parsers,
     report.add_parsers,
+    evidence.add_parsers,
     ca.add_parsers,
     service_cli.add_parsers,
 ]
@@ -60,6 +62,7 @@ exit codes:
   3  a kiosk did not report in time (offline: the retained document waits for it)
   4  a kiosk refused the document
   5  the audit chain or a report's signature does not verify (audit verify, report verify)
+  6  a duty of the PoC evidence failed (evidence: the report says what to fix)
 """
 
 

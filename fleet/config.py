@@ -45,6 +45,8 @@ from common.tls import client_context
 from fleet.ca.settings import SECTIONS as CA_SECTIONS
 from fleet.ca.settings import CaSettings, EstSettings, parse_ca, parse_est
 from fleet.errors import ConfigError, FleetError
+from fleet.evidence.settings import SECTIONS as EVIDENCE_SECTIONS
+from fleet.evidence.settings import EvidenceSettings, parse_evidence
 from fleet.service.settings import SECTIONS as SERVICE_SECTIONS
 from fleet.service.settings import ServiceSections, parse_service_sections
 from fleet.store import StoreConfig
@@ -104,6 +106,7 @@ class FleetConfig:
     public_key: Path | None = None
     ca: CaSettings | None = None  # fleet/ca/settings.py
     est: EstSettings | None = None
+    evidence: EvidenceSettings | None = None  # fleet/evidence/settings.py
 
 
 def parse_config(data: dict[str, Any], base: Path, source: str = "fleet.toml") -> FleetConfig:
@@ -118,6 +121,7 @@ def load_config(path: Path) -> FleetConfig:
 
 def _parse(file: ConfigFile) -> FleetConfig:
     known = {"admin", "broker", "gateway", "timeouts", "store", *SERVICE_SECTIONS, *CA_SECTIONS}
+    known |= set(EVIDENCE_SECTIONS)
     unknown = sorted(set(file.data) - known)
     if unknown:
         raise file.fail(unknown[0], "unknown section")
@@ -162,6 +166,7 @@ def _parse(file: ConfigFile) -> FleetConfig:
         public_key=public_key,
         ca=parse_ca(top, file),
         est=parse_est(top, file),
+        evidence=parse_evidence(top, file),
     )
     t.done()
     top.done()

@@ -33,6 +33,7 @@ from common.roles import Role, role_of_name
 from fleet.ca.errors import CaError, EnrolError
 from fleet.ca.est import StoreCall, _peer
 from fleet.ca.issuer import Issuer, hex_serial
+from fleet.provisioning import escrow
 from fleet.store.base import DeviceState, FleetStore, StoreError
 from fleet.store.handoverstore import HandoverQueries, StoredRecord
 from protocol import handover as codec
@@ -75,6 +76,8 @@ class HandoverApi:
         """Register the routes."""
         app.router.add_get(ROUTE, self._guard(self.records))
         app.router.add_post(ROUTE, self._guard(self.append))
+        app.router.add_put(escrow.KEY_ROUTE, self._guard(self.mcu_key))
+        app.router.add_post(escrow.CLEAR_ROUTE, self._guard(self.mcu_clear))
 
     def _guard(
         self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -117,6 +120,34 @@ class HandoverApi:
         self._caller(request, device)
         chain = await self._call(lambda store: chain_of(store, device))
         return web.json_response({"device": device, "records": chain})
+
+    async def mcu_key(self, request: web.Request) -> web.Response:
+        """PUT: escrow the kiosk's MCU clear key (before the tool sets it in the MCU)."""
+        device = request.match_info["device"]
+        self._caller(request, device)
+        key = escrow.parse_key(await escrow.json_body(request))
+        at = int(self._issuer.wall())
+        await self._call(lambda store: escrow.escrow(store, device, key, at))
+        _log.info("MCU key of %s escrowed", device)
+        return web.json_response({"device": device, "escrowed": True}, status=201)
+
+    async def mcu_clear(self, request: web.Request) -> web.Response:
+        """POST: one authorised tamper clear (a technician's or an admin's certificate)."""
+        device = request.match_info["device"]
+        who = self._person(request)
+        counter, seq = escrow.parse_clear(await escrow.json_body(request))
+        payload = await self._call(lambda store: escrow.clear_for(store, device, counter, seq))
+        _log.warning("tamper clear of %s (latch %d) authorised for %s", device, seq, who)
+        return web.json_response({"device": device, "payload": payload.hex()})
+
+    def _person(self, request: web.Request) -> str:
+        """The CN of a technician's or admin's certificate (EnrolError 403 otherwise)."""
+        cert = _peer(request)
+        if cert is None or self._admin_ca is None or cert.issuer != self._admin_ca.subject:
+            raise EnrolError(403, "not_person", "a tamper clear needs a technician or an admin")
+        if role_of_name(cert.subject, admin_ca=True) not in (Role.TECHNICIAN, Role.ADMIN):
+            raise EnrolError(403, "not_person", "a tamper clear needs a technician or an admin")
+        return _cn(cert)
 
     async def append(self, request: web.Request) -> web.Response:
         """POST: verify, countersign, store (and for a decommission: revoke and unbind)."""

@@ -38,8 +38,8 @@ from fleet.store.base import (
     TokenUse,
     UsageDay,
 )
-from fleet.store.ingest import ingest_batch
 from fleet.store.handoverstore import HandoverQueries, create_handover_tables
+from fleet.store.ingest import ingest_batch
 from fleet.store.reportstore import ReportQueries, create_report_tables
 from protocol.signed import Sanction
 

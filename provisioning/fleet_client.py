@@ -16,7 +16,7 @@ import aiohttp
 
 from provisioning.errors import ProvisionError
 
-MAX_ANSWER = 256 * 1024
+MAX_ANSWER = 4 * 1024 * 1024  # a handover PDF
 
 
 class FleetClient:

@@ -22,7 +22,7 @@ from provisioning.session import Session
 _log = logging.getLogger(__name__)
 TEST_CARD_NIK_SHA256 = "e6157e61b525313c09503e89f32fc3908629554bdbc48e50fe009e10e5d85d52"
 HEARTBEATS = 3
-PATTERNS = ("ready", "busy", "error")
+PATTERNS = ("success", "busy", "failure", "idle")
 
 
 async def selftest(s: Session) -> dict[str, Any]:

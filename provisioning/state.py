@@ -1,10 +1,10 @@
 """The provisioning run's state file: the steps finished and their non-personal results.
 
-`provision.json` in the agent's state folder ([state] dir): written atomically (a new file,
-fsync, rename, fsync of the folder) after every step, so a power cut between two steps leaves
-either the old or the new file, never half of one; `kiosk-provision` run again skips the steps
-recorded and continues with the first one missing. Results hold hardware ids, fingerprints,
-hashes and test outcomes, never personal data, never a secret.
+`provision-KIND.json` (install, decommission) in the agent's state folder ([state] dir):
+written atomically (a new file, fsync, rename, fsync of the folder) after every step, so a
+power cut between two steps leaves either the old or the new file, never half of one;
+`kiosk-provision` run again skips the steps recorded and continues with the first one missing.
+Results hold hardware ids, fingerprints, hashes and test outcomes: no personal data, no secret.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from provisioning.errors import StateError
 
-FILE_NAME = "provision.json"
+FILE_PREFIX = "provision-"  # provision-install.json, provision-decommission.json
 VERSION = 1
 
 
@@ -66,7 +66,7 @@ class RunState:
 
 def load(folder: Path, kind: str) -> RunState:
     """The state of an unfinished run of `kind` in `folder`, or a fresh one (StateError)."""
-    path = folder / FILE_NAME
+    path = folder / f"{FILE_PREFIX}{kind}.json"
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -82,22 +82,12 @@ def load(folder: Path, kind: str) -> RunState:
         if doc["v"] != VERSION or not isinstance(doc["steps"], dict):
             raise ValueError("version")
         steps = {str(k): dict(v) for k, v in doc["steps"].items()}
-        found = str(doc["kind"])
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise StateError(
             "STATE_DAMAGED",
             f"Berkas status {path} rusak: hapus berkas itu dan ulangi dari awal.",
             f"The state file {path} is damaged: delete it and start again.",
         ) from err
-    if found != kind:
-        raise StateError(
-            "OTHER_RUN",
-            f"Ada proses '{found}' yang belum selesai ({path}): selesaikan dulu atau hapus"
-            " berkas itu.",
-            f"An unfinished '{found}' run is recorded in {path}: finish it first or delete the"
-            " file.",
-            exit_code=None,
-        )
     return RunState(path, kind, steps)
 
 

@@ -19,6 +19,7 @@ new enrolment token brings it back (after a tamper).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -33,6 +34,7 @@ from common.roles import Role, role_of_name
 from fleet.ca.errors import CaError, EnrolError
 from fleet.ca.est import StoreCall, _peer
 from fleet.ca.issuer import Issuer, hex_serial
+from fleet.errors import FleetError
 from fleet.provisioning import escrow
 from fleet.store.base import DeviceState, FleetStore, StoreError
 from fleet.store.handoverstore import HandoverQueries, StoredRecord
@@ -76,6 +78,7 @@ class HandoverApi:
         """Register the routes."""
         app.router.add_get(ROUTE, self._guard(self.records))
         app.router.add_post(ROUTE, self._guard(self.append))
+        app.router.add_get(ROUTE + "/{seq}/pdf", self._guard(self.pdf))
         app.router.add_put(escrow.KEY_ROUTE, self._guard(self.mcu_key))
         app.router.add_post(escrow.CLEAR_ROUTE, self._guard(self.mcu_clear))
 
@@ -88,7 +91,7 @@ class HandoverApi:
             except EnrolError as err:
                 _log.info("handover %s refused (%s): %s", request.path, err.code, err)
                 return web.Response(status=err.status, text=f"{err}\n")
-            except (StoreError, CaError) as err:
+            except (StoreError, CaError, FleetError) as err:
                 _log.error("handover %s failed: %s", request.path, err)
                 return web.Response(
                     status=503,
@@ -120,6 +123,20 @@ class HandoverApi:
         self._caller(request, device)
         chain = await self._call(lambda store: chain_of(store, device))
         return web.json_response({"device": device, "records": chain})
+
+    async def pdf(self, request: web.Request) -> web.Response:
+        """GET: one record's printable page (Indonesian)."""
+        from fleet.provisioning.document import render_pdf
+
+        device = request.match_info["device"]
+        self._caller(request, device)
+        chain = await self._call(lambda store: chain_of(store, device))
+        seq = request.match_info["seq"]
+        if not seq.isdigit() or int(seq) >= len(chain):
+            raise EnrolError(404, "no_record", f"{device} has no record {seq}")
+        record = chain[int(seq)]
+        body = await asyncio.to_thread(render_pdf, record)
+        return web.Response(body=body, content_type="application/pdf")
 
     async def mcu_key(self, request: web.Request) -> web.Response:
         """PUT: escrow the kiosk's MCU clear key (before the tool sets it in the MCU)."""

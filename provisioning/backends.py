@@ -14,7 +14,7 @@ import os
 import shutil
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from common.token import Token, TokenConfig
 from edge_agent.config import AgentConfig
+from provisioning import links
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
@@ -136,3 +137,6 @@ class Backends:
     # the test card's finger matched its template (hardware-specific: see provisioning.selftest)
     test_card: Callable[[AgentConfig], str] = no_test_card
     test_finger: Callable[[AgentConfig], bool] | None = None
+    # the links with the new certificate (provisioning.links)
+    gateway_health: Callable[[AgentConfig, ssl.SSLContext], Awaitable[float]] = links.gateway_health
+    broker_round_trip: Callable[[AgentConfig, ssl.SSLContext], float] = links.broker_round_trip

@@ -109,6 +109,10 @@ async def wipe(s: Session) -> dict[str, Any]:
                     " user or root, then run again.",
                 ) from err
             removed += 1
+    state = s.config.state
+    if state is not None and state.state_key.exists():  # the key of remote-state.json
+        state.state_key.unlink()
+        removed += 1
     return {"removed": removed, "folders": [str(f) for f in folders]}
 
 

@@ -13,7 +13,6 @@ import logging
 from typing import Any
 
 from hardware.errors import HardwareError
-from provisioning import links
 from provisioning.backends import McuLink
 from provisioning.errors import SelfTestError
 from provisioning.install import MAX_SKEW_S
@@ -50,7 +49,7 @@ async def selftest(s: Session) -> dict[str, Any]:
         results.update(indicators="skipped", tamper="skipped", mcu="skipped")
     ident = await s.identity(SelfTestError)
     ctx = ident.client_context(s.config.gateway.ca_file)
-    skew = await links.gateway_health(s.config, ctx)
+    skew = await s.backends.gateway_health(s.config, ctx)
     if abs(skew) > MAX_SKEW_S + 0.5:
         raise SelfTestError(
             "CLOCK_SKEW",
@@ -63,7 +62,7 @@ async def selftest(s: Session) -> dict[str, Any]:
     if s.config.mqtt is not None:
         mqtt_ctx = ident.client_context(s.config.mqtt.ca_file or s.config.gateway.ca_file)
         facts["broker_ms"] = round(
-            await s.in_thread(links.broker_round_trip, s.config, mqtt_ctx), 1
+            await s.in_thread(s.backends.broker_round_trip, s.config, mqtt_ctx), 1
         )
         results["broker"] = "pass"
     else:

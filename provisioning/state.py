@@ -54,7 +54,7 @@ class RunState:
 
     def save(self) -> None:
         """Write atomically with fsync (StateError naming the file)."""
-        write_atomic(self.path, json.dumps(self.as_json(), indent=1, sort_keys=True) + "\n")
+        write_atomic(self.path, json.dumps(self.as_json(), indent=1) + "\n")
 
     def remove(self) -> None:
         """Delete the file (a run that finished everything, or a decommission)."""

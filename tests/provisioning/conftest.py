@@ -1,0 +1,344 @@
+"""Fixtures: the fleet service's EST listener with the provisioning routes (a SQLite store, a
+registered kiosk, a technician), a stand-in gateway health route that requires the kiosk's new
+certificate, the kiosk's SoftHSM token, and fakes for the devices behind the binding and SAM
+steps and the supervisor MCU."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import io
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+import pytest
+from aiohttp import web
+
+import edge_agent.config
+from common.tls import server_context
+from common.token import TokenConfig
+from edge_agent.config import (
+    AgentConfig,
+    DeviceConfig,
+    GatewayConfig,
+    IdentityConfig,
+    MqttConfig,
+    ReaderConfig,
+    StateConfig,
+    SupervisorConfig,
+)
+from fleet.ca.authority import CertificateAuthority
+from fleet.ca.est import EstApi, est_context
+from fleet.ca.issuer import Issuer
+from fleet.ca.keys import load_certificate, load_pem_key
+from fleet.ca.settings import EstSettings
+from fleet.provisioning.handover import HandoverApi
+from fleet.store.base import DeviceEntry, FleetStore
+from fleet.store.sqlite import SqliteStore
+from hardware.supervisor.errors import NakReason, SupervisorRefusedError
+from kiosk_sim.pki import Issued, Pki, make_pki
+from protocol.mcu_clear import clear_payload
+from provisioning import cli
+from provisioning.backends import Backends
+from provisioning.selftest import TEST_CARD_NIK_SHA256
+from tests.fleet.ca.conftest import INSTITUTION, KIOSK, SERIAL, Wall, _person
+
+T = TypeVar("T")
+
+
+@dataclass
+class Fleet:
+    """The running fleet side."""
+
+    url: str
+    pki: Pki
+    store: FleetStore
+    issuer: Issuer
+    wall: Wall
+    technician: Issued
+    runner: web.AppRunner
+    gateway_url: str = ""
+    health_calls: int = 0
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
+    """EST + handover routes on loopback, and a gateway health route for kiosk certificates."""
+    pki = make_pki(tmp_path / "pki")
+    wall = Wall()
+    wall.now = dt.datetime.now(dt.UTC).timestamp()
+    ca = CertificateAuthority(
+        load_certificate(pki.device_ca.cert, "device CA"), load_pem_key(pki.device_ca.key, "ca")
+    )
+    issuer = Issuer(ca, days=30, key_origin="any", wall=wall)
+    store = SqliteStore(tmp_path / "fleet.sqlite3")
+    store.put_device(DeviceEntry(KIOSK, INSTITUTION, "33", serial=SERIAL))
+
+    async def call(fn: Callable[[FleetStore], T]) -> T:
+        return await asyncio.to_thread(fn, store)
+
+    admin_ca = load_certificate(pki.admin_ca.cert, "admin CA")
+    ctx = est_context(
+        EstSettings("127.0.0.1", 0, pki.server.cert, pki.server.key), [ca.cert, admin_ca]
+    )
+    app = web.Application()
+    EstApi(issuer, call, admin_ca=admin_ca).add_routes(app)
+    HandoverApi(issuer, call, admin_ca=admin_ca).add_routes(app)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx).start()
+    port = runner.addresses[0][1]
+    technician = _person(pki, tmp_path, "tech-1", "technician")
+    running = Fleet(f"https://localhost:{port}", pki, store, issuer, wall, technician, runner)
+
+    async def health(request: web.Request) -> web.Response:
+        running.health_calls += 1
+        return web.json_response({"status": "ok"})
+
+    gw = web.Application()
+    gw.router.add_get("/v1/health", health)
+    gw_runner = web.AppRunner(gw, access_log=None)
+    await gw_runner.setup()
+    gw_ctx = server_context(pki.server.cert, pki.server.key, [pki.device_ca.cert])
+    await web.TCPSite(gw_runner, "127.0.0.1", 0, ssl_context=gw_ctx).start()
+    running.gateway_url = f"https://localhost:{gw_runner.addresses[0][1]}"
+    yield running
+    await gw_runner.cleanup()
+    await runner.cleanup()
+    store.close()
+
+
+@dataclass
+class FakeMcu:
+    """The supervisor MCU's link as the tool uses it."""
+
+    key: bytes | None = None
+    enclosure_open: bool = False
+    latched: bool = False
+    tamper_seq: int = 0
+    clear_counter: int = 0
+    heartbeats: int = 0
+    patterns: list[str] = field(default_factory=list)
+    silent: bool = False
+
+    def hello(self) -> Any:
+        return self.request_status()
+
+    def request_status(self) -> Any:
+        if self.silent:
+            from hardware.supervisor.errors import SupervisorTimeoutError
+
+            raise SupervisorTimeoutError("no answer")
+        return SimpleNamespace(
+            key_set=self.key is not None,
+            enclosure_open=self.enclosure_open,
+            tamper_latched=self.latched,
+            tamper_seq=self.tamper_seq,
+            clear_counter=self.clear_counter,
+        )
+
+    def provision_key(self, key: bytes) -> None:
+        if self.key is not None:
+            raise SupervisorRefusedError("refused", NakReason.KEY_ALREADY_SET)
+        self.key = key
+
+    def send_heartbeat(self) -> None:
+        self.heartbeats += 1
+
+    def wait_heartbeats_acked(self, count: int, timeout: float) -> bool:
+        return self.heartbeats >= count
+
+    def set_pattern(self, pattern: Any) -> None:
+        self.patterns.append(str(pattern))
+
+    def buzzer(self, duration_ms: int) -> None:
+        self.patterns.append("buzzer")
+
+    def send_clear(self, payload: bytes) -> None:
+        assert self.key is not None
+        counter = int.from_bytes(payload[:4], "big")
+        if (
+            payload == clear_payload(self.key, counter, self.tamper_seq)
+            and counter > self.clear_counter
+        ):
+            self.latched, self.clear_counter = False, counter
+
+
+class ScriptedPrompter:
+    """The technician: opens and closes the enclosure when told, answers yes (or `answer`)."""
+
+    def __init__(self, mcu: FakeMcu, answer: bool = True) -> None:
+        self.mcu = mcu
+        self.answer = answer
+        self.asked: list[str] = []
+
+    def confirm(self, question_id: str, question_en: str) -> bool:
+        self.asked.append(question_en)
+        return self.answer
+
+    def wait(self, instruction_id: str, instruction_en: str) -> None:
+        self.asked.append(instruction_en)
+        if instruction_en.startswith("Open"):
+            self.mcu.enclosure_open, self.mcu.latched = True, True
+            self.mcu.tamper_seq += 1
+        else:
+            self.mcu.enclosure_open = False
+
+
+@dataclass
+class FakeInventory:
+    """What provisioning.binding.read_inventory answers (protocol.inventory.Inventory's shape)."""
+
+    reader_serial: str = "RDR-0001"
+    sam_serial: str = "SAM-0001"
+    sam_activated: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "reader_name": "Virtual PCD 00 00",
+            "reader_serial": self.reader_serial,
+            "sam_serial": self.sam_serial,
+            "sam_activated": self.sam_activated,
+            "sensor_serial": "FPM-0001",
+            "sensor_params": {"capacity": 300},
+            "mcu_id": "MCU-0001",
+        }
+
+
+@dataclass
+class Kiosk:
+    """A kiosk ready to be provisioned: its config, fakes, and how to run the tool."""
+
+    config_file: Path
+    config: AgentConfig
+    token: TokenConfig
+    fleet: Fleet
+    mcu: FakeMcu
+    prompter: ScriptedPrompter
+    backends: Backends
+    registered: list[dict[str, Any]] = field(default_factory=list)
+
+    def args(self, command: str, *extra: str) -> argparse.Namespace:
+        """Parsed arguments of one command (JSON output)."""
+        tech = self.fleet.technician
+        common = ["--representative", "PEG-000123", "--technician-cert", str(tech.cert)]
+        common += ["--technician-key", str(tech.key)]
+        if command == "install":
+            common += ["--serial", SERIAL, "--location", "Kantor Cabang Semarang"]
+            common += ["--confirm-indicators"]
+        if command in ("status", "exit-codes"):
+            common = []
+        argv = ["--config", str(self.config_file), "--json", command, *common, *extra]
+        return cli.build_parser().parse_args(argv)
+
+    async def run(self, command: str, *extra: str, **over: Any) -> tuple[int, list[dict[str, Any]]]:
+        """Run the tool; (exit code, its JSON Lines)."""
+        out = io.StringIO()
+        backends = replace(self.backends, **over) if over else self.backends
+        code = await cli.run(
+            self.args(command, *extra), backends=backends, prompt=self.prompter, stream=out
+        )
+        return code, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+@pytest.fixture
+def kiosk(tmp_path: Path, fleet: Fleet, softhsm_token: TokenConfig, token_provider: Path) -> Kiosk:
+    """The kiosk KIOSK (serial SERIAL) with nothing provisioned yet."""
+    ident = IdentityConfig(
+        token_module=softhsm_token.module,
+        token_label=softhsm_token.label,
+        pin_file=softhsm_token.pin_file,
+        est_url=f"{fleet.url}/.well-known/est",
+        institution=INSTITUTION,
+        dir=tmp_path / "identity",
+        est_ca_file=fleet.pki.server_ca.cert,
+        serial=SERIAL,
+    )
+    config = AgentConfig(
+        device=DeviceConfig(KIOSK),
+        reader=ReaderConfig(reader_id="", sam_id=""),
+        gateway=GatewayConfig(
+            url=fleet.gateway_url,
+            ca_file=fleet.pki.server_ca.cert,
+            cert_file=ident.cert_file,
+            key_file=ident.key_file,
+        ),
+        state=StateConfig(dir=tmp_path / "state"),
+        supervisor=SupervisorConfig(port="/dev/null"),
+        mqtt=MqttConfig(host="localhost", ca_file=fleet.pki.server_ca.cert),
+        identity=ident,
+    )
+    mcu = FakeMcu()
+    registered: list[dict[str, Any]] = []
+
+    @contextlib.contextmanager
+    def supervisor(config: AgentConfig) -> Iterator[FakeMcu]:
+        yield mcu
+
+    def register(url: str, ctx: Any, device: str, inv: FakeInventory) -> None:
+        registered.append(inv.as_json())
+
+    backends = Backends(
+        pcscd_ready=lambda: True,
+        disk_usage=lambda path: (10 * 2**30, 32 * 2**30),
+        temperature=lambda: 48.0,
+        read_inventory=lambda config: FakeInventory(),
+        register_inventory=register,
+        bind_sam=lambda config, token: SimpleNamespace(as_json=lambda: {"sam_bound": "SAM-0001"}),
+        supervisor=supervisor,
+        test_card=lambda config: TEST_CARD_NIK_SHA256,
+        test_finger=lambda config: True,
+        broker_round_trip=lambda config, ctx: 3.0,
+    )
+    config_file = tmp_path / "agent.toml"  # read through load_config: patched in `run`
+    k = Kiosk(
+        config_file, config, softhsm_token, fleet, mcu, ScriptedPrompter(mcu), backends, registered
+    )
+    _CONFIGS[str(config_file)] = config
+    return k
+
+
+_CONFIGS: dict[str, AgentConfig] = {}
+
+
+@pytest.fixture(autouse=True)
+def _config_by_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tool reads agent.toml with load_config: the fixture's config instead."""
+    real = edge_agent.config.load_config
+
+    def load(path: str | Path) -> AgentConfig:
+        found = _CONFIGS.get(str(path))
+        return found if found is not None else real(path)
+
+    monkeypatch.setattr(cli, "load_config", load)
+
+
+def steps_of(lines: list[dict[str, Any]], event: str) -> list[str]:
+    """The steps of one kind of event in the tool's JSON Lines."""
+    return [line["step"] for line in lines if line["event"] == event]
+
+
+def failure(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """The error of the failed step."""
+    found = [line["error"] for line in lines if line["event"] == "failed"]
+    assert found, lines
+    error: dict[str, Any] = found[0]
+    return error
+
+
+__all__ = [
+    "INSTITUTION",
+    "KIOSK",
+    "SERIAL",
+    "FakeInventory",
+    "Fleet",
+    "Kiosk",
+    "failure",
+    "steps_of",
+]

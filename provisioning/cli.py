@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--location", default="", help="where the kiosk stands (text)")
     i.add_argument("--confirm-indicators", action="store_true", help="lights/buzzer: no prompt")
     i.add_argument("--restart", action="store_true", help="forget an unfinished run first")
+    i.add_argument(
+        "--enrolment-token-file", type=Path, help="a token got beforehand (default: ask the fleet)"
+    )
     d = sub.add_parser("decommission", help="take this kiosk out of service (resumable)")
     d.add_argument("--reason", default="decommission", help="why (text)")
     d.add_argument("--return-to-service", action="store_true", help="after a tamper: reprovision")
@@ -137,6 +140,7 @@ async def run(
             reason=reason[:200],
             return_to_service=back,
             log_dirs=tuple(getattr(args, "log_dir", ())),
+            enrolment_token_file=getattr(args, "enrolment_token_file", None),
         )
         session = Session(
             config,

@@ -99,8 +99,19 @@ async def enrol(s: Session) -> dict[str, Any]:
     token_file = s.state_dir / ENROLMENT_FILE_NAME
     config = dataclasses.replace(cfg, enrolment_token_file=token_file)
     ident = DeviceIdentity(config, s.device)
+    given = s.options.enrolment_token_file
     if not cfg.cert_file.exists():
-        token = await s.fleet().enrolment_token(cfg.serial, cfg.institution, EnrolError)
+        if given is not None:
+            try:
+                token = given.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as err:
+                raise EnrolError(
+                    "TOKEN_FILE",
+                    f"Berkas token enrolmen {given} tidak terbaca.",
+                    f"The enrolment token file {given} cannot be read.",
+                ) from err
+        else:
+            token = await s.fleet().enrolment_token(cfg.serial, cfg.institution, EnrolError)
         token_file.parent.mkdir(parents=True, exist_ok=True)
         token_file.write_text(token + "\n")
         token_file.chmod(0o600)
@@ -110,9 +121,9 @@ async def enrol(s: Session) -> dict[str, Any]:
         raise EnrolError(
             "ENROL_FAILED",
             f"Enrolmen kios gagal: {err}. Jika token sudah terpakai atau kedaluwarsa, jalankan"
-            " perintah yang sama lagi: alat ini meminta token baru.",
+            " perintah yang sama lagi tanpa --enrolment-token-file: alat ini meminta token baru.",
             f"Enrolling the kiosk failed: {err}. If the token was used or expired, run the same"
-            " command again: the tool asks for a new one.",
+            " command again without --enrolment-token-file: the tool asks for a new one.",
             retry=err.retry,
         ) from err
     finally:

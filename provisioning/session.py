@@ -62,6 +62,7 @@ class Options:
     reason: str = ""
     return_to_service: bool = False
     log_dirs: tuple[Path, ...] = ()
+    enrolment_token_file: Path | None = None  # a token obtained beforehand (else asked for)
 
 
 @dataclass

@@ -65,6 +65,18 @@ class Fleet:
     runner: web.AppRunner
     gateway_url: str = ""
     health_calls: int = 0
+    sites: dict[str, web.TCPSite] = field(default_factory=dict)
+
+    async def stop(self, which: str) -> None:
+        """Make the fleet service or the gateway unreachable (its port closed)."""
+        await self.sites[which].stop()
+
+    async def start(self, which: str) -> None:
+        """Listen again on the same port."""
+        site = self.sites[which]
+        again = web.TCPSite(site._runner, "127.0.0.1", site._port, ssl_context=site._ssl_context)
+        await again.start()
+        self.sites[which] = again
 
 
 @pytest.fixture
@@ -92,7 +104,8 @@ async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     HandoverApi(issuer, call, admin_ca=admin_ca).add_routes(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx).start()
+    fleet_site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+    await fleet_site.start()
     port = runner.addresses[0][1]
     technician = _person(pki, tmp_path, "tech-1", "technician")
     running = Fleet(f"https://localhost:{port}", pki, store, issuer, wall, technician, runner)
@@ -106,8 +119,11 @@ async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     gw_runner = web.AppRunner(gw, access_log=None)
     await gw_runner.setup()
     gw_ctx = server_context(pki.server.cert, pki.server.key, [pki.device_ca.cert])
-    await web.TCPSite(gw_runner, "127.0.0.1", 0, ssl_context=gw_ctx).start()
+    gw_site = web.TCPSite(gw_runner, "127.0.0.1", 0, ssl_context=gw_ctx)
+    await gw_site.start()
     running.gateway_url = f"https://localhost:{gw_runner.addresses[0][1]}"
+    fleet_site._port, gw_site._port = port, gw_runner.addresses[0][1]
+    running.sites = {"fleet": fleet_site, "gateway": gw_site}
     yield running
     await gw_runner.cleanup()
     await runner.cleanup()

@@ -1,7 +1,8 @@
 """Roles by certificate: the OU of a certificate from the platform's CAs names what it may do.
 
 - `kiosk` (device CA): a kiosk; CN = device id, O = institution.
-- `technician` (admin CA): may only ask the fleet service for enrolment tokens.
+- `technician` (admin CA): may only ask the fleet service for enrolment tokens and register a
+  kiosk's hardware (`PUT /provision/v1/devices/{id}/hardware`).
 - `read-only-admin` (admin CA): may only read (gateway GETs, broker reads, `kiosk-fleet status`).
 - `admin` (admin CA): everything, the signing key of desired-state documents stays with them.
 

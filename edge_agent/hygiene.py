@@ -133,6 +133,10 @@ class Notifier:
                 watchdog_loop(self._clock, interval, self._env), name="sd-watchdog"
             )
 
+    def status(self, text: str) -> None:
+        """Tell systemd what the agent is doing (STATUS=, without READY)."""
+        sd_notify(f"STATUS={text}", self._env)
+
     async def stopping(self) -> None:
         """Tell systemd the agent is stopping; end the pings."""
         sd_notify("STOPPING=1", self._env)

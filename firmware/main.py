@@ -49,6 +49,7 @@ def build(on_event=None, root=""):
         wdt=wdt,
         config=config,
         on_event=on_event,
+        board_id=machine.unique_id(),
     )
 
 

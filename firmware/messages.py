@@ -8,10 +8,12 @@ GET_STATUS   Pi->MCU  (empty)                         -> STATUS
 CLEAR_TAMPER Pi->MCU  counter u32, hmac 32 bytes      -> ACK | NAK
 SET_KEY      Pi->MCU  key 32 bytes (once only)        -> ACK | NAK
 TAMPER_ACK   Pi->MCU  tamper_seq u32                  (no answer)
+GET_ID       Pi->MCU  (empty)                         -> IDENT | NAK (NO_ID)
 ACK          MCU->Pi  request type u8
 NAK          MCU->Pi  request type u8, reason u8
 STATUS       MCU->Pi  see STATUS_FORMAT
 TAMPER       MCU->Pi  causes u8, tamper_seq u32
+IDENT        MCU->Pi  version u8, board id (1..16 bytes: the RP2040's flash unique id)
 Answers carry the seq of the request they answer.
 """
 
@@ -48,10 +50,12 @@ REPLAYED = const(3)
 NO_KEY = const(4)
 KEY_ALREADY_SET = const(5)
 STORAGE_FAILED = const(6)
+NO_ID = const(7)  # the board has no unique id to report
 
 KEY_SIZE = const(32)
 MAC_SIZE = const(32)
 MAX_BUZZ_MS = const(10000)
+MAX_ID_SIZE = const(16)
 
 # version, flags, causes, pattern, reset_count, tamper_seq, clear_counter, uptime_s,
 # dropped truncated, corrupt, unknown, malformed
@@ -94,6 +98,11 @@ def status_payload(
 def tamper_payload(causes, tamper_seq):
     """Build a TAMPER payload."""
     return struct.pack(TAMPER_FORMAT, causes, tamper_seq)
+
+
+def ident_payload(board_id):
+    """Build an IDENT payload: protocol version, then the board's unique id."""
+    return bytes((PROTOCOL_VERSION,)) + bytes(board_id)
 
 
 def ack_payload(request_type):

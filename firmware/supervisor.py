@@ -36,12 +36,15 @@ class Supervisor:
         wdt=None,
         config=None,
         on_event=None,
+        board_id=None,
     ):
         self.uart = uart
         self.clock = clock
         self.store = store
         self.wdt = wdt
         self.on_event = on_event
+        ok = board_id is not None and 1 <= len(board_id) <= msg.MAX_ID_SIZE
+        self.board_id = bytes(board_id) if ok else None
         self.config = config if config is not None else load_config(store)
         self.state = load_state(store)
         key = store.read(KEY_FILE)
@@ -199,6 +202,13 @@ class Supervisor:
             self._clear(seq, payload)
         elif mtype == link.SET_KEY:
             self._set_key(seq, payload)
+        elif mtype == link.GET_ID:
+            if payload:
+                self._refuse(mtype, seq, msg.MALFORMED)
+            elif self.board_id is None:
+                self._refuse(mtype, seq, msg.NO_ID)
+            else:
+                self._send(link.IDENT, seq, msg.ident_payload(self.board_id))
         elif mtype == link.TAMPER_ACK:
             acked = msg.read_u32(payload)
             if acked is None:

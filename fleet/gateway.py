@@ -20,7 +20,7 @@ _CODE = re.compile(r"^[A-Z][A-Z_]{0,39}\Z")
 
 
 class GatewayAdmin:
-    """/admin/v1/devices/{id}/revoke|reinstate, /admin/v1/institutions/{id}/policy|quota."""
+    """/admin/v1/devices/{id}/revoke|reinstate|binding, /admin/v1/institutions/{id}/policy|quota."""
 
     def __init__(self, url: str, ssl_context: ssl.SSLContext, *, timeout: float = 5.0) -> None:
         parts = urlsplit(url)
@@ -52,6 +52,28 @@ class GatewayAdmin:
         status, body = self._request("POST", path, {})
         if status != 200:
             raise FleetError(f"the gateway refused to {action} {device_id}: {_error(status, body)}")
+
+    def bind(self, device_id: str, reader_id: str, sam_id: str) -> None:
+        """Pin the device to this reader and SAM at the gateway (in force at once, stored)."""
+        path = f"/admin/v1/devices/{quote(device_id, safe='')}/binding"
+        body = {"reader_id": reader_id, "sam_id": sam_id}
+        self._json("PUT", path, body, f"pin {device_id} to its reader and SAM")
+
+    def unbind(self, device_id: str) -> None:
+        """Forget the device's stored reader/SAM pin at the gateway."""
+        path = f"/admin/v1/devices/{quote(device_id, safe='')}/binding"
+        self._json("DELETE", path, None, f"unpin {device_id}")
+
+    def binding(self, device_id: str) -> tuple[str | None, str | None] | None:
+        """The (reader id, SAM id) the gateway pins the device to, or None."""
+        path = f"/admin/v1/devices/{quote(device_id, safe='')}/binding"
+        body = self._json("GET", path, None, f"read the pin of {device_id}", missing_ok=True)
+        if body is None:
+            return None
+        reader, sam = body.get("reader_id"), body.get("sam_id")
+        if not all(v is None or isinstance(v, str) for v in (reader, sam)):
+            raise FleetError("the gateway's binding answer is malformed")
+        return reader, sam
 
     def put_crl(self, der: bytes) -> dict[str, Any]:
         """Install a new CRL (device or admin CA, DER) at the gateway; its answer."""

@@ -1,5 +1,6 @@
-"""Admin endpoints (admin certificates only): revoke or reinstate a device, read and set an
-institution's policy, read quota and usage counts, install a new CRL. Every change is a security
+"""Admin endpoints (admin certificates only): revoke or reinstate a device, pin it to the reader
+and SAM read from its hardware (in force at once, persisted), read and set an institution's
+policy, read quota and usage counts, install a new CRL. Every change is a security
 event. Roles by certificate (common/roles.py): an admin-CA certificate with OU read-only-admin
 (or its CN in `[tls] read_only_admins`) may only read; OU technician may do nothing here.
 """
@@ -25,6 +26,7 @@ from gateway.store.base import Store
 from gateway.usage import UsageCounter
 from protocol.messages import encode_body
 from protocol.regions import utc_offset_hours
+from protocol.strict import Reader, StrictError
 
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
@@ -33,12 +35,19 @@ ROUTES: dict[str, str] = {
     "/admin/v1/devices": "GET",
     "/admin/v1/devices/{device_id}/revoke": "POST",
     "/admin/v1/devices/{device_id}/reinstate": "POST",
+    "/admin/v1/devices/{device_id}/binding": "GET, PUT, DELETE",
     "/admin/v1/institutions": "GET",
     "/admin/v1/institutions/{institution}/policy": "GET, PUT, PATCH",
     "/admin/v1/institutions/{institution}/quota": "GET",
     "/admin/v1/usage": "GET",
     "/admin/v1/crl": "PUT",
 }
+
+
+def _binding(
+    device_id: str, reader_id: str | None, sam_id: str | None, stored: bool
+) -> dict[str, object]:
+    return {"device_id": device_id, "reader_id": reader_id, "sam_id": sam_id, "stored": stored}
 
 
 def _ok(body: dict[str, object]) -> web.Response:
@@ -73,6 +82,10 @@ class AdminApi:
         r.add_get("/admin/v1/devices", self._wrap(self.devices))
         r.add_post("/admin/v1/devices/{device_id}/revoke", self._wrap(self.revoke))
         r.add_post("/admin/v1/devices/{device_id}/reinstate", self._wrap(self.reinstate))
+        binding = "/admin/v1/devices/{device_id}/binding"
+        r.add_get(binding, self._wrap(self.get_binding))
+        r.add_put(binding, self._wrap(self.put_binding))
+        r.add_delete(binding, self._wrap(self.delete_binding))
         r.add_get("/admin/v1/institutions", self._wrap(self.institutions))
         policy = "/admin/v1/institutions/{institution}/policy"
         r.add_get(policy, self._wrap(self.get_policy))
@@ -142,6 +155,53 @@ class AdminApi:
             device_id,
         )
         return _ok({"device_id": device_id, "revoked": revoked})
+
+    async def get_binding(self, request: web.Request, admin: Peer) -> web.StreamResponse:
+        """GET .../binding: the reader and SAM the device is pinned to (stored or config)."""
+        device_id = request.match_info["device_id"]
+        if not _DEVICE_ID.match(device_id):
+            return respond(error_answer(400, "BAD_REQUEST", "not a device id", "device_id"))
+        pin = self._registry.pin(device_id)
+        if pin is None or (pin.reader_id is None and pin.sam_id is None):
+            return respond(error_answer(404, "NOT_FOUND", "the device is not pinned"))
+        stored = self._registry.stored_pin(device_id) is not None
+        return _ok(_binding(device_id, pin.reader_id, pin.sam_id, stored))
+
+    async def put_binding(self, request: web.Request, admin: Peer) -> web.StreamResponse:
+        """PUT .../binding {"reader_id", "sam_id"}: pin the device, persisted, in force at once."""
+        device_id = request.match_info["device_id"]
+        if not _DEVICE_ID.match(device_id):
+            return respond(error_answer(400, "BAD_REQUEST", "not a device id", "device_id"))
+        body = await read_json(request)
+        if isinstance(body, Answer):
+            return respond(body)
+        try:
+            r = Reader(body, "binding")
+            reader_id = r.text("reader_id", pattern=_DEVICE_ID)
+            sam_id = r.text("sam_id", pattern=_DEVICE_ID)
+            r.done()
+        except StrictError as err:
+            return respond(error_answer(400, "BAD_REQUEST", err.reason, err.path))
+        await self._registry.set_binding(device_id, reader_id, sam_id)
+        SECURITY.warning(
+            "admin_action admin=%s action=bind device=%s reader=%s sam=%s",
+            admin.name,
+            device_id,
+            reader_id,
+            sam_id,
+        )
+        return _ok(_binding(device_id, reader_id, sam_id, True))
+
+    async def delete_binding(self, request: web.Request, admin: Peer) -> web.StreamResponse:
+        """DELETE .../binding: forget the stored pin (a config pin is in force again)."""
+        device_id = request.match_info["device_id"]
+        if not _DEVICE_ID.match(device_id):
+            return respond(error_answer(400, "BAD_REQUEST", "not a device id", "device_id"))
+        await self._registry.remove_binding(device_id)
+        SECURITY.warning("admin_action admin=%s action=unbind device=%s", admin.name, device_id)
+        pin = self._registry.pin(device_id)
+        reader_id, sam_id = (pin.reader_id, pin.sam_id) if pin is not None else (None, None)
+        return _ok(_binding(device_id, reader_id, sam_id, False))
 
     async def put_crl(self, request: web.Request, admin: Peer) -> web.StreamResponse:
         """PUT /admin/v1/crl: a new CRL of the device CA or the admin CA (DER, or PEM), in force

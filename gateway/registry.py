@@ -1,11 +1,13 @@
 """What the gateway knows about institutions and devices: policies (config, then admin changes
-persisted in the store), revoked devices, the device CRL, device pinning.
+persisted in the store), revoked devices, the device CRL, device pinning (config pins, then
+reader/SAM pins set through the admin API and persisted in the store, which win).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from common.tasks import cancel_and_wait
 from gateway.config import DevicePin, GatewayConfig, Institution
@@ -26,7 +28,9 @@ class Registry:
         self.policies: dict[str, Policy] = {i: inst.policy for i, inst in self.institutions.items()}
         self.revoked: frozenset[str] = frozenset()
         self.crl = crl
+        self._config_pins: dict[str, DevicePin] = dict(config.devices)
         self._pins: dict[str, DevicePin] = dict(config.devices)
+        self._stored_pins: dict[str, tuple[str, str]] = {}
         self._store = store
         self._refresh_s = config.store.refresh_s
         self._task: asyncio.Task[None] | None = None
@@ -51,6 +55,7 @@ class Registry:
                 log.info("institution %s: policy set through the admin API is in force", inst_id)
             self.policies[inst_id] = policy
         self.revoked = await self._store.revoked_devices()
+        self._use_stored_pins(await self._store.bindings())
         async with self._loaded:
             self._done = max(self._done, this)
             self._loaded.notify_all()
@@ -77,6 +82,33 @@ class Registry:
         """Stop refreshing."""
         await cancel_and_wait(self._task)
         self._task = None
+
+    def _use_stored_pins(self, stored: dict[str, tuple[str, str]]) -> None:
+        """Config pins, with the reader/SAM of every pin stored through the admin API."""
+        pins = dict(self._config_pins)
+        for device, (reader_id, sam_id) in stored.items():
+            base = pins.get(device, DevicePin())
+            pins[device] = replace(base, reader_id=reader_id, sam_id=sam_id)
+        self._stored_pins = dict(stored)
+        self._pins = pins
+
+    def pin(self, device_id: str) -> DevicePin | None:
+        """The pin in force for a device (stored, else from the config), or None."""
+        return self._pins.get(device_id)
+
+    def stored_pin(self, device_id: str) -> tuple[str, str] | None:
+        """The (reader id, SAM id) pinned through the admin API, or None."""
+        return self._stored_pins.get(device_id)
+
+    async def set_binding(self, device_id: str, reader_id: str, sam_id: str) -> None:
+        """Persist and apply a device's reader/SAM pin (in force at once, no restart)."""
+        await self._store.set_binding(device_id, reader_id, sam_id)
+        self._use_stored_pins({**self._stored_pins, device_id: (reader_id, sam_id)})
+
+    async def remove_binding(self, device_id: str) -> None:
+        """Persist and apply the removal of a device's stored pin."""
+        await self._store.remove_binding(device_id)
+        self._use_stored_pins({d: p for d, p in self._stored_pins.items() if d != device_id})
 
     def institution_of(self, peer: Peer) -> str | None:
         """The institution a device belongs to: its certificate's O, unless pinned otherwise."""

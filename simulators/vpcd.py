@@ -26,6 +26,9 @@ CTRL_POWER_ON = 1
 CTRL_RESET = 2
 CTRL_GET_ATR = 4
 _SW_UNKNOWN = b"\x6f\x00"
+READER_SERIAL_APDU = bytes.fromhex("FF9A0105")  # the reader's own pseudo-APDU (CLA FF), Le 00
+DEFAULT_READER_SERIAL = b"RDR-SIM-0001"
+"""The serial the simulated reader reports unless given another (kiosk_sim's READER_ID)."""
 
 
 class VirtualCard(Protocol):
@@ -77,8 +80,11 @@ class _Connection:
     empty poll before the next card goes in, or pcscd would take the next card for this one.
     """
 
-    def __init__(self, sock: socket.socket, card: VirtualCard, name: str) -> None:
+    def __init__(
+        self, sock: socket.socket, card: VirtualCard, name: str, reader_serial: bytes | None
+    ) -> None:
         self.sock = sock
+        self.reader_serial = reader_serial
         self.card = card
         self.powered = threading.Event()
         self.closed = threading.Event()
@@ -152,7 +158,11 @@ class _Connection:
         if traffic_enabled(_log):
             _log.log(TRAFFIC, "%s > %s", self.thread.name, apdu.hex())
         try:
-            answer = self.card.process(apdu)
+            if apdu[:4] == READER_SERIAL_APDU:  # the reader answers it, the card never sees it
+                serial = self.reader_serial
+                answer = serial + b"\x90\x00" if serial else b"\x6a\x81"
+            else:
+                answer = self.card.process(apdu)
         except CardVanished:
             return None
         except Exception:
@@ -180,13 +190,24 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
 class VirtualSlot:
     """One vpcd reader slot: insert a virtual card (connect) and remove it (disconnect).
 
+    The slot plays the reader too: it answers the reader pseudo-APDU `FF 9A 01 05` (its serial,
+    `reader_serial`; 6A81 when None) without passing it to the card, since vpcd has no reader
+    attributes (docs/ktpel-card-protocol.md, "Reader serial").
+
     Both calls return once pcscd has seen the change: `insert` when pcscd has powered the card
     up, `remove` when a presence poll of pcscd has found the slot empty (up to ~0.4 s, the poll
     period, or ~0.8 s when the card was pulled in the middle of a command).
     """
 
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        *,
+        reader_serial: bytes | None = DEFAULT_READER_SERIAL,
+    ) -> None:
         self.port = port
+        self.reader_serial = reader_serial
         self.host = host
         self._lock = threading.Lock()
         self._conn: _Connection | None = None
@@ -224,7 +245,7 @@ class VirtualSlot:
                 self._show_empty(timeout)  # the last card vanished mid-command
             self._conn = None
             sock = self._connect(timeout)
-            conn = _Connection(sock, card, f"vpcd-slot-{self.port}")
+            conn = _Connection(sock, card, f"vpcd-slot-{self.port}", self.reader_serial)
             self._conn = conn
             conn.thread.start()
         if not conn.powered.wait(timeout):

@@ -47,6 +47,7 @@ class Snapshot:
     mem_used_pct: float | None = None
     disk_free_pct: float | None = None
     mcu: tuple[bool, int | None, bool] | None = None  # link up, Pi power cycles, tamper latch
+    missing: tuple[str, ...] = ()  # configured devices missing or silent (wiring/devicecheck)
 
 
 def pcsc_probe(card_reader: str, sam_reader: str) -> ReaderProbe:
@@ -214,6 +215,8 @@ class HealthProbes:
         self._last = Snapshot()
         # the supervisor MCU's link state, set once its link is open (no I/O: last known)
         self.mcu: Callable[[], tuple[bool, int | None, bool]] | None = None
+        # the devices the agent's device check found missing (no I/O: last known)
+        self.missing: Callable[[], tuple[str, ...]] | None = None
 
     @property
     def gateway(self) -> GatewayProbe | None:
@@ -253,6 +256,7 @@ class HealthProbes:
             mem_used_pct=memory_used_pct(),
             disk_free_pct=disk_free_pct(self._disk_path),
             mcu=None if self.mcu is None else self.mcu(),
+            missing=() if self.missing is None else self.missing(),
         )
         return self._last
 

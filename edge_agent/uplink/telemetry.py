@@ -174,6 +174,7 @@ class Telemetry:
             mcu_tamper_latched=None if snap.mcu is None else snap.mcu[2],
             storage_ok=None if self.storage_ok is None else self.storage_ok(),
             clock_offset_s=self._clock_offset(),
+            missing_devices=snap.missing,
         )
 
     def _clock_offset(self) -> int | None:

@@ -39,6 +39,7 @@ from edge_agent.uplink.enforcer import Enforcer
 from edge_agent.uplink.health import GatewayPing, HealthProbes
 from edge_agent.uplink.statefile import RemoteState
 from edge_agent.wiring.balikan import start_balikan
+from edge_agent.wiring.devicecheck import DeviceCheck
 from edge_agent.wiring.fleet_side import (
     build_state_parts,
     build_uplink,
@@ -139,6 +140,7 @@ class Agent:
         self.identity: DeviceIdentity | None = None  # [identity]: the key in a token
         self._renewal: asyncio.Task[None] | None = None
         self._probes: HealthProbes | None = None
+        self.devices: DeviceCheck | None = None  # READY only once every device answers
 
     @property
     def session(self) -> Session:
@@ -236,8 +238,9 @@ class Agent:
             self._renewal = asyncio.get_running_loop().create_task(
                 self.identity.run(), name="certificate-renewal"
             )
-        self._notifier.ready(f"ready in {self.started_in * 1000:.0f} ms")
-        _log.info("kiosk agent %s ready in %.0f ms", cfg.device.id, self.started_in * 1000)
+        session, parts = self._session, (card, finger, self._supervisor, self._probes)
+        self.devices = DeviceCheck.for_agent(*parts, self._clock, lambda: session.state in _IDLE)
+        await self.devices.announce(self._notifier, cfg.device.id, self.started_in)  # or not
 
     async def _start_fleet(self, card: Any, finger: Any, indicators: IndicatorPort) -> None:
         """Apply the persisted remote state; start the tamper switch and the MQTT uplink."""
@@ -338,6 +341,8 @@ class Agent:
 
     async def _close_all(self) -> None:
         await cancel_and_wait(self._renewal)
+        if self.devices is not None:
+            await self.devices.stop()
         self._renewal = None
         if self.uplink is not None:
             if self.fleet is not None:
@@ -376,6 +381,9 @@ class Agent:
             self.fleet.outbox.close()
         if self.identity is not None:
             self.identity.close()
+
+
+_IDLE = (SessionState.IDLE, SessionState.DEACTIVATED)
 
 
 class _KeyDestroyed:

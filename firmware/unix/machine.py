@@ -173,6 +173,12 @@ class WDT:
         _board.feed()
 
 
+def unique_id():
+    """The board's flash unique id: MCU_SIM_ID (hex) from the simulator, or a fixed one."""
+    text = os.getenv("MCU_SIM_ID") or "e6613852834b2a21"
+    return bytes(int(text[i : i + 2], 16) for i in range(0, len(text), 2))
+
+
 def reset_cause():
     """Why the MCU last started."""
     return _board.reset_cause

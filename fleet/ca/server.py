@@ -12,6 +12,7 @@ from aiohttp import web
 from cryptography import x509
 
 from fleet.ca.authority import CertificateAuthority
+from fleet.ca.bindings import bindings_api
 from fleet.ca.errors import CaError
 from fleet.ca.est import MAX_BODY, EstApi, StoreCall, est_context
 from fleet.ca.issuer import Issuer
@@ -96,6 +97,7 @@ async def serve_est(
     app = web.Application(client_max_size=MAX_BODY)
     api.add_routes(app)
     HandoverApi(ca.issuer, call, admin_ca=admin_ca, published=published).add_routes(app)
+    bindings_api(config, ca, call).add_routes(app)  # PUT/DELETE /provision/v1/.../hardware
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, est.host, est.port, ssl_context=ctx)

@@ -81,6 +81,18 @@ class Store(Protocol):
         """Revoke or reinstate a device."""
         ...
 
+    async def bindings(self) -> dict[str, tuple[str, str]]:
+        """Hardware pinned through the admin API: device id to (reader id, SAM id)."""
+        ...
+
+    async def set_binding(self, device_id: str, reader_id: str, sam_id: str) -> None:
+        """Pin a device to a reader and a SAM (replacing any earlier pin)."""
+        ...
+
+    async def remove_binding(self, device_id: str) -> None:
+        """Forget a device's pin (its config pin, if any, is in force again)."""
+        ...
+
     def replay_table(self) -> ReplayTable | None:
         """The table of sealed answers shared by replicas; None: each process keeps its own."""
         ...

@@ -197,6 +197,24 @@ class RedisStore:
         await self._local.set_device_revoked(device_id, *state)
         await self._call(self._r().hset(f"{_P}revocations", device_id, _text(state)))
 
+    async def bindings(self) -> dict[str, tuple[str, str]]:
+        """Hardware pinned through the admin API (a hash: device id to "reader sam")."""
+        raw = await self._call(cast(Awaitable[dict[str, str]], self._r().hgetall(f"{_P}bindings")))
+        out: dict[str, tuple[str, str]] = {}
+        for device, value in raw.items():
+            reader, _, sam = value.partition(" ")
+            if reader and sam:
+                out[device] = (reader, sam)
+        return out
+
+    async def set_binding(self, device_id: str, reader_id: str, sam_id: str) -> None:
+        """Pin a device (ids hold no space: protocol identifiers)."""
+        await self._call(self._r().hset(f"{_P}bindings", device_id, f"{reader_id} {sam_id}"))
+
+    async def remove_binding(self, device_id: str) -> None:
+        """Forget a device's pin."""
+        await self._call(self._r().hdel(f"{_P}bindings", device_id))
+
     def replay_table(self) -> ReplayTable:
         """Replicas share the sealed replay table."""
         return self

@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS policy (
     institution TEXT PRIMARY KEY, doc TEXT NOT NULL, updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS device (
     device_id TEXT PRIMARY KEY, revoked INTEGER NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS binding (
+    device_id TEXT PRIMARY KEY, reader_id TEXT NOT NULL, sam_id TEXT NOT NULL,
+    updated REAL NOT NULL);
 """
 QUOTA_RETENTION_DAYS = 7
 
@@ -218,6 +221,34 @@ class SqliteStore:
                 "updated = excluded.updated",
                 (device_id, int(revoked), at),
             )
+        finally:
+            db.execute("PRAGMA synchronous=NORMAL")
+
+    async def bindings(self) -> dict[str, tuple[str, str]]:
+        """Hardware pinned through the admin API."""
+        sql = "SELECT device_id, reader_id, sam_id FROM binding"
+        rows = await self._run(lambda: self._conn().execute(sql).fetchall())
+        return {str(d): (str(r), str(s)) for d, r, s in rows}
+
+    async def set_binding(self, device_id: str, reader_id: str, sam_id: str) -> None:
+        """Pin a device; on disk (fsynced) when this returns."""
+        await self._run(
+            self._durably,
+            "INSERT INTO binding (device_id, reader_id, sam_id, updated) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (device_id) DO UPDATE SET reader_id = excluded.reader_id, "
+            "sam_id = excluded.sam_id, updated = excluded.updated",
+            (device_id, reader_id, sam_id, time.time()),
+        )
+
+    async def remove_binding(self, device_id: str) -> None:
+        """Forget a device's pin; on disk (fsynced) when this returns."""
+        await self._run(self._durably, "DELETE FROM binding WHERE device_id = ?", (device_id,))
+
+    def _durably(self, sql: str, args: tuple[Any, ...]) -> None:
+        db = self._conn()
+        db.execute("PRAGMA synchronous=FULL")
+        try:
+            db.execute(sql, args)
         finally:
             db.execute("PRAGMA synchronous=NORMAL")
 

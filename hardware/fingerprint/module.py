@@ -40,6 +40,7 @@ from hardware.fingerprint.packet import (
     build_command,
     build_data_packets,
     check_ack,
+    parse_chip_serial,
     parse_head,
     parse_match,
     parse_packet,
@@ -163,6 +164,10 @@ class FingerprintModule:
     def read_system_parameters(self) -> SystemParameters:
         """ReadSysPara: the module's status, library size, address, packet size and baud."""
         return parse_system_parameters(self._exchange(Instruction.READ_SYS_PARA))
+
+    def read_chip_serial(self) -> str:
+        """GetChipSN: the module chip's serial number (text, or upper-case hex)."""
+        return parse_chip_serial(self._exchange(Instruction.GET_CHIP_SN, b"\x00"))
 
     def verify_finger(
         self,

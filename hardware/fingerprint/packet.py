@@ -44,11 +44,13 @@ class Instruction(IntEnum):
     UP_CHAR = 0x08
     DOWN_CHAR = 0x09
     READ_SYS_PARA = 0x0F
+    GET_CHIP_SN = 0x34  # R503-class modules: the chip's 32-byte serial number
     VFY_PWD = 0x13
 
 
 OK = 0x00  # the confirmation code of success
 NO_MATCH = 0x08  # the Match command's "fingers differ", not an error
+CHIP_SERIAL_SIZE = 32
 
 
 @dataclass(slots=True, repr=False)
@@ -312,6 +314,21 @@ def parse_system_parameters(packet: Packet) -> SystemParameters:
         packet_size=PACKET_SIZES[size_code],
         baud=int.from_bytes(p[15:17], "big") * BAUD_UNIT,
     )
+
+
+def parse_chip_serial(packet: Packet) -> str:
+    """Decode the acknowledge of GetChipSN: code then 32 bytes, zero-padded.
+
+    A printable ASCII serial is returned as text, any other as upper-case hex (trailing zero
+    bytes dropped either way).
+    """
+    check_ack(packet)
+    raw = bytes(packet.payload[1:]).rstrip(b"\0")
+    if len(packet.payload) != 1 + CHIP_SERIAL_SIZE or not raw:
+        raise MalformedPacketError("chip serial of the wrong size", FrameFault.UNEXPECTED)
+    if all(0x21 <= b <= 0x7E for b in raw):
+        return raw.decode("ascii")
+    return raw.hex().upper()
 
 
 def encode_system_parameters(params: SystemParameters) -> bytes:

@@ -20,6 +20,7 @@ from hardware.supervisor.errors import (
 from hardware.supervisor.link import SupervisorHealth, SupervisorLink
 from hardware.supervisor.messages import (
     DroppedFrames,
+    McuIdentity,
     McuPattern,
     McuStatus,
     TamperCause,
@@ -32,6 +33,7 @@ __all__ = [
     "DroppedFrames",
     "FrameFault",
     "MalformedFrameError",
+    "McuIdentity",
     "McuPattern",
     "McuStatus",
     "NakReason",

@@ -45,6 +45,7 @@ class NakReason(Enum):
     NO_KEY = 4
     KEY_ALREADY_SET = 5
     STORAGE_FAILED = 6
+    NO_ID = 7
     UNKNOWN = 0xFF
 
 

@@ -31,10 +31,12 @@ class MsgType(IntEnum):
     CLEAR_TAMPER = 0x06
     SET_KEY = 0x07
     TAMPER_ACK = 0x08
+    GET_ID = 0x09
     ACK = 0x81
     NAK = 0x82
     STATUS = 0x83
     TAMPER = 0x84
+    IDENT = 0x85
 
 
 PI_TYPES = frozenset(t for t in MsgType if t < 0x80)

@@ -28,6 +28,7 @@ from hardware.supervisor.errors import (
 )
 from hardware.supervisor.frame import Frame, FrameDecoder, MsgType, encode_frame
 from hardware.supervisor.messages import (
+    McuIdentity,
     McuPattern,
     McuStatus,
     TamperCause,
@@ -36,6 +37,7 @@ from hardware.supervisor.messages import (
     clear_payload,
     hello_payload,
     parse_ack,
+    parse_ident,
     parse_nak,
     parse_status,
     parse_tamper,
@@ -89,6 +91,7 @@ class _Waiter:
 _ANSWERS = {
     MsgType.HELLO: frozenset({MsgType.STATUS, MsgType.NAK}),
     MsgType.GET_STATUS: frozenset({MsgType.STATUS, MsgType.NAK}),
+    MsgType.GET_ID: frozenset({MsgType.IDENT, MsgType.NAK}),
 }
 _ACK_OR_NAK = frozenset({MsgType.ACK, MsgType.NAK})
 
@@ -212,6 +215,10 @@ class SupervisorLink:
         with self._lock:
             self._latched = False
             self._causes = TamperCause(0)
+
+    def read_identity(self) -> McuIdentity:
+        """Ask the MCU for its board's unique id (SupervisorRefusedError NO_ID if it has none)."""
+        return parse_ident(self._request(MsgType.GET_ID).payload)
 
     def provision_key(self, key: bytes) -> None:
         """Set the 32-byte tamper-clear key; the MCU accepts this once in its life."""

@@ -21,6 +21,7 @@ CLEAR_LABEL = b"PBK-MCU-CLEAR-1"
 _STATUS = struct.Struct(">BBBBIIIIHHHH")
 _TAMPER = struct.Struct(">BI")
 _U32_MAX = 0xFFFF_FFFF
+MAX_ID_SIZE = 16
 
 
 class McuPattern(Enum):
@@ -128,6 +129,21 @@ def parse_tamper(payload: bytes) -> TamperReport:
     if causes == 0 or causes & ~0x07:
         raise _malformed("TAMPER causes")
     return TamperReport(TamperCause(causes), seq)
+
+
+@dataclass(frozen=True, slots=True)
+class McuIdentity:
+    """The MCU's IDENT answer: its link protocol version and its board's unique id (hex)."""
+
+    protocol_version: int
+    board_id: str
+
+
+def parse_ident(payload: bytes) -> McuIdentity:
+    """Read an IDENT payload: version u8, then the board id (1..16 bytes)."""
+    if not 2 <= len(payload) <= 1 + MAX_ID_SIZE:
+        raise _malformed("IDENT payload size")
+    return McuIdentity(payload[0], payload[1:].hex().upper())
 
 
 def parse_ack(payload: bytes) -> int:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from protocol.mqtt.payload import SCHEMA_VERSION, VERSION_TEXT, read
 from protocol.strict import Reader
+
+MISSABLE = ("pcscd", "reader", "sam", "sensor", "mcu")
+"""The configured devices a kiosk may report missing (the agent is then not ready)."""
+_MISSABLE = re.compile(r"^(pcscd|reader|sam|sensor|mcu)\Z")
 
 
 class DeviceStatus(Enum):
@@ -46,6 +51,8 @@ class HealthMessage:
     storage_ok: bool | None = None
     # the kiosk's clock against the gateway's (gateway minus kiosk, seconds), None: not known
     clock_offset_s: int | None = None
+    # configured devices missing or silent (MISSABLE names); the agent is not ready while any is
+    missing_devices: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The payload object."""
@@ -75,6 +82,7 @@ class HealthMessage:
             | self._mcu_json()
             | ({} if self.storage_ok is None else {"storage_ok": self.storage_ok})
             | ({} if self.clock_offset_s is None else {"clock_offset_s": self.clock_offset_s})
+            | ({"missing": list(self.missing_devices)} if self.missing_devices else {})
         )
 
     def _mcu_json(self) -> dict[str, Any]:
@@ -100,6 +108,7 @@ class HealthMessage:
             self.deactivated,
             self.gateway_reachable,
             self.storage_ok,
+            self.missing_devices,
         ) == (
             other.reader,
             other.sam,
@@ -108,6 +117,7 @@ class HealthMessage:
             other.deactivated,
             other.gateway_reachable,
             other.storage_ok,
+            other.missing_devices,
         )
 
 
@@ -159,6 +169,7 @@ def parse_health(raw: bytes) -> HealthMessage:
             if r.has("clock_offset_s")
             else None
         ),
+        missing_devices=tuple(r.texts("missing", [], pattern=_MISSABLE)),
     )
     r.done()
     return msg

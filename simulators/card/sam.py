@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 
 from common.buffers import wipe
-from hardware.card import ktpel
+from hardware.card import ktpel, sam_info, tlv
 from hardware.card.apdu import SW, CommandApdu
 from hardware.card.ktpel_crypto import (
     NONCE_SIZE,
@@ -27,6 +27,8 @@ SIMULATED_MASTER_KEY = bytes.fromhex("5349_4d2d_4b54_5045_4c2d_4d41_5354_4552".r
 """The simulated Dukcapil master key ("SIM-KTPEL-MASTER"); only virtual SAMs hold it."""
 
 SAM_ATR = make_atr(b"\x80\x56KTPSAM")
+DEFAULT_SAM_SERIAL = b"SAM-SIM-0001"
+"""The serial a virtual SAM reports unless given another (kiosk_sim's SAM_ID)."""
 
 
 @dataclass(eq=False, repr=False)
@@ -46,8 +48,15 @@ class VirtualSam(VolatileChip):
 
     atr = SAM_ATR
 
-    def __init__(self, activated: bool = True, *, master_key: bytes = SIMULATED_MASTER_KEY) -> None:
+    def __init__(
+        self,
+        activated: bool = True,
+        *,
+        master_key: bytes = SIMULATED_MASTER_KEY,
+        serial: bytes = DEFAULT_SAM_SERIAL,
+    ) -> None:
         self.activated = activated
+        self.serial = serial
         self.apdu_count = 0
         self._master = bytearray(master_key)
         self._selected = False
@@ -77,6 +86,8 @@ class VirtualSam(VolatileChip):
             return answer(b"", SW.SUCCESS if self.activated else SW.FILE_DEACTIVATED)
         if cmd.cla != ktpel.CLA_PROPRIETARY:
             return answer(b"", SW.CLA_NOT_SUPPORTED)
+        if cmd.ins == sam_info.INS_GET_DATA:
+            return self._get_data(cmd)
         if cmd.ins not in (ktpel.INS_SAM_INIT_AUTH, ktpel.INS_SAM_VERIFY_CARD):
             return answer(b"", SW.INS_NOT_SUPPORTED)
         if not self._selected or not self.activated:
@@ -84,6 +95,22 @@ class VirtualSam(VolatileChip):
         if cmd.ins == ktpel.INS_SAM_INIT_AUTH:
             return self._init_auth(cmd)
         return self._verify_card(cmd)
+
+    def _get_data(self, cmd: CommandApdu) -> bytes:
+        """GET DATA of the SAM information: serial and state, before any authentication."""
+        if not self._selected:
+            return answer(b"", SW.CONDITIONS_NOT_SATISFIED)
+        if (cmd.p1 << 8) | cmd.p2 != sam_info.P1P2_SAM_INFO:
+            return answer(b"", SW.REFERENCED_DATA_NOT_FOUND)
+        state = sam_info.STATE_ACTIVATED if self.activated else sam_info.STATE_NOT_ACTIVATED
+        info = tlv.build_constructed(
+            sam_info.TAG_SAM_INFO,
+            (
+                tlv.build(sam_info.TAG_SAM_SERIAL, self.serial),
+                tlv.build(sam_info.TAG_SAM_STATE, bytes((state,))),
+            ),
+        )
+        return answer(info, SW.SUCCESS)
 
     def _init_auth(self, cmd: CommandApdu) -> bytes:
         self._forget()

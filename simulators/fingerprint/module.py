@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from common.buffers import wipe
 from hardware.fingerprint.packet import (
+    CHIP_SERIAL_SIZE,
     NO_MATCH,
     OK,
     Instruction,
@@ -29,6 +30,8 @@ MAX_TEMPLATE_SIZE = 4096
 LIBRARY_SIZE = 1000
 SECURITY_LEVEL = 3
 SYSTEM_ID = 0x0009
+DEFAULT_CHIP_SERIAL = b"FPM-SIM-0001"
+"""The chip serial a simulated module reports (GetChipSN pads it with zeros to 32 bytes)."""
 
 # confirmation codes the simulator answers with
 _RECEIVE_ERROR = 0x01
@@ -114,7 +117,11 @@ class SimulatedModule:
         password: int,
         packet_size: int,
         baud: int,
+        chip_serial: bytes = DEFAULT_CHIP_SERIAL,
     ) -> None:
+        if not 1 <= len(chip_serial) <= CHIP_SERIAL_SIZE:
+            raise ValueError(f"a chip serial is 1..{CHIP_SERIAL_SIZE} bytes")
+        self._chip_serial = chip_serial.ljust(CHIP_SERIAL_SIZE, b"\0")
         self._sensor = sensor
         self._reply = reply
         self._address = address
@@ -146,6 +153,7 @@ class SimulatedModule:
             Instruction.UP_CHAR: self._up_char,
             Instruction.DOWN_CHAR: self._down_char,
             Instruction.READ_SYS_PARA: self._read_sys_para,
+            Instruction.GET_CHIP_SN: self._get_chip_sn,
         }
         handler = handlers.get(instruction)
         if handler is None:
@@ -254,6 +262,12 @@ class SimulatedModule:
             baud=self._baud if self._baud % 9600 == 0 else 57600,
         )
         self._ack(OK, encode_system_parameters(sys_params))
+
+    def _get_chip_sn(self, params: bytes) -> None:
+        if len(params) != 1:
+            self._ack(_RECEIVE_ERROR)
+        else:
+            self._ack(OK, self._chip_serial)
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from hardware.fingerprint.packet import (
     PacketId,
     PacketParser,
 )
-from simulators.fingerprint.module import Sensor, SimulatedModule
+from simulators.fingerprint.module import DEFAULT_CHIP_SERIAL, Sensor, SimulatedModule
 
 _log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class FingerprintSim:
         address: int = DEFAULT_ADDRESS,
         password: int = 0,
         packet_size: int = 128,
+        chip_serial: bytes = DEFAULT_CHIP_SERIAL,
     ) -> None:
         if baud <= 0:
             raise ValueError("baud must be positive")
@@ -86,6 +87,7 @@ class FingerprintSim:
             password=password,
             packet_size=packet_size,
             baud=baud,
+            chip_serial=chip_serial,
         )
         # scripted wire behaviour and counters, guarded by _cond
         self._unresponsive = False

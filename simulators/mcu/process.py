@@ -47,6 +47,7 @@ SIM_SETTINGS: Mapping[str, int] = {
     "boot_grace_ms": 20000,
     "report_ms": 1000,
 }
+DEFAULT_BOARD_ID = bytes.fromhex("e6613852834b2a21")  # the simulated RP2040's flash unique id
 DARK = 2000  # ADC reading inside a closed enclosure
 BRIGHT = 50000  # ADC reading with light on the sensor
 _START_TIMEOUT = 15.0
@@ -89,7 +90,9 @@ class McuSim:
         on_power_off: Callable[[], None] | None = None,
         on_power_on: Callable[[], None] | None = None,
         micropython: str | None = None,
+        board_id: bytes = DEFAULT_BOARD_ID,
     ) -> None:
+        self.board_id = board_id
         self.flash_dir = Path(run_dir) / "mcu-flash"
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = Path(run_dir) / "mcu.log"
@@ -276,6 +279,7 @@ class McuSim:
             MCU_SIM_ADC=f"{board.LIGHT}={light}",
             MCU_SIM_CUT="1" if cut else "0",
             MCU_SIM_RESET="wdt" if wdt_reset else "",
+            MCU_SIM_ID=self.board_id.hex(),
         )
         with open(self.log_path, "a") as log:
             proc = subprocess.Popen(

@@ -113,7 +113,7 @@ def quick_config(**values):
 class Rig:
     """A supervisor wired to fakes; the enclosure is closed and the sensor dark."""
 
-    def __init__(self, config=None, root="", start_ms=0, store=None):
+    def __init__(self, config=None, root="", start_ms=0, store=None, board_id=None):
         self.clock = FakeClock(start_ms)
         self.uart = FakeUart()
         self.relay = FakePin(0, self.clock)
@@ -139,6 +139,7 @@ class Rig:
             wdt=self.wdt,
             config=self.config,
             on_event=self._event,
+            board_id=board_id,
         )
 
     def _event(self, name, value):

@@ -93,3 +93,10 @@ def test_the_board_has_what_main_uses():
     assert machine.PWRON_RESET != machine.WDT_RESET
     assert machine.reset_cause() == machine.PWRON_RESET
     assert machine.Pin.OUT != machine.Pin.IN and machine.Pin.PULL_UP
+
+
+def test_build_reports_the_board_unique_id():
+    _board()
+    supervisor = firmware_main.build(lambda name, value: None)
+    assert supervisor.board_id == machine.unique_id()
+    assert 1 <= len(supervisor.board_id) <= 16

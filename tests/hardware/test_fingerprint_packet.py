@@ -249,3 +249,14 @@ def test_unlisted_codes_are_unknown_confirmations() -> None:
             err = error_for_code(code)
             assert type(err) is UnknownConfirmationError
             assert err.code == code
+
+
+def test_chip_serial_answers() -> None:
+    from hardware.fingerprint.packet import parse_chip_serial, parse_packet
+
+    ok = parse_packet(build_ack(0, b"FPM-1".ljust(32, b"\0")))
+    assert parse_chip_serial(ok) == "FPM-1"
+    assert parse_chip_serial(parse_packet(build_ack(0, b"\x00\x9f".ljust(32, b"\0")))) == "009F"
+    for bad in (b"", b"\0" * 32, b"FPM".ljust(31, b"\0")):
+        with pytest.raises(MalformedPacketError):
+            parse_chip_serial(parse_packet(build_ack(0, bad)))

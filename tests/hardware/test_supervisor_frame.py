@@ -136,5 +136,5 @@ def test_largest_frame_fits_the_decoder() -> None:
 
 
 def test_message_types_match_the_firmware_numbering() -> None:
-    assert {t.value for t in PI_TYPES} == set(range(1, 9))
-    assert {t.value for t in MCU_TYPES} == {0x81, 0x82, 0x83, 0x84}
+    assert {t.value for t in PI_TYPES} == set(range(1, 10))
+    assert {t.value for t in MCU_TYPES} == {0x81, 0x82, 0x83, 0x84, 0x85}

@@ -296,3 +296,16 @@ def test_unplugged_module_is_a_port_error(sim: FingerprintSim, module: Fingerpri
 def test_missing_port_is_a_port_error() -> None:
     with pytest.raises(SensorPortError):
         open_serial("/dev/does-not-exist-fingerprint", 57600)
+
+
+def test_the_module_reports_its_chip_serial(module: FingerprintModule) -> None:
+    assert module.read_chip_serial() == "FPM-SIM-0001"
+
+
+def test_a_binary_chip_serial_is_hex() -> None:
+    with FingerprintSim(FAST_BAUD, chip_serial=b"\x01\xab\x00\x02") as sim:
+        port = open_serial(sim.port_path, sim.baud, timeout=1.0)
+        try:
+            assert FingerprintModule(port, timeout=1.0).read_chip_serial() == "01AB0002"
+        finally:
+            port.close()

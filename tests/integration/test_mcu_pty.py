@@ -214,3 +214,14 @@ def test_stuck_firmware_is_reset_by_its_hardware_watchdog(tmp_path: Path) -> Non
         assert stats.count("latched") == 1  # the latch came back from flash
         with open_port(sim.port_path) as port, SupervisorLink(port) as agent:
             assert agent.hello().tamper_latched
+
+
+def test_the_mcu_reports_its_board_id(tmp_path: Path) -> None:
+    with (
+        McuSim(tmp_path, settings=FAST, board_id=bytes.fromhex("0102030405060708")) as sim,
+        open_port(sim.port_path) as port,
+        SupervisorLink(port, response_timeout=2.0) as driver,
+    ):
+        identity = driver.read_identity()
+    assert identity.board_id == "0102030405060708"
+    assert identity.protocol_version == 1

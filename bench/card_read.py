@@ -12,6 +12,7 @@ Targets: APDU round trip median under 1 ms, whole read median under 50 ms.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -86,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reads", type=int, default=50, help="whole card reads")
     args = parser.parse_args(argv)
 
+    from hardware.card.ktpel import KtpelProfile
     from hardware.card.pcsc import PcscCardReader
+    from hardware.card.sam_auth import MemoryHostKey
     from kiosk_sim.pcscd import PcscdError, PcscdProcess
     from simulators.card import VirtualSam, card_for
     from simulators.vpcd import VirtualSlot
@@ -100,9 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             daemon.use_in_this_process()
             card_slot, sam_slot = VirtualSlot(daemon.card_port), VirtualSlot(daemon.sam_port)
-            sam_slot.insert(VirtualSam())
+            host_key = os.urandom(16)  # the SAM bound to a key held in memory (a kiosk: its token)
+            sam_slot.insert(VirtualSam(host_key=host_key))
             card_slot.insert(card_for("ayu"))
-            reader = PcscCardReader(daemon.card_reader, daemon.sam_reader)
+            profile = KtpelProfile(host_key=MemoryHostKey(host_key))
+            reader = PcscCardReader(daemon.card_reader, daemon.sam_reader, profile)
             reader.wait_for_card(5.0)
             apdus = _apdu_round_trips(daemon.card_reader, args.apdus)
             reads = _reads(reader, args.reads)
@@ -114,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("KTP-el card stack through pcscd + vpcd (virtual card and SAM in this process)")
     print(_line("APDU round trip (GET CHALLENGE)", apdus, APDU_TARGET_MS))
-    print(_line("whole card read (14 + 3 APDUs)", reads, READ_TARGET_MS))
+    print(_line("whole card read (14 + 5 APDUs)", reads, READ_TARGET_MS))
     ok = statistics.median(apdus) * 1000 < APDU_TARGET_MS
     ok = ok and statistics.median(reads) * 1000 < READ_TARGET_MS
     return 0 if ok else 1

@@ -48,6 +48,15 @@ class SamNotAuthorisedError(CardError):
     """The SAM refuses to work: not activated by Dukcapil, or bound to another reader."""
 
 
+class SamNotBoundError(SamNotAuthorisedError):
+    """The SAM is bound to no kiosk yet (kiosk-provision's SAM step binds it), or the kiosk has
+    no host key to authenticate with."""
+
+
+class SamHostKeyRejectedError(SamNotAuthorisedError):
+    """The SAM is bound to another host key (another kiosk's): only its issuer can reset it."""
+
+
 class MalformedCardDataError(CardError):
     """The card answered with data that does not follow the profile (TLV, lengths, MACs)."""
 

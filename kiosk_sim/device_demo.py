@@ -6,12 +6,16 @@ Prints one row per scenario: persona (NIK and name masked), what happened, time 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hardware.card.apdu import ApduTransport
+from hardware.card.ktpel import KtpelProfile
 from hardware.card.pcsc import PcscCardReader
 from hardware.card.reader import CardContents, Finger, IdentityField
+from hardware.card.sam_auth import MemoryHostKey, select_sam, set_host_key
 from hardware.errors import CardError, HardwareError
 from hardware.fingerprint.errors import FingerTimeoutError
 from hardware.fingerprint.module import FingerprintModule, open_serial
@@ -160,7 +164,16 @@ def run_device_demo(
     """Run every scenario on started devices, with the real drivers in this process."""
     devices.pcscd.use_in_this_process()
     paths = devices.paths
-    reader = PcscCardReader(paths.card_reader, paths.sam_reader)
+    host_key = os.urandom(16)  # this bench's SAM host key, held in memory (a kiosk: its token)
+
+    def bind(sam: ApduTransport) -> None:
+        select_sam(sam)
+        set_host_key(sam, host_key)
+
+    devices.issuer_reset_sam()
+    profile = KtpelProfile(host_key=MemoryHostKey(host_key))
+    reader = PcscCardReader(paths.card_reader, paths.sam_reader, profile)
+    reader.with_sam(bind)
     port = open_serial(paths.fingerprint_port, devices.baud)
     try:
         module = FingerprintModule(port)

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 from hardware.card.reader import Finger
 from kiosk_sim.pcscd import PcscdProcess
-from simulators.card import CardFault, VirtualSam, card_for
+from simulators.card import CardFault, DirectTransport, VirtualSam, card_for
+from simulators.card.sam_binding import issuer_reset
 from simulators.fingerprint import FingerprintSim
 from simulators.gpio import Enclosure, mock_factory, output_states
 from simulators.personas import persona
@@ -52,6 +53,7 @@ class SimulatedDevices:
         self._pcscd: PcscdProcess | None = None
         self._card_slot: VirtualSlot | None = None
         self._sam_slot: VirtualSlot | None = None
+        self._sam: VirtualSam | None = None
         self._finger: FingerprintSim | None = None
         self.gpio_factory: Any = None
         self._enclosure: Enclosure | None = None
@@ -64,7 +66,8 @@ class SimulatedDevices:
             self._pcscd = PcscdProcess(self.run_dir / "pcscd").start()
             self._card_slot = VirtualSlot(self._pcscd.card_port)
             self._sam_slot = VirtualSlot(self._pcscd.sam_port)
-            self._sam_slot.insert(VirtualSam(activated=self._sam_activated))
+            self._sam = self._new_sam(self._sam_activated)
+            self._sam_slot.insert(self._sam)
             self._finger = FingerprintSim(self.baud)
             self.gpio_factory = mock_factory()
             self._enclosure = Enclosure(self.gpio_factory)
@@ -144,7 +147,23 @@ class SimulatedDevices:
             if slot.inserted:
                 slot.remove()
             if present:
-                slot.insert(VirtualSam(activated=activated))
+                self._sam = self._new_sam(activated)
+                slot.insert(self._sam)
+
+    @property
+    def sam_state_file(self) -> Path:
+        """Where the SAM keeps its binding (its EEPROM): the same SAM across restarts."""
+        return self.run_dir / "sam" / "state.json"
+
+    def _new_sam(self, activated: bool) -> VirtualSam:
+        return VirtualSam(activated=activated, state_file=self.sam_state_file)
+
+    def issuer_reset_sam(self) -> None:
+        """The SAM's issuer (the simulated Dukcapil) resets its binding to any kiosk."""
+        sam = _started(self._sam)
+        with self._lock:
+            issuer_reset(DirectTransport(sam))
+        _log.info("simulated SAM reset by its issuer: bound to no kiosk")
 
     # --- finger -------------------------------------------------------------------------------
 
@@ -200,6 +219,7 @@ class SimulatedDevices:
         return {
             "card": self._card_label,
             "sam": _started(self._sam_slot).inserted,
+            "sam_bound": self._sam is not None and self._sam.binding.bound,
             "enclosure_open": _started(self._enclosure).is_open,
             "outputs": output_states(self.gpio_factory),
             "sensor": {"packets": self.fingerprint.stats.packets},

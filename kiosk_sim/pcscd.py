@@ -11,6 +11,11 @@ beside the system daemon, pcscd is then started in a private mount namespace (`u
 root or unprivileged user namespaces.
 
 libpcsclite reads PCSCLITE_CSOCK_NAME once per process: a process talks to one pcscd only.
+
+Only the kiosk's user may reach the daemon: pcscd makes its socket mode 0666 (and its folder
+0755), so `run_dir`, the folder above both, is made mode 0700 (0750 with `client_group`) before
+pcscd starts. Another user's process then cannot open the socket (SCARD_E_NO_SERVICE). A
+deployment gets the same from systemd's socket unit (deploy/pcscd/, docs/kiosk-agent.md).
 """
 
 from __future__ import annotations
@@ -87,9 +92,15 @@ class PcscdProcess:
     """A private pcscd serving two vpcd readers: the card slot and the SAM slot."""
 
     def __init__(
-        self, run_dir: Path, *, ready_timeout: float = 10.0, friendly_name: str = FRIENDLY_NAME
+        self,
+        run_dir: Path,
+        *,
+        ready_timeout: float = 10.0,
+        friendly_name: str = FRIENDLY_NAME,
+        client_group: int | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
+        self.client_group = client_group  # a group whose members may use pcscd too
         self.ready_timeout = ready_timeout
         self.friendly_name = friendly_name
         self.card_port = 0
@@ -144,6 +155,7 @@ class PcscdProcess:
         """Start pcscd and wait until both vpcd readers listen."""
         pcscd = _find_pcscd()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._restrict_clients()
         last_error: PcscdError | None = None
         for _ in range(3):
             try:
@@ -154,6 +166,14 @@ class PcscdProcess:
                 self.stop()
         assert last_error is not None
         raise last_error
+
+    def _restrict_clients(self) -> None:
+        """Only this user (and `client_group`) may pass `run_dir` to reach the socket."""
+        if self.client_group is None:
+            self.run_dir.chmod(0o700)
+        else:
+            os.chown(self.run_dir, -1, self.client_group)
+            self.run_dir.chmod(0o750)
 
     def _command(self, pcscd: str, conf_dir: Path) -> list[str]:
         daemon = [pcscd, "--foreground", "--info", "--config", str(conf_dir)]

@@ -38,6 +38,7 @@ from kiosk_sim.fleet_admin import FleetSetup
 from kiosk_sim.fleet_service import FleetServiceProcess
 from kiosk_sim.institution import start_institution
 from kiosk_sim.pki import Issued, Pki, make_pki
+from kiosk_sim.sam_setup import bind_kiosk_sam
 from kiosk_sim.softhsm import SoftHsm
 from simulators.dukcapil import RunningDukcapilSim, SimUser, start_dukcapil_sim
 from simulators.institution import RunningInstitutionSim
@@ -160,6 +161,8 @@ class Stack:
             )
             await loop.run_in_executor(None, self.mcu.start)
             await self.technician_enrolment_token()
+            self.ui_port = free_port()  # the SAM bound as kiosk-provision binds it (sam_setup)
+            await loop.run_in_executor(None, bind_kiosk_sam, self.devices, write_agent_config(self))
             await self.start_agent()
         except BaseException:
             await self.stop()

@@ -23,7 +23,7 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 BASE_PACKAGES = ("protocol", "common")  # every role: stdlib and the base dependencies only
 # Modules of the base packages that only some roles use: their imports count for those roles
 # (followed from the roles' code), not for the base. PKCS#11 tokens: the kiosk and the device CA.
-ROLE_ONLY_MODULES = ("common.token",)
+ROLE_ONLY_MODULES = ("common.token", "common.token_secret")
 ROLES = {
     "kiosk": ("edge_agent", "hardware", "provisioning"),
     "gateway": ("gateway",),

@@ -74,6 +74,7 @@ def _parse(file: ConfigFile) -> cfg.AgentConfig:
         sam_id=t.text("sam_id", pattern=_IDENT),
         card_reader=t.text("card_reader", None),
         sam_reader=t.text("sam_reader", None),
+        sam_host_key=t.text("sam_host_key", cfg.SAM_HOST_KEY_LABEL, pattern=_IDENT),
     )
     t.done()
 

@@ -17,6 +17,10 @@ class DeviceConfig:
     id: str  # equals the CN of the client certificate
 
 
+SAM_HOST_KEY_LABEL = "kiosk-sam-host"
+"""The label of the SAM host key (AES) in the kiosk's token (provisioning.sam_bind makes it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReaderConfig:
     """[reader]: the PC/SC card reader and SAM, and their non-personal identities."""
@@ -25,6 +29,7 @@ class ReaderConfig:
     sam_id: str
     card_reader: str | None = None  # PC/SC reader name (None: the driver picks)
     sam_reader: str | None = None
+    sam_host_key: str = SAM_HOST_KEY_LABEL  # label of the SAM host key in [identity]'s token
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from common.errors import TlsFileError
 from common.hardening import disable_core_dumps
 from common.tasks import cancel_and_wait
 from common.tls import client_context
-from edge_agent.config import AgentConfig, FingerprintConfig, IndicatorsConfig, ReaderConfig
+from edge_agent.config import AgentConfig, FingerprintConfig, IndicatorsConfig
 from edge_agent.devices import FingerPort, GatewayPort, IndicatorPort
 from edge_agent.errors import ConfigError, IdentityError, StartupError
 from edge_agent.hygiene import Notifier
@@ -39,6 +39,7 @@ from edge_agent.uplink.enforcer import Enforcer
 from edge_agent.uplink.health import GatewayPing, HealthProbes
 from edge_agent.uplink.statefile import RemoteState
 from edge_agent.wiring.balikan import start_balikan
+from edge_agent.wiring.card_reader import build_card_reader
 from edge_agent.wiring.devicecheck import DeviceCheck
 from edge_agent.wiring.fleet_side import (
     build_state_parts,
@@ -54,13 +55,6 @@ from protocol.mqtt import AckStatus
 from protocol.outcomes import Outcome
 
 _log = logging.getLogger(__name__)
-
-
-def build_card_reader(cfg: ReaderConfig) -> CardReader:
-    """The PC/SC reader with its SAM (hardware.card.pcsc)."""
-    from hardware.card.pcsc import PcscCardReader
-
-    return PcscCardReader(card_reader=cfg.card_reader, sam_reader=cfg.sam_reader)
 
 
 def build_fingerprint(cfg: FingerprintConfig) -> tuple[FingerPort, Any]:
@@ -160,7 +154,7 @@ class Agent:
         self._loop = asyncio.get_running_loop()
         cfg = self.config
         try:
-            card = self._card or build_card_reader(cfg.reader)
+            card = self._card or build_card_reader(cfg.reader, cfg.identity)
             finger = self._finger or self._build_fingerprint()
             indicators = self._indicators or build_indicators(cfg.indicators)
         except (HardwareError, ImportError, OSError) as err:

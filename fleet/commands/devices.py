@@ -36,7 +36,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     ls.add_argument("--region", help="a code prefix: 32 matches 32 and 3273")
     ls.add_argument("--state", choices=[s.value for s in DeviceState])
     ls.set_defaults(func=run_list)
-    sh = verbs.add_parser("show", help="one kiosk's entry, sanctions and handover records (chain checked)")
+    sh = verbs.add_parser(
+        "show", help="one kiosk's entry, sanctions and handover records (chain checked)"
+    )
     sh.add_argument("device")
     sh.set_defaults(func=run_show)
     rm = verbs.add_parser(

@@ -16,16 +16,15 @@ from hardware.card.apdu import SW, ApduTransport, CommandApdu, exchange
 from hardware.card.ktpel_crypto import (
     CRYPTOGRAM_SIZE,
     NONCE_SIZE,
-    SESSION_KEYS_SIZE,
     SecureChannel,
     SessionKeys,
 )
 from hardware.card.reader import CardContents, Finger, IdentityField
+from hardware.card.sam_auth import HostKey, HostSession, authenticate_host, sam_refused
 from hardware.errors import (
     CardError,
     CardNotAuthenticError,
     MalformedCardDataError,
-    SamMissingError,
     SamNotAuthorisedError,
 )
 
@@ -35,7 +34,7 @@ Buffer = bytes | bytearray | memoryview
 
 RID = bytes.fromhex("D360000001")  # national RID: 'D', ISO 3166 numeric 360 (Indonesia), 00001
 KTPEL_AID = RID + b"KTPEL"
-SAM_AID = RID + b"KTPSAM"
+SAM_AID = RID + b"KTPSAM"  # also in hardware.card.sam_auth
 
 EF_IDENTITY = 0x0101
 EF_TEMPLATE = {Finger.RIGHT_INDEX: 0x0102, Finger.LEFT_INDEX: 0x0103}
@@ -217,18 +216,21 @@ def _card_refused(what: str, sw: int) -> CardError:
 
 
 def _sam_refused(what: str, sw: int) -> CardError:
-    if sw == SW.FILE_NOT_FOUND:
-        return SamMissingError("the SAM slot holds a card that is not a KTP-el SAM", sw)
-    return SamNotAuthorisedError(f"SAM refused {what}", sw)
+    return sam_refused(what, sw)
 
 
 class KtpelProfile:
-    """The simulated KTP-el profile v1 (docs/ktpel-card-protocol.md)."""
+    """The simulated KTP-el profile v1 (docs/ktpel-card-protocol.md).
 
-    def __init__(self, chunk_size: int = READ_CHUNK) -> None:
+    `host_key` is the kiosk's SAM host key: the profile authenticates to the SAM with it before
+    every card authentication. Without one, a bound SAM refuses (SamNotAuthorisedError, 6982).
+    """
+
+    def __init__(self, chunk_size: int = READ_CHUNK, *, host_key: HostKey | None = None) -> None:
         if not 1 <= chunk_size <= READ_CHUNK:
             raise ValueError(f"chunk_size must be 1..{READ_CHUNK}")
         self._chunk = chunk_size
+        self._host_key = host_key
 
     @property
     def name(self) -> str:
@@ -241,7 +243,12 @@ class KtpelProfile:
         try:
             serial = self._select_application(card)
             self._select_sam(sam)
-            keys = self._authenticate(card, sam, serial)
+            host = authenticate_host(sam, self._host_key) if self._host_key else None
+            try:
+                keys = self._authenticate(card, sam, serial, host)
+            finally:
+                if host is not None:
+                    host.wipe()
             channel = SecureChannel(keys)
             try:
                 self._read_contents(card, channel, contents)
@@ -267,7 +274,9 @@ class KtpelProfile:
         if sw != SW.SUCCESS:
             raise _sam_refused("SELECT", sw)
 
-    def _authenticate(self, card: ApduTransport, sam: ApduTransport, serial: bytes) -> SessionKeys:
+    def _authenticate(
+        self, card: ApduTransport, sam: ApduTransport, serial: bytes, host: HostSession | None
+    ) -> SessionKeys:
         challenge = CommandApdu(CLA, INS_GET_CHALLENGE, 0x00, 0x00, ne=NONCE_SIZE)
         rnd_ic, sw = exchange(card, challenge)
         if sw != SW.SUCCESS:
@@ -295,9 +304,9 @@ class KtpelProfile:
             raise CardNotAuthenticError("SAM found the card's cryptogram false", sw)
         if sw != SW.SUCCESS:
             raise _sam_refused("to verify the card", sw)
-        if len(released) != SESSION_KEYS_SIZE:
-            raise SamNotAuthorisedError("SAM released a key block of the wrong length")
-        return SessionKeys.from_bytes(released)
+        if host is None:  # a SAM releases keys only to an authenticated kiosk
+            raise SamNotAuthorisedError("SAM released keys to a kiosk that did not authenticate")
+        return host.unwrap(released)
 
     def _read_contents(
         self, card: ApduTransport, channel: SecureChannel, contents: CardContents

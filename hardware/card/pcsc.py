@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 from smartcard import scard
 
 from hardware import TRAFFIC, traffic_enabled
-from hardware.card.apdu import ResponseApdu
+from hardware.card.apdu import ApduTransport, ResponseApdu
 from hardware.card.ktpel import CardProfile, KtpelProfile
 from hardware.card.reader import CardContents, CardEvent, CardEventKind
 from hardware.errors import (
@@ -191,11 +191,9 @@ class _Session:
         self.context: int | None = None
         self.handles: list[int] = []
 
-    def open(self, wanted_card: str, wanted_sam: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    def open(self, readers: list[tuple[str, Slot]]) -> list[tuple[int, int]]:
         self.context = _establish()
-        card = self._connect(wanted_card, "card")
-        sam = self._connect(wanted_sam, "sam")
-        return card, sam
+        return [self._connect(wanted, slot) for wanted, slot in readers]
 
     def _connect(self, wanted: str, slot: Slot) -> tuple[int, int]:
         assert self.context is not None
@@ -240,6 +238,15 @@ class PcscCardReader:
 
     def read(self) -> CardContents:
         """Authenticate card and SAM to each other, then read identity and templates."""
+        return self._in_session(("card", "sam"), lambda t: self.profile.read(t[0], t[1]))
+
+    def with_sam(self, fn: Callable[[ApduTransport], T]) -> T:
+        """Run `fn` over a connection to the SAM alone (binding it, reading it), then reset it."""
+        return self._in_session(("sam",), lambda t: fn(t[0]))
+
+    def _in_session(self, slots: tuple[Slot, ...], body: Callable[[list[PcscTransport]], T]) -> T:
+        """Connect to `slots` on the I/O thread, run `body` over them, disconnect with a reset."""
+        wanted = {"card": self.card_reader, "sam": self.sam_reader}
         with self._read_lock:
             if self._worker is None:
                 self._worker = _Worker()
@@ -247,14 +254,16 @@ class PcscCardReader:
             session = _Session()
             try:
                 try:
-                    (card_h, card_p), (sam_h, sam_p) = worker.call(
-                        lambda: session.open(self.card_reader, self.sam_reader), self.apdu_timeout
+                    opened = worker.call(
+                        lambda: session.open([(wanted[s], s) for s in slots]), self.apdu_timeout
                     )
                 except TimeoutError:
                     raise CardTimeoutError("PC/SC did not connect in time") from None
-                card = PcscTransport(worker, card_h, card_p, "card", self.apdu_timeout)
-                sam = PcscTransport(worker, sam_h, sam_p, "sam", self.apdu_timeout)
-                return self.profile.read(card, sam)
+                transports = [
+                    PcscTransport(worker, handle, protocol, slot, self.apdu_timeout)
+                    for (handle, protocol), slot in zip(opened, slots, strict=True)
+                ]
+                return body(transports)
             finally:
                 self._close_session(worker, session)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from common.buffers import wipe
 from hardware.card import ktpel, sam_info, tlv
@@ -22,6 +23,7 @@ from hardware.card.ktpel_crypto import (
 )
 from hardware.errors import CardNotAuthenticError, MalformedCardDataError
 from simulators.card.iso7816 import VolatileChip, answer, make_atr
+from simulators.card.sam_binding import SIMULATED_ISSUER_KEY, HostBinding
 
 SIMULATED_MASTER_KEY = bytes.fromhex("5349_4d2d_4b54_5045_4c2d_4d41_5354_4552".replace("_", ""))
 """The simulated Dukcapil master key ("SIM-KTPEL-MASTER"); only virtual SAMs hold it."""
@@ -44,6 +46,10 @@ class VirtualSam(VolatileChip):
 
     `activated` is False until Dukcapil activates the SAM; a deactivated SAM answers SELECT with
     6283 and refuses to authenticate with 6985. The attribute may be changed at any time.
+
+    The SAM works for the one kiosk it is bound to (`binding`, simulators.card.sam_binding):
+    `host_key` binds a new SAM at once (tests), `state_file` keeps the binding across restarts
+    as a real SAM keeps it in its EEPROM (then `host_key` only seeds a SAM without a state file).
     """
 
     atr = SAM_ATR
@@ -54,6 +60,9 @@ class VirtualSam(VolatileChip):
         *,
         master_key: bytes = SIMULATED_MASTER_KEY,
         serial: bytes = DEFAULT_SAM_SERIAL,
+        host_key: bytes | None = None,
+        state_file: Path | None = None,
+        issuer_key: bytes = SIMULATED_ISSUER_KEY,
     ) -> None:
         self.activated = activated
         self.serial = serial
@@ -61,10 +70,12 @@ class VirtualSam(VolatileChip):
         self._master = bytearray(master_key)
         self._selected = False
         self._pending: _Pending | None = None
+        self.binding = HostBinding(state_file, host_key=host_key, issuer_key=issuer_key)
 
     def _clear(self) -> None:
         self._selected = False
         self._forget()
+        self.binding.forget()
 
     def _forget(self) -> None:
         if self._pending is not None:
@@ -88,11 +99,17 @@ class VirtualSam(VolatileChip):
             return answer(b"", SW.CLA_NOT_SUPPORTED)
         if cmd.ins == sam_info.INS_GET_DATA:
             return self._get_data(cmd)
-        if cmd.ins not in (ktpel.INS_SAM_INIT_AUTH, ktpel.INS_SAM_VERIFY_CARD):
+        binding = self.binding.handles(cmd.ins)
+        if not binding and cmd.ins not in (ktpel.INS_SAM_INIT_AUTH, ktpel.INS_SAM_VERIFY_CARD):
             return answer(b"", SW.INS_NOT_SUPPORTED)
         if not self._selected or not self.activated:
             return answer(b"", SW.CONDITIONS_NOT_SATISFIED)
+        if binding:
+            return self.binding.process(cmd)
         if cmd.ins == ktpel.INS_SAM_INIT_AUTH:
+            refused = self.binding.card_work_refused()
+            if refused is not None:
+                return answer(b"", refused)
             return self._init_auth(cmd)
         return self._verify_card(cmd)
 
@@ -127,20 +144,30 @@ class VirtualSam(VolatileChip):
 
     def _verify_card(self, cmd: CommandApdu) -> bytes:
         pending, self._pending = self._pending, None
+        refused = self.binding.card_work_refused()
+        if refused is not None:
+            if pending is not None:
+                pending.auth.wipe()
+            return answer(b"", refused)
         if pending is None:
+            self.binding.forget()
             return answer(b"", SW.CONDITIONS_NOT_SATISFIED)
         try:
             rnd_card, rnd_host, seed_card = open_cryptogram(pending.auth, cmd.data)
         except CardNotAuthenticError:
+            self.binding.forget()
             return answer(b"", SW.AUTHENTICATION_FAILED)
         finally:
             pending.auth.wipe()
         if rnd_card != pending.rnd_card or rnd_host != pending.rnd_host:
+            self.binding.forget()
             return answer(b"", SW.AUTHENTICATION_FAILED)
         keys = SessionKeys.derive(pending.seed_host, seed_card, rnd_card, rnd_host)
-        released = bytes(keys.to_bytes())
+        block = keys.to_bytes()
         keys.wipe()
+        released = self.binding.release(bytes(block))  # wrapped under the host's authentication
+        wipe(block)
         return answer(released, SW.SUCCESS)
 
     def __repr__(self) -> str:
-        return f"VirtualSam(activated={self.activated})"
+        return f"VirtualSam(activated={self.activated}, bound={self.binding.bound})"

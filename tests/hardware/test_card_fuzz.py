@@ -14,19 +14,18 @@ from hypothesis import strategies as st
 
 from hardware.card import ktpel, tlv
 from hardware.card.apdu import CommandApdu, ResponseApdu, exchange
-from hardware.card.ktpel import KtpelProfile
 from hardware.card.ktpel_crypto import SecureChannel, SessionKeys
 from hardware.card.reader import Finger, IdentityField
 from hardware.errors import CardError, MalformedCardDataError
 from simulators.card import (
     DirectTransport,
-    VirtualSam,
     build_identity_file,
     build_template_file,
     card_for,
     identity_values,
 )
 from simulators.personas import persona
+from tests.hardware.sam_keys import bound_sam, profile
 
 pytestmark = pytest.mark.fuzz
 
@@ -182,7 +181,7 @@ class TamperedCard:
 @given(st.data())
 def test_profile_on_a_tampered_card_raises_only_card_errors(data: st.DataObject) -> None:
     try:
-        contents = KtpelProfile().read(TamperedCard(data), DirectTransport(VirtualSam()))
+        contents = profile().read(TamperedCard(data), DirectTransport(bound_sam()))
     except CardError:
         return
     contents.wipe()

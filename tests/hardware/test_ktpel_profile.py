@@ -28,11 +28,12 @@ from simulators.card import (
 )
 from simulators.personas import PERSONAS, persona
 from simulators.vpcd import VirtualCard
+from tests.hardware.sam_keys import bound_sam, profile
 
 
 def read(card: VirtualCard, sam: VirtualCard | None = None) -> CardContents:
     """Read `card` with `sam` (an activated SAM by default) through in-process transports."""
-    return KtpelProfile().read(DirectTransport(card), DirectTransport(sam or VirtualSam()))
+    return profile().read(DirectTransport(card), DirectTransport(sam or bound_sam()))
 
 
 # --- whole reads ------------------------------------------------------------------------------
@@ -57,23 +58,24 @@ def test_every_persona_reads_back_exactly(key: str) -> None:
 
 
 def test_profile_satisfies_the_interface() -> None:
-    profile: CardProfile = KtpelProfile()
-    assert profile.name == "ktpel-sim-v1"
+    profile_: CardProfile = profile()
+    assert profile_.name == "ktpel-sim-v1"
 
 
 def test_read_apdu_sequence() -> None:
-    card, sam = DirectTransport(card_for("ayu")), DirectTransport(VirtualSam())
-    KtpelProfile().read(card, sam)
+    card, sam = DirectTransport(card_for("ayu")), DirectTransport(bound_sam())
+    profile().read(card, sam)
     card_ins = [(a[0], a[1]) for a in card.sent]
     assert card_ins[:4] == [(0x00, 0xA4), (0x00, 0x84), (0x00, 0x82), (0x00, 0xA4)]
     assert card_ins.count((0x0C, 0xB0)) == 8  # identity 2 chunks, templates 3 chunks each
     assert len(card.sent) == 14
-    assert [(a[0], a[1]) for a in sam.sent] == [(0x00, 0xA4), (0x80, 0x8A), (0x80, 0x8C)]
+    sam_ins = [(a[0], a[1]) for a in sam.sent]
+    assert sam_ins == [(0x00, 0xA4), (0x80, 0x84), (0x80, 0x82), (0x80, 0x8A), (0x80, 0x8C)]
 
 
 def test_small_chunks_read_the_same() -> None:
-    contents = KtpelProfile(chunk_size=16).read(
-        DirectTransport(card_for("bagas")), DirectTransport(VirtualSam())
+    contents = profile(chunk_size=16).read(
+        DirectTransport(card_for("bagas")), DirectTransport(bound_sam())
     )
     assert contents.identity[IdentityField.NIK] == persona("bagas").nik.encode()
     with pytest.raises(ValueError):
@@ -81,7 +83,7 @@ def test_small_chunks_read_the_same() -> None:
 
 
 def test_repeated_reads_on_one_card() -> None:
-    card, sam = card_for("ayu"), VirtualSam()
+    card, sam = card_for("ayu"), bound_sam()
     for _ in range(3):
         read(card, sam).wipe()
 
@@ -91,7 +93,7 @@ def test_repeated_reads_on_one_card() -> None:
 
 def test_sam_not_activated() -> None:
     with pytest.raises(SamNotAuthorisedError) as info:
-        read(card_for("ayu"), VirtualSam(activated=False))
+        read(card_for("ayu"), bound_sam(activated=False))
     assert info.value.sw == 0x6283
 
 
@@ -110,7 +112,7 @@ class DeactivateAfterSelect:
 
 def test_sam_deactivated_during_the_session() -> None:
     with pytest.raises(SamNotAuthorisedError) as info:
-        KtpelProfile().read(DirectTransport(card_for("ayu")), DeactivateAfterSelect(VirtualSam()))
+        profile().read(DirectTransport(card_for("ayu")), DeactivateAfterSelect(bound_sam()))
     assert info.value.sw == 0x6985
 
 
@@ -122,7 +124,7 @@ def test_card_in_the_sam_slot_is_no_sam() -> None:
 
 def test_sam_in_the_card_slot_is_not_a_ktpel_card() -> None:
     with pytest.raises(MalformedCardDataError) as info:
-        read(VirtualSam(), VirtualSam())
+        read(bound_sam(), bound_sam())
     assert info.value.sw == 0x6A82
 
 
@@ -130,11 +132,11 @@ def test_sam_in_the_card_slot_is_not_a_ktpel_card() -> None:
 
 
 def test_cloned_card_fails_at_the_sam() -> None:
-    card, sam = card_for("ayu", CardFault.CLONED), VirtualSam()
+    card, sam = card_for("ayu", CardFault.CLONED), bound_sam()
     with pytest.raises(CardNotAuthenticError) as info:
-        KtpelProfile().read(DirectTransport(card), DirectTransport(sam))
+        profile().read(DirectTransport(card), DirectTransport(sam))
     assert info.value.sw == 0x6300
-    assert sam.apdu_count == 3  # it got as far as VERIFY CARD
+    assert sam.apdu_count == 5  # it got as far as VERIFY CARD (after 2 host-binding APDUs)
 
 
 def test_card_of_another_issuer_rejects_the_host() -> None:

@@ -18,7 +18,6 @@ import pytest
 from smartcard import scard
 
 from hardware import TRAFFIC
-from hardware.card.ktpel import KtpelProfile
 from hardware.card.pcsc import PcscCardReader, translate
 from hardware.card.reader import CardEvent, CardEventKind, CardReader, Finger, IdentityField
 from hardware.errors import (
@@ -42,6 +41,7 @@ from simulators.card import (
 )
 from simulators.personas import persona
 from simulators.vpcd import VirtualCard, VirtualSlot
+from tests.hardware.sam_keys import bound_sam, profile
 
 pytestmark = pytest.mark.middleware
 
@@ -50,7 +50,7 @@ EVENT_TIMEOUT = 5.0
 
 def _card_apdus_per_read() -> int:
     card = card_for("ayu")
-    KtpelProfile().read(DirectTransport(card), DirectTransport(VirtualSam()))
+    profile().read(DirectTransport(card), DirectTransport(bound_sam()))
     return card.apdu_count
 
 
@@ -81,7 +81,7 @@ class Rig:
 @pytest.fixture(scope="module")
 def slots(pcscd: PcscdProcess) -> Iterator[Slots]:
     card_slot, sam_slot = VirtualSlot(pcscd.card_port), VirtualSlot(pcscd.sam_port)
-    sam = VirtualSam()
+    sam = bound_sam()
     sam_slot.insert(sam)
     yield Slots(card_slot, sam_slot, sam)
     card_slot.close()
@@ -93,7 +93,7 @@ def rig(pcscd: PcscdProcess, slots: Slots) -> Iterator[Rig]:
     slots.sam.activated = True
     if not slots.sam_slot.inserted:
         slots.sam_slot.insert(slots.sam)
-    reader = PcscCardReader(pcscd.card_reader, pcscd.sam_reader, apdu_timeout=2.0)
+    reader = PcscCardReader(pcscd.card_reader, pcscd.sam_reader, profile(), apdu_timeout=2.0)
     yield Rig(pcscd, slots.card, slots.sam_slot, slots.sam, reader)
     reader.close()
     slots.card.remove()

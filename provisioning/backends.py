@@ -1,7 +1,7 @@
 """How the tool reaches the kiosk's hardware and services: one dataclass of callables.
 
 The defaults are the real ones (pcscd's socket, the PKCS#11 token, the disk, the CPU's
-thermal zone, `provisioning.binding` and `provisioning.sam_bind` of the binding and SAM steps,
+thermal zone, `provisioning.binding` and `provisioning.sam_bind` (the binding and SAM steps),
 the supervisor MCU on its UART, the gateway's health route); tests replace any of them with a
 fake or a simulator (`dataclasses.replace(Backends(), ...)`).
 """
@@ -9,7 +9,6 @@ fake or a simulator (`dataclasses.replace(Backends(), ...)`).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import shutil
 import socket
@@ -22,7 +21,7 @@ from typing import Any, Protocol
 
 from common.token import Token, TokenConfig
 from edge_agent.config import AgentConfig
-from provisioning import links
+from provisioning import binding, links, sam_bind
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
@@ -82,19 +81,14 @@ def cpu_temperature() -> float | None:
         return None
 
 
-def read_inventory(config: AgentConfig) -> Any:
-    """The binding step's function (provisioning.binding.read_inventory)."""
-    return importlib.import_module("provisioning.binding").read_inventory(config)
-
-
-def register_inventory(fleet_url: str, ctx: ssl.SSLContext, device: str, inv: Any) -> None:
-    """The binding step's registration (provisioning.binding.register_inventory)."""
-    importlib.import_module("provisioning.binding").register_inventory(fleet_url, ctx, device, inv)
-
-
 def bind_sam(config: AgentConfig, token: Token) -> Any:
-    """The SAM step's function (provisioning.sam_bind.bind_sam)."""
-    return importlib.import_module("provisioning.sam_bind").bind_sam(config, token)
+    """The SAM step's function (provisioning.sam_bind.bind_sam, through the kiosk's pcscd)."""
+    return sam_bind.bind_sam(config, token)
+
+
+def unbind_sam(config: AgentConfig, token: Token) -> bool:
+    """Release the SAM from this kiosk (provisioning.sam_bind.unbind_sam)."""
+    return sam_bind.unbind_sam(config, token)
 
 
 @contextlib.contextmanager
@@ -129,9 +123,10 @@ class Backends:
     open_token: Callable[[TokenConfig], Token] = Token.open
     disk_usage: Callable[[Path], tuple[int, int]] = disk_usage
     temperature: Callable[[], float | None] = cpu_temperature
-    read_inventory: Callable[[AgentConfig], Any] = read_inventory
-    register_inventory: Callable[[str, ssl.SSLContext, str, Any], None] = register_inventory
+    read_inventory: Callable[[AgentConfig], Any] = binding.read_inventory
+    register_inventory: Callable[[str, ssl.SSLContext, str, Any], None] = binding.register_inventory
     bind_sam: Callable[[AgentConfig, Token], Any] = bind_sam
+    unbind_sam: Callable[[AgentConfig, Token], bool] = unbind_sam
     supervisor: Callable[[AgentConfig], AbstractContextManager[McuLink]] = open_supervisor
     # the self-test's card and finger: the SHA-256 of the NIK read through the SAM, and whether
     # the test card's finger matched its template (hardware-specific: see provisioning.selftest)

@@ -44,6 +44,7 @@ INSTALL: tuple[Step[Session], ...] = (
     Step("handover", "Berita acara serah terima", "Handover record", handover.handover),
 )
 DECOMMISSION: tuple[Step[Session], ...] = (
+    Step("unbind", "Melepas SAM dan perangkat", "Unbind the SAM and hardware", dec.unbind),
     Step("final_record", "Berita acara penarikan", "Final record", dec.final_record),
     Step("destroy_keys", "Memusnahkan kunci token", "Destroy the token's keys", dec.destroy_keys),
     Step("wipe", "Menghapus status dan log agen", "Wipe the agent's state and logs", dec.wipe),

@@ -1,13 +1,14 @@
 """`kiosk-provision decommission`: the kiosk taken out of service, or (after a tamper) made
 ready for a fresh provisioning.
 
-1. the final record (kind `decommission`), signed by the kiosk's token key where it still
+1. the SAM released and the hardware unbound at the fleet and the gateway;
+2. the final record (kind `decommission`), signed by the kiosk's token key where it still
    exists (a tamper destroyed it: the technician's signature alone then) and the technician's;
    the fleet service countersigns it, revokes the kiosk's certificates (the CRL reaches the
    gateway and the broker), clears its bindings in the registry and sets its state:
    `decommissioned`, or `active` with `--return-to-service`;
-2. the token's keys destroyed (C_DestroyObject: no file to overwrite);
-3. the agent's state, its identity files and the given log folders wiped.
+3. the token's keys destroyed (C_DestroyObject: no file to overwrite);
+4. the agent's state, its identity files and the given log folders wiped.
 
 Each step is safe to run again; the run's own state file goes last.
 """
@@ -22,7 +23,8 @@ from typing import Any
 from cryptography import x509
 
 from common.errors import TokenError
-from provisioning.errors import DecommissionError
+from provisioning.errors import DecommissionError, ProvisionError
+from provisioning.fleet_client import refused
 from provisioning.handover import record_result, send_record
 from provisioning.session import Session
 
@@ -66,6 +68,25 @@ async def final_record(s: Session) -> dict[str, Any]:
     result["kiosk_signed"] = key is not None
     result["state"] = "active" if s.options.return_to_service else "decommissioned"
     return result
+
+
+async def unbind(s: Session) -> dict[str, Any]:
+    """The SAM released from this kiosk, the hardware forgotten by the fleet and unpinned at the
+    gateway (a SAM whose key a tamper destroyed is released by its issuer: see
+    docs/ktpel-card-protocol.md)."""
+    token = await s.in_thread(s.open_token, DecommissionError)
+    try:
+        released = await s.in_thread(s.backends.unbind_sam, s.config, token)
+    except ProvisionError as err:  # the SAM missing: the fleet side is still unbound
+        _log.warning("the SAM was not released: %s", err.code)
+        released = False
+    finally:
+        await s.in_thread(token.close)
+    path = f"/provision/v1/devices/{s.device}/hardware"
+    code, raw, _ = await s.fleet().request("DELETE", path, DecommissionError)
+    if code not in (200, 404):
+        raise refused(DecommissionError, "UNBIND_REFUSED", code, raw)
+    return {"sam_released": released, "hardware_unbound": True}
 
 
 async def destroy_keys(s: Session) -> dict[str, Any]:

@@ -307,6 +307,7 @@ def kiosk(tmp_path: Path, fleet: Fleet, softhsm_token: TokenConfig, token_provid
         read_inventory=lambda config: FakeInventory(),
         register_inventory=register,
         bind_sam=lambda config, token: SimpleNamespace(as_json=lambda: {"sam_bound": "SAM-0001"}),
+        unbind_sam=lambda config, token: True,
         supervisor=supervisor,
         test_card=lambda config: TEST_CARD_NIK_SHA256,
         test_finger=lambda config: True,

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
+from cryptography import x509
 
 import edge_agent.config
 from common.tls import server_context
@@ -66,6 +67,10 @@ class Fleet:
     gateway_url: str = ""
     health_calls: int = 0
     sites: dict[str, web.TCPSite] = field(default_factory=dict)
+
+    def technician_cert(self) -> x509.Certificate:
+        """The technician's certificate."""
+        return x509.load_pem_x509_certificate(self.technician.cert.read_bytes())
 
     async def stop(self, which: str) -> None:
         """Make the fleet service or the gateway unreachable (its port closed)."""

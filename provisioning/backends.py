@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from common.token import Token, TokenConfig
 from edge_agent.config import AgentConfig
 from provisioning import binding, links, sam_bind
+from provisioning.testcard import TestCardCheck
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
@@ -110,9 +111,7 @@ def open_supervisor(config: AgentConfig) -> Iterator[McuLink]:
             port.close()
 
 
-def no_test_card(config: AgentConfig) -> str:
-    """Without a card backend: the test card cannot be read here."""
-    raise NotImplementedError("no card backend configured for the self-test")
+_TEST_CARD = TestCardCheck()
 
 
 @dataclass(frozen=True)
@@ -129,9 +128,9 @@ class Backends:
     unbind_sam: Callable[[AgentConfig, Token], bool] = unbind_sam
     supervisor: Callable[[AgentConfig], AbstractContextManager[McuLink]] = open_supervisor
     # the self-test's card and finger: the SHA-256 of the NIK read through the SAM, and whether
-    # the test card's finger matched its template (hardware-specific: see provisioning.selftest)
-    test_card: Callable[[AgentConfig], str] = no_test_card
-    test_finger: Callable[[AgentConfig], bool] | None = None
+    # the test card's finger matched its template (provisioning.testcard; None: not tested)
+    test_card: Callable[[AgentConfig], str] = _TEST_CARD.test_card
+    test_finger: Callable[[AgentConfig], bool] | None = _TEST_CARD.test_finger
     # the links with the new certificate (provisioning.links)
     gateway_health: Callable[[AgentConfig, ssl.SSLContext], Awaitable[float]] = links.gateway_health
     broker_round_trip: Callable[[AgentConfig, ssl.SSLContext], float] = links.broker_round_trip

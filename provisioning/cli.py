@@ -28,7 +28,7 @@ from provisioning.backends import Backends
 from provisioning.errors import EXIT_CODES, EXIT_USAGE, ProvisionError, UsageError
 from provisioning.output import Reporter
 from provisioning.runner import Step, run_steps
-from provisioning.session import ConsolePrompter, Options, Prompter, Session
+from provisioning.session import ConsolePrompter, JsonPrompter, Options, Prompter, Session
 from provisioning.state import load
 from provisioning.technician import load_technician
 
@@ -149,7 +149,7 @@ async def run(
             tech,
             state,
             out,
-            prompt or ConsolePrompter(),
+            prompt or (JsonPrompter(out) if args.json else ConsolePrompter()),
             backends or Backends(),
         )
         steps = INSTALL if args.command == "install" else DECOMMISSION

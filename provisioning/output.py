@@ -21,7 +21,8 @@ class Reporter:
         self.json = json_lines
         self._out = stream if stream is not None else sys.stdout
 
-    def _emit(self, obj: dict[str, Any]) -> None:
+    def emit(self, obj: dict[str, Any]) -> None:
+        """One JSON Lines event."""
         self._out.write(json.dumps(obj, sort_keys=True, ensure_ascii=False) + "\n")
         self._out.flush()
 
@@ -32,14 +33,14 @@ class Reporter:
     def step(self, index: int, total: int, name: str, title_id: str, title_en: str) -> None:
         """A step begins."""
         if self.json:
-            self._emit({"event": "step", "step": name, "index": index, "total": total})
+            self.emit({"event": "step", "step": name, "index": index, "total": total})
         else:
             self._line(f"[{index}/{total}] {title_id} / {title_en}")
 
     def done(self, name: str, result: dict[str, Any], *, again: bool) -> None:
         """A step finished (again: in an earlier run)."""
         if self.json:
-            self._emit({"event": "done", "step": name, "again": again, "result": result})
+            self.emit({"event": "done", "step": name, "again": again, "result": result})
             return
         head = "  sudah selesai sebelumnya / already done" if again else "  OK"
         self._line(head)
@@ -49,8 +50,8 @@ class Reporter:
     def failed(self, name: str, err: ProvisionError) -> None:
         """A step failed; the run stops with its exit code."""
         if self.json:
-            self._emit({"event": "failed", "step": name, "error": err.as_json()})
-            self._emit({"event": "end", "exit_code": err.exit_code})
+            self.emit({"event": "failed", "step": name, "error": err.as_json()})
+            self.emit({"event": "end", "exit_code": err.exit_code})
             return
         self._line(f"  GAGAL / FAILED [{err.code}, kode keluar / exit code {err.exit_code}]")
         self._line(f"  {err.message_id}")
@@ -68,13 +69,13 @@ class Reporter:
     def end(self, exit_code: int) -> None:
         """The run ended."""
         if self.json:
-            self._emit({"event": "end", "exit_code": exit_code})
+            self.emit({"event": "end", "exit_code": exit_code})
         elif exit_code == 0:
             self._line("Selesai: semua langkah berhasil. / Done: every step succeeded.")
 
     def result(self, obj: dict[str, Any], text: str) -> None:
         """One result of a command without steps (status)."""
         if self.json:
-            self._emit(obj)
+            self.emit(obj)
         else:
             self._line(text)

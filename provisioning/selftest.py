@@ -71,7 +71,8 @@ async def selftest(s: Session) -> dict[str, Any]:
 
 
 async def _card(s: Session) -> str:
-    s.out.note(
+    await s.in_thread(
+        s.prompt.wait,
         "Masukkan kartu uji teknisi ke pembaca kartu.",
         "Insert the technician's test card into the card reader.",
     )
@@ -103,7 +104,8 @@ async def _finger(s: Session) -> str:
     check = s.backends.test_finger
     if check is None:
         return "skipped"
-    s.out.note(
+    await s.in_thread(
+        s.prompt.wait,
         "Letakkan jari uji pada sensor sidik jari.",
         "Place the test finger on the fingerprint sensor.",
     )

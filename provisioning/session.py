@@ -7,15 +7,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 from urllib.parse import urlsplit
 
-from common.errors import TlsFileError, TokenError
-from common.tls import client_context
+from common.errors import TlsFileError, TlsProviderError, TokenError
+from common.tls import client_context, load_token_provider, write_token_provider_config
 from common.token import Token, TokenConfig
 from edge_agent.config import AgentConfig, IdentityConfig
 from edge_agent.errors import IdentityError
@@ -36,6 +37,27 @@ class Prompter(Protocol):
 
     def wait(self, instruction_id: str, instruction_en: str) -> None:
         """An instruction; returns once the technician says it is done."""
+
+
+class JsonPrompter:
+    """Questions as JSON Lines events ({"event": "prompt", ...}), answers one line on stdin each
+    (y for yes): a script or a test drives the tool through them."""
+
+    def __init__(self, out: Reporter, stdin: TextIO | None = None) -> None:
+        self._out = out
+        self._in = stdin if stdin is not None else sys.stdin
+
+    def _ask(self, kind: str, text_id: str, text_en: str) -> str:
+        self._out.emit({"event": "prompt", "kind": kind, "text_id": text_id, "text_en": text_en})
+        return self._in.readline().strip().lower()
+
+    def confirm(self, question_id: str, question_en: str) -> bool:
+        """Ask; "y" is yes."""
+        return self._ask("confirm", question_id, question_en) in ("y", "ya", "yes")
+
+    def wait(self, instruction_id: str, instruction_en: str) -> None:
+        """Tell; return on the next line."""
+        self._ask("wait", instruction_id, instruction_en)
 
 
 class ConsolePrompter:
@@ -116,8 +138,12 @@ class Session:
         """TLS to the fleet service with the technician's certificate."""
         tech = self.technician
         try:
+            if tech.token_module is not None:  # its key in a token: OpenSSL's provider reads it
+                conf = self.state_dir / ".openssl-technician.cnf"
+                self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                load_token_provider(write_token_provider_config(conf, tech.token_module))
             return client_context(self.identity_config.est_ca_file, tech.cert_file, tech.key_file)
-        except (TlsFileError, ssl.SSLError, OSError) as err:
+        except (TlsFileError, TlsProviderError, ssl.SSLError, OSError) as err:
             raise UsageError(
                 "TECHNICIAN_TLS",
                 f"Sertifikat teknisi tidak dapat dipakai untuk TLS ({err}).",

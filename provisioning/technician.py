@@ -34,6 +34,7 @@ class Technician:
     cert_file: Path
     key_file: Path
     key: ec.EllipticCurvePrivateKey
+    token_module: Path | None = None  # where the key is in a token: its PKCS#11 module
 
 
 def load_technician(
@@ -53,7 +54,8 @@ def load_technician(
     if len(names) != 1:
         raise _bad(str(cert_file), "the certificate has no single CN")
     name = str(names[0].value)
-    if f"-----BEGIN {URI_PEM_LABEL}-----".encode() in raw:
+    in_token = f"-----BEGIN {URI_PEM_LABEL}-----".encode() in raw
+    if in_token:
         key = _token_key(raw, token_module, key_file)
     else:
         try:
@@ -66,7 +68,7 @@ def load_technician(
         key = loaded
     if key.public_key() != cert.public_key():
         raise _bad(str(key_file), "the key is not the certificate's")
-    return Technician(name, cert, cert_file, key_file, key)
+    return Technician(name, cert, cert_file, key_file, key, token_module if in_token else None)
 
 
 def parse_uri_pem(raw: bytes) -> tuple[str, str, Path | None]:

@@ -208,7 +208,7 @@ class ScriptedPrompter:
         if instruction_en.startswith("Open"):
             self.mcu.enclosure_open, self.mcu.latched = True, True
             self.mcu.tamper_seq += 1
-        else:
+        elif instruction_en.startswith("Close"):
             self.mcu.enclosure_open = False
 
 

@@ -26,6 +26,7 @@ from provisioning import decommission as dec
 from provisioning import handover, install, selftest
 from provisioning.backends import Backends
 from provisioning.errors import EXIT_CODES, EXIT_USAGE, ProvisionError, UsageError
+from provisioning.mcu_keeper import McuKeeper
 from provisioning.output import Reporter
 from provisioning.runner import Step, run_steps
 from provisioning.session import ConsolePrompter, JsonPrompter, Options, Prompter, Session
@@ -153,7 +154,14 @@ async def run(
             backends or Backends(),
         )
         steps = INSTALL if args.command == "install" else DECOMMISSION
-        code = await run_steps(session, steps, state, out)
+        if config.supervisor is not None:  # the agent is stopped: the tool heartbeats
+            session.keeper = McuKeeper(session.backends.supervisor, config)
+            session.keeper.start()
+        try:
+            code = await run_steps(session, steps, state, out)
+        finally:
+            if session.keeper is not None:
+                await asyncio.to_thread(session.keeper.stop)
         if code == 0 and args.command == "decommission":
             state.remove()
         return code

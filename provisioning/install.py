@@ -143,7 +143,8 @@ async def enrol(s: Session) -> dict[str, Any]:
 async def bind_hardware(s: Session) -> dict[str, Any]:
     """Read the hardware's ids and register them (the fleet pins them at the gateway).
     Again: the same ids read and registered once more."""
-    inv = await s.in_thread(s.backends.read_inventory, s.config)
+    with s.mcu_port_free():  # binding's code reads the MCU's board id on its port
+        inv = await s.in_thread(s.backends.read_inventory, s.config)
     await s.in_thread(
         s.backends.register_inventory, s.fleet_base, s.technician_context(), s.device, inv
     )
@@ -172,7 +173,7 @@ async def mcu_key(s: Session) -> dict[str, Any]:
     from hardware.supervisor.errors import NakReason, SupervisorError, SupervisorRefusedError
 
     try:
-        with s.backends.supervisor(s.config) as link:
+        with s.mcu() as link:
             status = await s.in_thread(link.request_status)
             if status.key_set:
                 return {"mcu_key": "kept", "key_id": s.state.result("mcu_key").get("key_id", "")}

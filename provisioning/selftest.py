@@ -10,6 +10,8 @@ what to check. The test card is known by the SHA-256 of its NIK only (simulators
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from hardware.errors import HardwareError
@@ -21,6 +23,7 @@ from provisioning.session import Session
 _log = logging.getLogger(__name__)
 TEST_CARD_NIK_SHA256 = "e6157e61b525313c09503e89f32fc3908629554bdbc48e50fe009e10e5d85d52"
 HEARTBEATS = 3
+POLL_S = 0.05
 PATTERNS = ("success", "busy", "failure", "idle")
 
 
@@ -32,7 +35,7 @@ async def selftest(s: Session) -> dict[str, Any]:
     results["finger"] = await _finger(s)
     if s.config.supervisor is not None:
         try:
-            with s.backends.supervisor(s.config) as link:
+            with s.mcu() as link:
                 results["indicators"] = await _indicators(s, link)
                 results["tamper"] = await _tamper(s, link)
                 results["mcu"] = await _mcu(s, link)
@@ -156,7 +159,9 @@ async def _tamper(s: Session, link: McuLink) -> str:
     await s.in_thread(
         s.prompt.wait, "Buka penutup kios sekarang.", "Open the kiosk's enclosure now."
     )
-    opened = await s.in_thread(link.request_status)
+    opened = await s.in_thread(
+        _status_until, link, lambda st: st.enclosure_open or st.tamper_latched
+    )
     if not (opened.enclosure_open or opened.tamper_latched):
         raise SelfTestError(
             "TAMPER_NOT_SEEN",
@@ -166,7 +171,7 @@ async def _tamper(s: Session, link: McuLink) -> str:
     await s.in_thread(
         s.prompt.wait, "Tutup kembali penutup kios.", "Close the kiosk's enclosure again."
     )
-    closed = await s.in_thread(link.request_status)
+    closed = await s.in_thread(_status_until, link, lambda st: not st.enclosure_open)
     if closed.enclosure_open:
         raise SelfTestError(
             "TAMPER_STILL_OPEN",
@@ -176,6 +181,16 @@ async def _tamper(s: Session, link: McuLink) -> str:
     if closed.tamper_latched:
         await _clear(s, link, closed)
     return "pass"
+
+
+def _status_until(link: McuLink, wanted: Callable[[Any], bool], timeout: float = 3.0) -> Any:
+    """The MCU's status once `wanted` (its inputs are debounced), or the last after `timeout`."""
+    deadline = time.monotonic() + timeout
+    status = link.request_status()
+    while not wanted(status) and time.monotonic() < deadline:
+        time.sleep(POLL_S)  # the switch's debounce on the MCU: a few tens of milliseconds
+        status = link.request_status()
+    return status
 
 
 async def _clear(s: Session, link: McuLink, status: Any) -> None:

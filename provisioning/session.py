@@ -5,11 +5,12 @@ fakes or simulators, the tool the real drivers)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import ssl
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -21,9 +22,10 @@ from common.token import Token, TokenConfig
 from edge_agent.config import AgentConfig, IdentityConfig
 from edge_agent.errors import IdentityError
 from edge_agent.identity.device import DeviceIdentity, token_config
-from provisioning.backends import Backends
+from provisioning.backends import Backends, McuLink
 from provisioning.errors import ProvisionError, UsageError
 from provisioning.fleet_client import FleetClient
+from provisioning.mcu_keeper import McuKeeper
 from provisioning.output import Reporter
 from provisioning.state import RunState
 from provisioning.technician import Technician
@@ -100,6 +102,25 @@ class Session:
     backends: Backends
     wall: Callable[[], float] = time.time
     cache: dict[str, Any] = field(default_factory=dict)
+    keeper: McuKeeper | None = None  # the MCU's link with heartbeats, for the whole run
+
+    @contextlib.contextmanager
+    def mcu(self) -> Iterator[McuLink]:
+        """The supervisor MCU's link (the keeper's, or one opened for this use)."""
+        if self.keeper is not None:
+            yield self.keeper.link()
+        else:
+            with self.backends.supervisor(self.config) as link:
+                yield link
+
+    @contextlib.contextmanager
+    def mcu_port_free(self) -> Iterator[None]:
+        """The MCU's port closed meanwhile (for a driver that opens it itself)."""
+        if self.keeper is None:
+            yield
+        else:
+            with self.keeper.paused():
+                yield
 
     @property
     def identity_config(self) -> IdentityConfig:

@@ -15,7 +15,7 @@ from common.token import Token
 from fleet.cli import main as fleet_main
 from fleet.provisioning.handover import chain_of
 from fleet.store.base import DeviceState
-from tests.provisioning.conftest import KIOSK, Kiosk, failure, steps_of
+from tests.provisioning.conftest import INSTITUTION, KIOSK, SERIAL, Kiosk, failure, steps_of
 
 
 def _fleet_toml(kiosk: Kiosk, tmp_path: Path) -> Path:
@@ -69,6 +69,9 @@ async def test_decommission_revokes_destroys_wipes_and_records(
 ) -> None:
     assert (await kiosk.run("install"))[0] == 0
     assert _live_certs(kiosk)
+    early = kiosk.fleet.issuer.issue_token(  # a token handed out before the decommission
+        kiosk.fleet.store, serial=SERIAL, institution=INSTITUTION, technician="tech-1"
+    )
     code, lines = await kiosk.run("decommission", "--reason", "kantor tutup")
     assert code == 0, lines
     assert steps_of(lines, "done") == ["unbind", "final_record", "destroy_keys", "wipe"]
@@ -86,6 +89,11 @@ async def test_decommission_revokes_destroys_wipes_and_records(
     # and the kiosk is refused: no new enrolment token for a decommissioned kiosk
     code, lines = await kiosk.run("install")
     assert code == 20
+    assert "decommissioned" in failure(lines)["message_en"]
+    token_file = tmp_path / "early.token"
+    token_file.write_text(early.token)
+    code, lines = await kiosk.run("install", "--enrolment-token-file", str(token_file))
+    assert code == 20  # the token outlived the kiosk's service: refused at enrolment
     assert "decommissioned" in failure(lines)["message_en"]
     code, shown, text = _show(_fleet_toml(kiosk, tmp_path))
     assert code == 0

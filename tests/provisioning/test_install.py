@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from fleet.provisioning.handover import chain_of
 from protocol import handover as codec
+from provisioning import cli
 from tests.provisioning.conftest import KIOSK, Kiosk, failure, steps_of
 
 ALL = ["preflight", "enrol", "bind_hardware", "bind_sam", "mcu_key", "selftest", "handover"]
@@ -62,19 +65,18 @@ async def test_running_again_changes_nothing(kiosk: Kiosk) -> None:
     assert len(chain_of(kiosk.fleet.store, KIOSK)) == 1
 
 
-async def test_a_power_cut_between_two_steps_resumes(kiosk: Kiosk) -> None:
-    """The process dies after bind_sam (nothing of mcu_key done): the next run continues."""
+async def test_a_power_cut_between_two_steps_resumes(
+    kiosk: Kiosk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies as mcu_key begins (bind_sam recorded): the next run continues."""
 
-    def cut(config: object) -> None:
+    async def power_cut(session: object) -> dict[str, object]:
         raise SystemExit("power cut")
 
-    @contextlib.contextmanager
-    def dead(config: object):  # type: ignore[no-untyped-def]
-        cut(config)
-        yield
-
-    with contextlib.suppress(SystemExit):
-        await kiosk.run("install", supervisor=dead)
+    cut = tuple(replace(s, run=power_cut) if s.name == "mcu_key" else s for s in cli.INSTALL)
+    with monkeypatch.context() as patched, contextlib.suppress(SystemExit):
+        patched.setattr(cli, "INSTALL", cut)
+        await kiosk.run("install")
     assert kiosk.config.state is not None
     state = json.loads((kiosk.config.state.dir / "provision-install.json").read_text())
     assert list(state["steps"]) == ["preflight", "enrol", "bind_hardware", "bind_sam"]

@@ -10,7 +10,9 @@ from typing import Any
 
 from fleet.ca.issuer import digest
 from hardware.errors import SensorError
-from provisioning.errors import BindingError
+from provisioning import binding
+from provisioning.binding import DeviceMissingError
+from provisioning.sam_bind import SamMissing
 from tests.provisioning.conftest import INSTITUTION, SERIAL, FakeInventory, Kiosk, failure, steps_of
 
 
@@ -63,13 +65,34 @@ async def test_the_wrong_kiosk_serial(kiosk: Kiosk) -> None:
 
 def _missing(device: str) -> Any:
     def read(config: object) -> FakeInventory:
-        raise BindingError(
+        raise DeviceMissingError(
+            device,
             f"{device.upper()}_MISSING",
             f"{device} tidak menjawab: periksa kabelnya.",
             f"The {device} does not answer: check its cable.",
         )
 
     return read
+
+
+async def test_a_sam_not_activated(kiosk: Kiosk) -> None:
+    code, lines = await kiosk.run(
+        "install",
+        read_inventory=lambda config: FakeInventory(sam_activated=False),
+        register_inventory=binding.register_inventory,  # refuses before sending anything
+    )
+    assert code == 30
+    error = failure(lines)
+    assert error["code"] == "SAM_NOT_ACTIVATED" and "Dukcapil" in error["message_en"]
+
+
+async def test_the_sam_step_failing(kiosk: Kiosk) -> None:
+    def absent(config: object, token: object) -> object:
+        raise SamMissing("SAM_MISSING", "SAM tidak ada.", "No SAM in the SAM slot.")
+
+    code, lines = await kiosk.run("install", bind_sam=absent)
+    assert code == 40
+    assert failure(lines)["code"] == "SAM_MISSING"
 
 
 async def test_a_reader_sam_or_sensor_missing(kiosk: Kiosk) -> None:

@@ -20,19 +20,14 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp import web
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import edge_agent.config
 from common.tls import server_context
 from common.token import TokenConfig
 from edge_agent.config import (
     AgentConfig,
-    DeviceConfig,
-    GatewayConfig,
-    IdentityConfig,
-    MqttConfig,
-    ReaderConfig,
-    StateConfig,
-    SupervisorConfig,
 )
 from fleet.ca.authority import CertificateAuthority
 from fleet.ca.est import EstApi, est_context
@@ -271,30 +266,53 @@ class Kiosk:
 @pytest.fixture
 def kiosk(tmp_path: Path, fleet: Fleet, softhsm_token: TokenConfig, token_provider: Path) -> Kiosk:
     """The kiosk KIOSK (serial SERIAL) with nothing provisioned yet."""
-    ident = IdentityConfig(
-        token_module=softhsm_token.module,
-        token_label=softhsm_token.label,
-        pin_file=softhsm_token.pin_file,
-        est_url=f"{fleet.url}/.well-known/est",
-        institution=INSTITUTION,
-        dir=tmp_path / "identity",
-        est_ca_file=fleet.pki.server_ca.cert,
-        serial=SERIAL,
+    state_dir, identity_dir = tmp_path / "state", tmp_path / "identity"
+    admin_key = tmp_path / "admin-ed25519.pub"
+    admin_key.write_bytes(
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    config = AgentConfig(
-        device=DeviceConfig(KIOSK),
-        reader=ReaderConfig(reader_id="", sam_id=""),
-        gateway=GatewayConfig(
-            url=fleet.gateway_url,
-            ca_file=fleet.pki.server_ca.cert,
-            cert_file=ident.cert_file,
-            key_file=ident.key_file,
-        ),
-        state=StateConfig(dir=tmp_path / "state"),
-        supervisor=SupervisorConfig(port="/dev/null"),
-        mqtt=MqttConfig(host="localhost", ca_file=fleet.pki.server_ca.cert),
-        identity=ident,
+    config_file = tmp_path / "agent.toml"
+    config_file.write_text(
+        f"""
+[device]
+id = "{KIOSK}"
+
+[reader]
+reader_id = "RDR-0001"
+sam_id = "SAM-0001"
+
+[gateway]
+url = "{fleet.gateway_url}"
+ca_file = "{fleet.pki.server_ca.cert}"
+
+[identity]
+token_module = "{softhsm_token.module}"
+token_label = "{softhsm_token.label}"
+pin_file = "{softhsm_token.pin_file}"
+est_url = "{fleet.url}/.well-known/est"
+est_ca_file = "{fleet.pki.server_ca.cert}"
+institution = "{INSTITUTION}"
+serial = "{SERIAL}"
+dir = "{identity_dir}"
+
+[mqtt]
+host = "localhost"
+ca_file = "{fleet.pki.server_ca.cert}"
+
+[admin]
+public_keys = ["{admin_key}"]
+
+[state]
+dir = "{state_dir}"
+
+[supervisor]
+port = "/dev/null"
+heartbeat_interval = 0.2
+"""
     )
+    config = edge_agent.config.load_config(config_file)
     mcu = FakeMcu()
     registered: list[dict[str, Any]] = []
 
@@ -318,27 +336,10 @@ def kiosk(tmp_path: Path, fleet: Fleet, softhsm_token: TokenConfig, token_provid
         test_finger=lambda config: True,
         broker_round_trip=lambda config, ctx: 3.0,
     )
-    config_file = tmp_path / "agent.toml"  # read through load_config: patched in `run`
     k = Kiosk(
         config_file, config, softhsm_token, fleet, mcu, ScriptedPrompter(mcu), backends, registered
     )
-    _CONFIGS[str(config_file)] = config
     return k
-
-
-_CONFIGS: dict[str, AgentConfig] = {}
-
-
-@pytest.fixture(autouse=True)
-def _config_by_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tool reads agent.toml with load_config: the fixture's config instead."""
-    real = edge_agent.config.load_config
-
-    def load(path: str | Path) -> AgentConfig:
-        found = _CONFIGS.get(str(path))
-        return found if found is not None else real(path)
-
-    monkeypatch.setattr(cli, "load_config", load)
 
 
 def steps_of(lines: list[dict[str, Any]], event: str) -> list[str]:

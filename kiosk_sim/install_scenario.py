@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiosk_sim.enrolment import TECHNICIAN, hand_enrolment_token
+from kiosk_sim.enrolment import TECHNICIAN, EnrolmentError, hand_enrolment_token
 from kiosk_sim.stack import DEVICE_ID, INSTITUTION, SERIAL, Stack, StackError
 
 if TYPE_CHECKING:
@@ -52,19 +52,31 @@ def make_bare(stack: Stack) -> None:
 
 
 async def technician(stack: Stack) -> tuple[Path, Path]:
-    """The technician's certificate and key (URI PEM in their SoftHSM token)."""
+    """The technician's certificate and key (URI PEM in their SoftHSM token), made once."""
     assert stack.fleet is not None and stack.pki is not None and stack.softhsm is not None
-    await hand_enrolment_token(
-        stack.fleet,
-        stack.pki,
-        stack.softhsm,
-        stack.run_dir,
-        stack.est_url,
-        SERIAL,
-        INSTITUTION,
-    )  # makes the technician's certificate once; the token it leaves is not used
-    made = json.loads((stack.run_dir / "technician" / "paths.json").read_text())
+    paths = stack.run_dir / "technician" / "paths.json"
+    try:
+        await enrolment_token(stack)  # the certificate is made first, then a token asked for
+    except EnrolmentError:
+        if not paths.exists():
+            raise
+    made = json.loads(paths.read_text())
     return Path(made["cert"]), Path(made["key"])
+
+
+async def enrolment_token(stack: Stack) -> Path:
+    """A fresh enrolment token asked for with the technician's certificate (EnrolmentError)."""
+    assert stack.fleet is not None and stack.pki is not None and stack.softhsm is not None
+    return await hand_enrolment_token(
+        stack.fleet, stack.pki, stack.softhsm, stack.run_dir, stack.est_url, SERIAL, INSTITUTION
+    )
+
+
+async def registry_state(stack: Stack) -> str:
+    """The kiosk's state in the fleet's registry."""
+    assert stack.fleet is not None
+    code, out = await stack.fleet.fleet("devices", "show", DEVICE_ID, "--json")
+    return str(json.loads(out)["state"]) if code == 0 else f"exit {code}"
 
 
 async def provision(stack: Stack, *args: str) -> tuple[int, list[dict[str, Any]]]:
@@ -127,6 +139,12 @@ async def run_install_scenario(run: Run) -> list[ScenarioResult]:
 
     start = time.perf_counter()
     await stack.stop_agent()
+    if (state := await registry_state(stack)) != "active":  # the MCU tamper scenario's kiosk
+        code, events = await provision(
+            stack, "decommission", "--return-to-service", "--reason", f"{state} (demo)"
+        )
+        row(f"{state}: back to service", "exit 0: 4 steps", _summary(code, events), start)
+        start = time.perf_counter()
     await asyncio.get_running_loop().run_in_executor(None, make_bare, stack)
     code, events = await provision(
         stack,
@@ -145,7 +163,9 @@ async def run_install_scenario(run: Run) -> list[ScenarioResult]:
     assert stack.fleet is not None
     shown, out = await stack.fleet.fleet("device", "show", DEVICE_ID, "--json")
     doc = json.loads(out) if shown == 0 else {}
-    intact = doc.get("records_intact") is True and len(doc.get("records", ())) == 1
+    records = doc.get("records") or [{}]
+    last = records[-1].get("record", {}).get("body", {}).get("kind")
+    intact = doc.get("records_intact") is True and last == "handover"
     row("handover record", "intact", "intact" if intact else f"exit {shown}", start)
     start = time.perf_counter()
     try:
@@ -175,8 +195,8 @@ async def _refused(stack: Stack) -> str:
         return "the agent started"
     assert stack.fleet is not None and stack.pki is not None and stack.softhsm is not None
     try:
-        await technician(stack)
-    except RuntimeError as err:
+        await enrolment_token(stack)
+    except EnrolmentError as err:
         return agent if "decommissioned" in str(err) else f"error: {err}"
     return "a new enrolment token was issued"
 

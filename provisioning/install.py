@@ -3,10 +3,12 @@ the supervisor MCU's clear key. Each is safe to run again (see each function).""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import secrets
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -97,37 +99,28 @@ async def enrol(s: Session) -> dict[str, Any]:
             " [identity] serial.",
         )
     token_file = s.state_dir / ENROLMENT_FILE_NAME
-    config = dataclasses.replace(cfg, enrolment_token_file=token_file)
-    ident = DeviceIdentity(config, s.device)
-    given = s.options.enrolment_token_file
-    if not cfg.cert_file.exists():
-        if given is not None:
-            try:
-                token = given.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as err:
-                raise EnrolError(
-                    "TOKEN_FILE",
-                    f"Berkas token enrolmen {given} tidak terbaca.",
-                    f"The enrolment token file {given} cannot be read.",
-                ) from err
-        else:
-            token = await s.fleet().enrolment_token(cfg.serial, cfg.institution, EnrolError)
-        token_file.parent.mkdir(parents=True, exist_ok=True)
-        token_file.write_text(token + "\n")
-        token_file.chmod(0o600)
-    try:
-        await ident.start()
-    except IdentityError as err:
-        raise EnrolError(
-            "ENROL_FAILED",
-            f"Enrolmen kios gagal: {err}. Jika token sudah terpakai atau kedaluwarsa, jalankan"
-            " perintah yang sama lagi tanpa --enrolment-token-file: alat ini meminta token baru.",
-            f"Enrolling the kiosk failed: {err}. If the token was used or expired, run the same"
-            " command again without --enrolment-token-file: the tool asks for a new one.",
-            retry=err.retry,
-        ) from err
-    finally:
+    ident = DeviceIdentity(dataclasses.replace(cfg, enrolment_token_file=token_file), s.device)
+    if cfg.cert_file.exists():  # enrolled before: kept if its key is still in the token
         token_file.unlink(missing_ok=True)
+        with contextlib.suppress(IdentityError):
+            await ident.start()
+    if ident.cert is None or ident.expired(s.wall()):
+        await _write_token(s, token_file)
+        try:
+            await ident.start()
+        except IdentityError as err:
+            raise EnrolError(
+                "ENROL_FAILED",
+                f"Enrolmen kios gagal: {err}. Jika token sudah terpakai atau kedaluwarsa,"
+                " jalankan perintah yang sama lagi tanpa --enrolment-token-file: alat ini"
+                " meminta token baru.",
+                f"Enrolling the kiosk failed: {err}. If the token was used or expired, run the"
+                " same command again without --enrolment-token-file: the tool asks for a new"
+                " one.",
+                retry=err.retry,
+            ) from err
+        finally:
+            token_file.unlink(missing_ok=True)
     s.cache["identity"] = ident
     cert = ident.cert
     assert cert is not None
@@ -138,6 +131,26 @@ async def enrol(s: Session) -> dict[str, Any]:
         "not_after": cert.not_valid_after_utc.isoformat(),
         "key_label": ident.key_label,
     }
+
+
+async def _write_token(s: Session, token_file: Path) -> None:
+    """The enrolment token (given on the command line, or asked for) where the identity reads it."""
+    given = s.options.enrolment_token_file
+    if given is not None:
+        try:
+            token = given.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as err:
+            raise EnrolError(
+                "TOKEN_FILE",
+                f"Berkas token enrolmen {given} tidak terbaca.",
+                f"The enrolment token file {given} cannot be read.",
+            ) from err
+    else:
+        cfg = s.identity_config
+        token = await s.fleet().enrolment_token(cfg.serial, cfg.institution, EnrolError)
+    token_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
 
 
 async def bind_hardware(s: Session) -> dict[str, Any]:

@@ -103,3 +103,17 @@ async def test_a_failed_step_names_itself_and_its_exit_code(kiosk: Kiosk) -> Non
     error = failure(lines)
     assert error["code"] == "PCSCD_MISSING"
     assert "pcscd" in error["message_id"] and "pcscd" in error["message_en"]
+
+
+async def test_a_certificate_whose_key_is_gone_is_enrolled_again(kiosk: Kiosk) -> None:
+    """The certificate file survived but the token lost its key: enrol asks for a new token."""
+    assert (await kiosk.run("install"))[0] == 0
+    first = kiosk.config.identity.cert_file.read_bytes()  # type: ignore[union-attr]
+    from common.token import Token
+
+    with Token.open(kiosk.token) as token:
+        token.destroy_all()
+    code, lines = await kiosk.run("install", "--restart")
+    assert code == 0, lines
+    assert kiosk.config.identity.cert_file.read_bytes() != first  # type: ignore[union-attr]
+    assert len(chain_of(kiosk.fleet.store, KIOSK)) == 2  # a second handover record

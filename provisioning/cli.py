@@ -16,7 +16,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -96,8 +97,9 @@ async def run(
     backends: Backends | None = None,
     prompt: Prompter | None = None,
     stream: TextIO | None = None,
+    wall: Callable[[], float] = time.time,
 ) -> int:
-    """Run one command; the exit code."""
+    """Run one command; the exit code (`wall`: the kiosk's clock, for tests)."""
     out = Reporter(json_lines=args.json, stream=stream)
     if args.command == "exit-codes":
         for code, text in EXIT_CODES.items():
@@ -152,6 +154,7 @@ async def run(
             out,
             prompt or (JsonPrompter(out) if args.json else ConsolePrompter()),
             backends or Backends(),
+            wall,
         )
         steps = INSTALL if args.command == "install" else DECOMMISSION
         if config.supervisor is not None:  # the agent is stopped: the tool heartbeats

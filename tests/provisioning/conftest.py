@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import io
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -239,6 +240,7 @@ class Kiosk:
     prompter: ScriptedPrompter
     backends: Backends
     registered: list[dict[str, Any]] = field(default_factory=list)
+    wall: Callable[[], float] = time.time  # the kiosk's clock
 
     def args(self, command: str, *extra: str) -> argparse.Namespace:
         """Parsed arguments of one command (JSON output)."""
@@ -258,7 +260,11 @@ class Kiosk:
         out = io.StringIO()
         backends = replace(self.backends, **over) if over else self.backends
         code = await cli.run(
-            self.args(command, *extra), backends=backends, prompt=self.prompter, stream=out
+            self.args(command, *extra),
+            backends=backends,
+            prompt=self.prompter,
+            stream=out,
+            wall=self.wall,
         )
         return code, [json.loads(line) for line in out.getvalue().splitlines()]
 

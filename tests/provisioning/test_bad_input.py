@@ -4,6 +4,7 @@ act on, the step's exit code, and (where waiting helps) a run again that continu
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,33 @@ async def test_the_escrow_refuses_a_second_key(kiosk: Kiosk) -> None:
 
     with pytest.raises(EnrolError, match="another MCU key"):
         escrow(kiosk.fleet.store, "KIOSK-EST-1", b"\x01" * 32, 0)
+
+
+async def test_a_kiosk_clock_off_by_more_than_two_seconds(kiosk: Kiosk) -> None:
+    kiosk.wall = lambda: time.time() - 10.0
+    code, lines = await kiosk.run("install")
+    assert code == 10
+    error = failure(lines)
+    assert error["code"] == "CLOCK_SKEW" and "NTP" in error["message_en"] and error["retry"]
+    kiosk.wall = time.time
+    assert (await kiosk.run("install"))[0] == 0
+
+
+async def test_a_full_disk_and_a_hot_cpu(kiosk: Kiosk) -> None:
+    code, lines = await kiosk.run("install", disk_usage=lambda path: (50 * 2**20, 32 * 2**30))
+    assert code == 10 and failure(lines)["code"] == "DISK_FULL"
+    assert "50 MB" in failure(lines)["message_en"]
+    code, lines = await kiosk.run("install", temperature=lambda: 91.0)
+    assert code == 10 and failure(lines)["code"] == "TOO_HOT"
+
+
+async def test_the_kiosk_token_missing(kiosk: Kiosk) -> None:
+    from common.errors import TokenMissingError
+
+    def missing(config: Any) -> Any:
+        raise TokenMissingError(config.module, config.label, "no token with this label")
+
+    code, lines = await kiosk.run("install", open_token=missing)
+    assert code == 10
+    error = failure(lines)
+    assert error["code"] == "TOKEN_UNAVAILABLE" and "no token" in error["message_en"]

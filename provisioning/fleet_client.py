@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import ssl
 from typing import Any
 
 import aiohttp
 
 from provisioning.errors import ProvisionError
+
+_log = logging.getLogger(__name__)
 
 MAX_ANSWER = 4 * 1024 * 1024  # a handover PDF
 
@@ -30,7 +33,21 @@ class FleetClient:
     async def request(
         self, method: str, path: str, error: type[ProvisionError], body: Any = None
     ) -> tuple[int, bytes, dict[str, str]]:
-        """One request; (status, body, headers); `error` for an unreachable service."""
+        """One request; (status, body, headers); `error` for an unreachable service.
+
+        A connection that fails mid-way (reset, a TLS alert) is tried once more: every request
+        of the tool may be repeated (records and escrow are idempotent at the fleet service).
+        """
+        try:
+            return await self._once(method, path, error, body)
+        except ProvisionError as err:
+            if not isinstance(err.__cause__, aiohttp.ClientOSError):
+                raise
+        return await self._once(method, path, error, body)
+
+    async def _once(
+        self, method: str, path: str, error: type[ProvisionError], body: Any
+    ) -> tuple[int, bytes, dict[str, str]]:
         url = self.base_url + path
         try:
             async with (
@@ -49,6 +66,7 @@ class FleetClient:
                 raw = await resp.content.read(MAX_ANSWER)
                 return resp.status, raw, dict(resp.headers)
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            _log.warning("fleet service %s %s: %r", method, path, err)
             raise error(
                 "FLEET_UNREACHABLE",
                 f"Layanan armada di {self.base_url} tidak dapat dihubungi ({type(err).__name__}):"

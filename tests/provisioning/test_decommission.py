@@ -134,7 +134,8 @@ async def test_after_a_tamper_decommission_and_a_fresh_install_bring_it_back(
 
 
 async def test_device_show_detects_a_changed_record(kiosk: Kiosk, tmp_path: Path) -> None:
-    assert (await kiosk.run("install"))[0] == 0
+    code, lines = await kiosk.run("install")
+    assert code == 0, [line for line in lines if line["event"] == "failed"]
     assert (await kiosk.run("decommission"))[0] == 0
     db = sqlite3.connect(tmp_path / "fleet.sqlite3")
     (raw,) = db.execute("SELECT record FROM handover_record WHERE seq = 0").fetchone()

@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--control-port", type=int, default=8765, help="default: 8765")
     up.add_argument("--run-dir", type=Path, help="default: a fresh temporary directory")
+    up.add_argument(
+        "--bare",
+        action="store_true",
+        help="the kiosk as from the factory: no certificate, no bindings (kiosk-provision's)",
+    )
     demo = sub.add_parser(
         "demo", help="run every verification scenario against the whole stack and print a table"
     )
@@ -67,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "demo-devices":
                 return _demo_devices(run_dir)
             if args.command == "up":
-                return asyncio.run(_up(run_dir, args.control_port))
+                return asyncio.run(_up(run_dir, args.control_port, bare=args.bare))
             return asyncio.run(_demo(run_dir, as_json=args.json))
     except KeyboardInterrupt:
         return 130
@@ -128,12 +133,12 @@ async def _demo(run_dir: Path, *, as_json: bool) -> int:
     return 1 if failed else 0
 
 
-async def _up(run_dir: Path, control_port: int) -> int:
+async def _up(run_dir: Path, control_port: int, *, bare: bool = False) -> int:
     from kiosk_sim.stack import Stack
 
     stop = _stop_event()
     print("Starting the simulated kiosk stack...", flush=True)
-    async with Stack(run_dir) as stack:
+    async with Stack(run_dir, bare=bare) as stack:
         runner, port = await start_control(stack.devices, port=control_port, mcu=stack.mcu)
         try:
             assert stack.broker is not None and stack.fleet is not None
@@ -148,6 +153,11 @@ async def _up(run_dir: Path, control_port: int) -> int:
             if stack.fleet_service is not None and stack.fleet_service.dashboard_url:
                 print(f"fleet dashboard:                {stack.fleet_service.dashboard_url}")
             print(f"run directory:                  {run_dir}")
+            if bare:
+                print(
+                    "bare kiosk: provision it with `kiosk-provision --config "
+                    f"{run_dir / 'agent' / 'agent.toml'} install ...` (docs/technician.md)"
+                )
             print(
                 'try: curl -X POST -d \'{"persona": "ayu"}\' '
                 f"http://127.0.0.1:{port}/finger && "

@@ -361,6 +361,7 @@ async def run_scenarios(
     """Run every scenario in order against a started stack, then the fleet and MCU ones."""
     from kiosk_sim.fleet_sanctions import all_scenarios
     from kiosk_sim.fleet_scenarios import FleetContext
+    from kiosk_sim.install_scenario import run_install_scenario
     from kiosk_sim.stack import INSTITUTION
 
     results = []
@@ -406,7 +407,9 @@ async def run_scenarios(
             except Exception as err:
                 expected, got = "ok", f"error: {err}"
             add(ScenarioResult(name, expected, got, time.perf_counter() - start))
-        add(ScenarioResult(*await evidence_scenario(stack)))  # last: its probe adds look-ups
+        add(ScenarioResult(*await evidence_scenario(stack)))  # its probe is a device of its own
+        for result in await run_install_scenario(run):  # last: the kiosk ends decommissioned
+            add(result)
     return results
 
 

@@ -31,11 +31,12 @@ from common.token import TokenConfig
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
 from kiosk_sim.agent_config import write_agent_config
-from kiosk_sim.broker import READER_CN, MosquittoBroker
+from kiosk_sim.broker import MosquittoBroker
 from kiosk_sim.devices import SimulatedDevices
 from kiosk_sim.enrolment import hand_enrolment_token, make_kiosk_token
 from kiosk_sim.fleet_admin import FleetSetup
 from kiosk_sim.fleet_service import FleetServiceProcess
+from kiosk_sim.gateway_settings import gateway_settings
 from kiosk_sim.institution import start_institution
 from kiosk_sim.pki import Issued, Pki, make_pki
 from kiosk_sim.sam_setup import bind_kiosk_sam
@@ -89,8 +90,10 @@ class Stack:
         timeouts: Timeouts = Timeouts(),
         baud: int = 57600,
         cert_days: float = 30.0,
+        bare: bool = False,
     ) -> None:
         self.run_dir = Path(run_dir)
+        self.bare = bare  # no certificate, no bindings, no agent: kiosk-provision's to do
         self.timeouts = timeouts
         self.baud = baud
         self.log_level = os.environ.get("KIOSK_SIM_AGENT_LOG_LEVEL", "INFO")
@@ -160,10 +163,17 @@ class Stack:
                 self.run_dir / "mcu", on_power_off=self._power_off, on_power_on=self._power_on
             )
             await loop.run_in_executor(None, self.mcu.start)
-            await self.technician_enrolment_token()
-            self.ui_port = free_port()  # the SAM bound as kiosk-provision binds it (sam_setup)
-            await loop.run_in_executor(None, bind_kiosk_sam, self.devices, write_agent_config(self))
-            await self.start_agent()
+            if self.bare:  # registered by an admin; kiosk_sim.install_scenario provisions it
+                await self.register_kiosk()
+                self.ui_port = free_port()
+                write_agent_config(self)
+            else:
+                await self.technician_enrolment_token()
+                self.ui_port = free_port()  # the SAM bound as kiosk-provision binds it
+                await loop.run_in_executor(
+                    None, bind_kiosk_sam, self.devices, write_agent_config(self)
+                )
+                await self.start_agent()
         except BaseException:
             await self.stop()
             raise
@@ -199,39 +209,7 @@ class Stack:
     # --- gateway ------------------------------------------------------------------------------
 
     def _gateway_settings(self) -> dict[str, Any]:
-        assert self.pki is not None and self.dukcapil is not None
-        gw = self.run_dir / "gateway"
-        (gw / "log").mkdir(parents=True, exist_ok=True)
-        secret = gw / "upstream.password"
-        secret.write_text("sandi-simulasi\n")
-        secret.chmod(0o600)
-        return {
-            "server": {"host": "127.0.0.1", "port": self.gateway_port},
-            "tls": {
-                "cert": str(self.pki.server.cert),
-                "key": str(self.pki.server.key),
-                "device_ca": str(self.pki.device_ca.cert),
-                "admin_ca": str(self.pki.admin_ca.cert),
-                "read_only_admins": [READER_CN],
-            },
-            "store": {"kind": "sqlite", "path": str(gw / "gateway.sqlite3")},
-            "upstream": {"kind": "dukcapil-http", "url": self.dukcapil.url},
-            # The demo verifies a dozen citizens a minute from one kiosk: allow that burst.
-            "antiscrape": {"device_burst_limit": 100, "burst_limit": 100},
-            "logging": {
-                "access": str(gw / "log" / "access.log"),
-                "main": str(gw / "log" / "gateway.log"),
-            },
-            "institutions": {
-                INSTITUTION: {
-                    "name": "Perpustakaan Simulasi",
-                    "province": "33",
-                    "upstream_user": UPSTREAM_USER,
-                    "upstream_password_file": str(secret),
-                    "elements": ELEMENTS,
-                }
-            },
-        }
+        return gateway_settings(self)
 
     async def start_gateway(self) -> None:
         """Start the gateway (again, on the same port after a stop)."""

@@ -140,6 +140,12 @@ class Issuer:
         entry = store.device(row.device)
         if entry is None or entry.institution != row.institution:
             raise EnrolError(403, "not_registered", f"{row.device} is no longer registered")
+        if entry.state in (DeviceState.TAMPERED, DeviceState.DECOMMISSIONED):  # since the token
+            raise EnrolError(
+                403,
+                "not_enrollable",
+                f"{entry.device} is {entry.state.value}: an admin must reactivate it first",
+            )
         use, row = store.use_enrol_token(key, serial, now, consume=True)
         _refuse_token(use, row, serial)
         old = [c.serial for c in self._live(store, entry.device)]

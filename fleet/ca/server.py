@@ -19,6 +19,7 @@ from fleet.ca.issuer import Issuer
 from fleet.ca.keys import CaKeys, load_certificate
 from fleet.config import FleetConfig
 from fleet.errors import EXIT_USAGE, FleetError
+from fleet.provisioning.handover import HandoverApi
 
 _log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ async def serve_est(
     api = EstApi(ca.issuer, call, admin_ca=admin_ca, published=published)
     app = web.Application(client_max_size=MAX_BODY)
     api.add_routes(app)
+    HandoverApi(ca.issuer, call, admin_ca=admin_ca, published=published).add_routes(app)
     bindings_api(config, ca, call).add_routes(app)  # PUT/DELETE /provision/v1/.../hardware
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from fleet.commands.context import Context, add_json, iso
+from fleet.commands.records import EXIT_CHAIN_BROKEN, chain_report
 from fleet.errors import EXIT_USAGE, FleetError
 from fleet.store.base import DeviceEntry, DeviceFilter, DeviceState, FleetRow, Scope
 from protocol.mqtt import is_device_id
@@ -20,7 +21,7 @@ _SERIAL = re.compile(r"^[A-Za-z0-9._:/-]{1,80}\Z")
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """devices add|list|show|remove."""
-    d = sub.add_parser("devices", help="the registry of kiosks")
+    d = sub.add_parser("devices", aliases=["device"], help="the registry of kiosks")
     verbs = d.add_subparsers(dest="verb", required=True)
     a = verbs.add_parser("add", help="register a kiosk")
     a.add_argument("device")
@@ -35,7 +36,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     ls.add_argument("--region", help="a code prefix: 32 matches 32 and 3273")
     ls.add_argument("--state", choices=[s.value for s in DeviceState])
     ls.set_defaults(func=run_list)
-    sh = verbs.add_parser("show", help="one kiosk's entry and sanctions")
+    sh = verbs.add_parser(
+        "show", help="one kiosk's entry, sanctions and handover records (chain checked)"
+    )
     sh.add_argument("device")
     sh.set_defaults(func=run_show)
     rm = verbs.add_parser(
@@ -182,8 +185,10 @@ def run_show(ctx: Context) -> int:
         f"sanction {s.sanction.value} ({s.scope.value} {s.target}) since {iso(s.since)}"
         for s in sanctions
     ]
-    ctx.emit(obj, "\n".join(lines))
-    return 0
+    chain = chain_report(ctx, entry.device)
+    obj["records"], obj["records_intact"] = chain.records, not chain.broken
+    ctx.emit(obj, "\n".join(lines + chain.lines))
+    return EXIT_CHAIN_BROKEN if chain.broken else 0
 
 
 def run_remove(ctx: Context) -> int:

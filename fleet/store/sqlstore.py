@@ -38,6 +38,7 @@ from fleet.store.base import (
     TokenUse,
     UsageDay,
 )
+from fleet.store.handoverstore import HandoverQueries, create_handover_tables
 from fleet.store.ingest import ingest_batch
 from fleet.store.reportstore import ReportQueries, create_report_tables
 from protocol.signed import Sanction
@@ -60,7 +61,7 @@ class Tx(Protocol):
         """Execute a query; its rows."""
 
 
-class SqlStore(ReportQueries, FleetStore):
+class SqlStore(ReportQueries, HandoverQueries, FleetStore):
     """A FleetStore on a SQL database; subclasses supply the connection and its transactions."""
 
     def __init__(self) -> None:
@@ -92,6 +93,7 @@ class SqlStore(ReportQueries, FleetStore):
             )
 
         create_report_tables(tx)  # additive tables, made where missing
+        create_handover_tables(tx)
 
     # --- ingest -----------------------------------------------------------------------------
 

@@ -98,6 +98,9 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
     assert got["return for a NIK not looked up"] == "refused NOT_LOOKED_UP, returns +0"
     assert "INSTITUTION_UNAVAILABLE" in got["institution service down"]
     assert "INSTITUTION_UNAVAILABLE" in got["institution answer malformed"]
+    # the technician's day: provisioned from nothing, FOUND, decommissioned, then refused
+    assert got["install: verification"] == "FOUND"
+    assert got["install: kiosk refused"] == "refused"
     assert done.returncode == 0
 
     # Every file the run wrote: agent and gateway logs, SQLite, PKI, pcscd, mosquitto's

@@ -42,7 +42,9 @@ class TokenAesKey:
             try:
                 return bytes(self._handle.sign(bytes(data), mechanism=Mechanism.AES_CMAC))
             except p11.PKCS11Error as err:
-                raise_token_error(self.token.config, err, f"computing a CMAC with the key {self.label!r}")
+                raise_token_error(
+                    self.token.config, err, f"computing a CMAC with the key {self.label!r}"
+                )
 
     def __repr__(self) -> str:
         return f"<TokenAesKey {self.label!r} on {self.token.config.label!r}>"

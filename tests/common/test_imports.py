@@ -1,8 +1,8 @@
 """`common` stands below every package: it imports the standard library and cryptography only.
 
 Three modules are for the roles that hold a key in a PKCS#11 token (kiosk, fleet CA):
-common/token.py, common/token_session.py and common/token_secret.py import python-pkcs11, which those roles' extras
-install (tests/test_dependencies.py).
+common/token.py, common/token_session.py and common/token_secret.py import python-pkcs11,
+which those roles' extras install (tests/test_dependencies.py).
 """
 
 from __future__ import annotations

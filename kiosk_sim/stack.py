@@ -31,6 +31,8 @@ from common.token import TokenConfig
 from gateway.config import parse_config
 from gateway.server import RunningGateway, start_gateway
 from kiosk_sim.agent_config import write_agent_config
+from kiosk_sim.agent_ready import StackError as StackError  # re-exported
+from kiosk_sim.agent_ready import await_ready
 from kiosk_sim.broker import MosquittoBroker
 from kiosk_sim.devices import SimulatedDevices
 from kiosk_sim.enrolment import hand_enrolment_token, make_kiosk_token
@@ -53,10 +55,6 @@ UPSTREAM_USER = "PERPUS-SIM-01"
 ELEMENTS = ["nik", "nama_lengkap", "jenis_kelamin", "tempat_lahir", "tanggal_lahir", "pekerjaan"]
 READER_ID, SAM_ID = "RDR-SIM-0001", "SAM-SIM-0001"
 SERIAL = "SN-SIM-0001"  # the kiosk's hardware serial: the username of its first enrolment
-
-
-class StackError(RuntimeError):
-    """A part of the simulated stack did not start or answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +110,8 @@ class Stack:
         self.device: Issued | None = None
         self.agent_restarts = 0  # by the MCU's power relay
         self.rebooted = asyncio.Event()  # set when the MCU's power cycle restarted the agent
+        self._power_cuts = 0
+        self._restarted = asyncio.Condition()  # notified when a power cycle restarted the agent
         self._agent_wanted = False  # the agent should run (a power cut is then restored)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.agent_ready_seconds = 0.0  # from process start to READY=1, imports included
@@ -299,6 +299,7 @@ class Stack:
     def _power_off(self) -> None:
         """The MCU cut the Pi's power (MCU thread): the agent process dies with it."""
         agent = self.agent
+        self._power_cuts += 1
         if agent is not None and agent.poll() is None:
             _log.warning("supervisor MCU cut the power: killing the kiosk agent")
             agent.kill()
@@ -313,6 +314,8 @@ class Stack:
         await self.start_agent()
         self.agent_restarts += 1
         self.rebooted.set()
+        async with self._restarted:
+            self._restarted.notify_all()
 
     async def start_agent(self) -> None:
         """Start `python -m edge_agent` and wait for its READY=1 (sd_notify)."""
@@ -326,6 +329,7 @@ class Stack:
         sock.setblocking(False)
         env = {**os.environ, **self.devices.pcscd.env, "NOTIFY_SOCKET": str(notify_path)}
         log = (self.run_dir / "agent" / "agent.log").open("ab")
+        cuts, restarts = self._power_cuts, self.agent_restarts
         try:
             started = time.perf_counter()
             self.agent = subprocess.Popen(
@@ -334,7 +338,18 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 env=env,
             )
-            await self._await_ready(sock, timeout=30.0)
+            try:
+                await await_ready(self.agent, sock, 30.0, self.run_dir / "agent" / "agent.log")
+            except StackError:
+                if self._power_cuts == cuts:
+                    raise
+                # the agent was off longer than the MCU's misses allow: it power-cycles the kiosk
+                _log.warning("the MCU cut the power as the agent started: awaiting its reboot")
+                async with self._restarted:
+                    await asyncio.wait_for(
+                        self._restarted.wait_for(lambda: self.agent_restarts > restarts), 60.0
+                    )
+                return
             self.agent_ready_seconds = time.perf_counter() - started
             # the kiosk's certificate (enrolled) and the URI PEM naming its key in the token
             self.device = Issued(
@@ -346,30 +361,6 @@ class Stack:
         finally:
             log.close()
             sock.close()
-
-    async def _await_ready(self, sock: socket.socket, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        agent = self.agent
-        assert agent is not None
-
-        async def exited() -> None:
-            await loop.run_in_executor(None, agent.wait)
-
-        async def ready() -> None:
-            while b"READY=1" not in (await loop.sock_recv(sock, 4096)).split(b"\n"):
-                pass
-
-        waits = {asyncio.ensure_future(ready()), asyncio.ensure_future(exited())}
-        done, pending = await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
-        for task in pending:
-            task.cancel()
-        if agent.poll() is not None:
-            raise StackError(
-                f"kiosk agent exited with {agent.returncode} before it was ready; "
-                f"see {self.run_dir / 'agent' / 'agent.log'}"
-            )
-        if not done:
-            raise StackError(f"kiosk agent not ready within {timeout:g} s")
 
     async def stop_agent(self, timeout: float = 10.0) -> None:
         """SIGTERM the agent and wait (SIGKILL after `timeout`)."""

@@ -7,11 +7,11 @@ did); its child is `micropython main.py` in the flash directory, with the image 
 
 from __future__ import annotations
 
-from simulators.mcu.process import (
+from simulators.mcu.process import McuSim
+from simulators.mcu.settings import (
     BRIGHT,
     DARK,
     SIM_SETTINGS,
-    McuSim,
     McuSimStats,
     micropython_command,
 )

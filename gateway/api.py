@@ -34,9 +34,20 @@ _JSON = "application/json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class _SentAndForgotten(web.Response):
+    """A response that lets go of its body once sent: an answer may carry personal data, and
+    aiohttp keeps the last response of a keep-alive connection until the next request."""
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        """Send the rest, then drop the body."""
+        await super().write_eof(data)
+        self._body = None
+        self._compressed_body = None
+
+
 def respond(answer: Answer) -> web.Response:
     """The aiohttp response of an Answer."""
-    resp = web.Response(status=answer.status, body=answer.body, content_type=_JSON)
+    resp = _SentAndForgotten(status=answer.status, body=answer.body, content_type=_JSON)
     resp.headers[hdrs.SERVER] = SERVER_NAME
     if answer.status == 413:
         resp.force_close()

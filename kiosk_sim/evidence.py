@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+from kiosk_sim.device_token import device_env
 from kiosk_sim.stack import ELEMENTS, INSTITUTION, Stack
 from simulators.personas import PERSONAS
 
@@ -97,7 +98,7 @@ async def evidence_scenario(stack: Stack) -> tuple[str, str, str, float]:
     try:
         if stack.gateway is not None:
             await stack.gateway.usage.flush()  # the counts of the last visits
-        code, out = await stack.fleet.fleet("evidence", "--json")
+        code, out = await stack.fleet.fleet("evidence", "--json", env=device_env())
     finally:
         canaries_path(stack).unlink(missing_ok=True)  # the privacy scan after the demo
     try:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from kiosk_sim.devices import SimulatedDevices
+from kiosk_sim.softhsm import SoftHsm
 
 _log = logging.getLogger(__name__)
 
@@ -55,9 +56,11 @@ def _bind_once(agent_config: Path, env: dict[str, str]) -> dict[str, object]:
     return answer
 
 
-def bind_kiosk_sam(devices: SimulatedDevices, agent_config: Path) -> dict[str, object]:
+def bind_kiosk_sam(
+    devices: SimulatedDevices, agent_config: Path, softhsm: SoftHsm | None = None
+) -> dict[str, object]:
     """Bind the simulated SAM to the host key in the agent's token (made there if need be)."""
-    env = devices.pcscd.env
+    env = {**devices.pcscd.env, **(softhsm.env() if softhsm is not None else {})}
     answer = _bind_once(agent_config, env)
     error = answer.get("error")
     if isinstance(error, dict) and error.get("code") == "SAM_BOUND_ELSEWHERE":

@@ -171,7 +171,7 @@ class Stack:
                 await self.technician_enrolment_token()
                 self.ui_port = free_port()  # the SAM bound as kiosk-provision binds it
                 await loop.run_in_executor(
-                    None, bind_kiosk_sam, self.devices, write_agent_config(self)
+                    None, bind_kiosk_sam, self.devices, write_agent_config(self), self.softhsm
                 )
                 await self.start_agent()
         except BaseException:
@@ -328,6 +328,7 @@ class Stack:
         sock.bind(str(notify_path))
         sock.setblocking(False)
         env = {**os.environ, **self.devices.pcscd.env, "NOTIFY_SOCKET": str(notify_path)}
+        env.update(self.softhsm.env() if self.softhsm is not None else {})
         log = (self.run_dir / "agent" / "agent.log").open("ab")
         cuts, restarts = self._power_cuts, self.agent_restarts
         try:

@@ -9,6 +9,7 @@ No agent, no devices: what a kiosk sends, built with the protocol's own classes.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import ssl
 import threading
 import time
@@ -213,16 +214,18 @@ KIOSKS_PER_PROCESS = 250
 
 
 def _answer_in_process(
-    where: tuple[str, int, Path, Path],
+    where: tuple[str, int, Path, dict[str, str]],
     issued: Sequence[Issued],
     keys: Mapping[str, bytes],
     ready: Synchronized,
     stop: Synchronized,
 ) -> None:
     """A spawned process (PKCS#11 state does not survive a fork): the kiosks' keys are in the
-    devices token, read through pkcs11-provider loaded from `where`'s OpenSSL configuration."""
-    host, port, ca_file, openssl_conf = where
-    load_token_provider(openssl_conf)
+    devices token, read through pkcs11-provider with `where`'s SoftHSM and OpenSSL settings
+    (this process's environment may name another SoftHSM by now)."""
+    host, port, ca_file, env = where
+    os.environ.update(env)
+    load_token_provider(Path(env["OPENSSL_CONF"]))
     public = {kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in keys.items()}
     kiosks = [_connect(host, port, client_context(ca_file, i.cert, i.key), i) for i in issued]
     try:

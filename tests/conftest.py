@@ -28,6 +28,7 @@ from tests.postgres import postgres_dsn, postgres_server  # noqa: E402
 from tests.softhsm import (  # noqa: E402
     device_keys_in_softhsm,
     opened_token,
+    pool_softhsm_in_environment,
     softhsm,
     softhsm_token,
     token_provider,
@@ -37,6 +38,7 @@ __all__ = [
     "device_keys_in_softhsm",
     "fleet_store",
     "opened_token",
+    "pool_softhsm_in_environment",
     "postgres_dsn",
     "postgres_server",
     "softhsm",

@@ -32,7 +32,7 @@ from kiosk_sim.pki import Issued, Pki
 from kiosk_sim.softhsm import SoftHsm, SoftHsmError
 from tests.identity.key_files import kiosk_certificates, kiosk_key_files
 
-POOL_SIZE = 48
+POOL_SIZE = 96
 
 
 class TokenPool:
@@ -87,6 +87,15 @@ def device_keys_in_softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator
             os.environ.pop("SOFTHSM2_CONF", None)
         else:
             os.environ["SOFTHSM2_CONF"] = _ENV_BEFORE
+
+
+@pytest.fixture(autouse=True)
+def pool_softhsm_in_environment() -> None:
+    """Each test starts with SOFTHSM2_CONF naming the pool's SoftHSM (once the pool exists): a
+    simulated stack sets its own for its agent, and a child process of a later test must not
+    inherit it (the stack hands its agent its own explicitly)."""
+    if _POOL is not None:
+        os.environ.update(_POOL.hsm.env())
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from kiosk_sim.balikan_scenarios import BALIKAN_SCENARIOS
+from kiosk_sim.device_token import device_env
 from kiosk_sim.evidence import configure_evidence
 from kiosk_sim.scenarios import PageWatcher, Run
 from kiosk_sim.stack import DEMO_TIMEOUTS, ELEMENTS, Stack
@@ -33,7 +34,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
 async def evidence(stack: Stack, *args: str) -> tuple[int, dict[str, Any]]:
     """Run the real CLI; (exit code, its JSON)."""
     assert stack.fleet is not None
-    code, out = await stack.fleet.fleet("evidence", "--json", *args)
+    code, out = await stack.fleet.fleet("evidence", "--json", *args, env=device_env())
     start = out.find("{")
     assert start >= 0, out
     return code, json.loads(out[start:])

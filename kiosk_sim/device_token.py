@@ -97,6 +97,15 @@ def use_device_token_factory(factory: Callable[[], DeviceToken] | None) -> None:
         _factory, _current = factory, None
 
 
+def adopt_softhsm(hsm: SoftHsm, pin: str) -> None:
+    """Unless tests registered a factory, make the devices token in `hsm` now: it is the
+    process's SoftHSM (kiosk-sim's stack), and a token made after its first read is invisible."""
+    global _current
+    with _lock:
+        if _factory is None and _current is None:
+            _current = make_device_token(hsm, pin)
+
+
 def device_token() -> DeviceToken:
     """This process's devices token, made on first use."""
     global _current

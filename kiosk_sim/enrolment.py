@@ -11,6 +11,7 @@ from pathlib import Path
 
 from common.tls import write_token_provider_config
 from common.token import TokenConfig
+from kiosk_sim.device_token import adopt_softhsm
 from kiosk_sim.fleet_admin import FleetSetup
 from kiosk_sim.pki import Pki
 from kiosk_sim.softhsm import SoftHsm
@@ -29,7 +30,9 @@ def make_kiosk_token(folder: Path) -> tuple[SoftHsm, TokenConfig]:
     shutil.rmtree(folder, ignore_errors=True)
     softhsm = SoftHsm(folder)
     token = softhsm.init_token(KIOSK_LABEL)
-    softhsm.init_token(TECHNICIAN, token.pin_file.read_text().strip())
+    pin = token.pin_file.read_text().strip()
+    softhsm.init_token(TECHNICIAN, pin)
+    adopt_softhsm(softhsm, pin)  # the simulated devices' keys (kiosk-sim's own process)
     os.environ.update(softhsm.env())  # the agent (a child) and this process's probes read it
     return softhsm, token
 

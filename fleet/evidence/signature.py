@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fleet.errors import FleetError
-from fleet.semester.signature import MAX_SIGNATURE_BYTES, SignatureMismatch
+from fleet.semester.signature import MAX_SIGNATURE_BYTES, SignatureMismatch, check_signature
 from protocol.signed import ALGORITHM, canonical_json, key_id
 from protocol.strict import Reader, StrictError
 from protocol.strictjson import strict_loads
@@ -96,18 +95,9 @@ def verify_evidence(
     """Check the signature and every signed file given (all must be given); SignatureMismatch
     (exit 5) naming what fails."""
     statement, sig = read_statement(raw, where)
-    key = keys.get(statement.kid)
-    if key is None:
-        raise SignatureMismatch(
-            f"{where}: signed by key {statement.kid}, which is not the admin key given "
-            f"({', '.join(sorted(keys)) or 'none'})"
-        )
-    try:
-        key.verify(sig, SIGNING_CONTEXT + canonical_json(statement.body()))
-    except InvalidSignature as err:
-        raise SignatureMismatch(
-            f"{where}: the signature is not valid (the file was edited)"
-        ) from err
+    check_signature(
+        keys, statement.kid, sig, SIGNING_CONTEXT + canonical_json(statement.body()), where
+    )
     for name, digest in statement.files.items():
         if name not in files:
             raise SignatureMismatch(f"{name}: signed, but not found beside {where}")

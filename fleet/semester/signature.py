@@ -124,18 +124,9 @@ def verify_report(
         r.done()
     except (StrictError, ValueError, binascii.Error, RecursionError) as err:
         raise FleetError(f"{where}: not a semester report signature ({err})") from err
-    key = keys.get(statement.kid)
-    if key is None:
-        raise SignatureMismatch(
-            f"{where}: signed by key {statement.kid}, which is not the admin key given "
-            f"({', '.join(sorted(keys)) or 'none'})"
-        )
-    try:
-        key.verify(sig, SIGNING_CONTEXT + canonical_json(statement.body()))
-    except InvalidSignature as err:
-        raise SignatureMismatch(
-            f"{where}: the signature is not valid (the file was edited)"
-        ) from err
+    check_signature(
+        keys, statement.kid, sig, SIGNING_CONTEXT + canonical_json(statement.body()), where
+    )
     digest = hashlib.sha256(pdf).hexdigest()
     if digest != statement.sha256:
         raise SignatureMismatch(
@@ -154,3 +145,21 @@ def verify_report(
 def _hashes(r: Reader) -> dict[str, str]:
     """The annex's {file name: SHA-256}."""
     return {name: r.text(name, pattern=_SHA256) for name in r.names()}
+
+
+def check_signature(
+    keys: Mapping[str, Ed25519PublicKey], kid: str, sig: bytes, message: bytes, where: str
+) -> None:
+    """SignatureMismatch (exit 5) unless `kid` is one of `keys` and `sig` signs `message`."""
+    key = keys.get(kid)
+    if key is None:
+        raise SignatureMismatch(
+            f"{where}: signed by key {kid}, which is not the admin key given "
+            f"({', '.join(sorted(keys)) or 'none'})"
+        )
+    try:
+        key.verify(sig, message)
+    except InvalidSignature as err:
+        raise SignatureMismatch(
+            f"{where}: the signature is not valid (the file was edited)"
+        ) from err

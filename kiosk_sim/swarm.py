@@ -251,7 +251,7 @@ def answering_swarm(
     """These kiosks connected and applying the documents signed by `keys`, spread over spawned
     processes of at most KIOSKS_PER_PROCESS kiosks; yields once every one is subscribed."""
     issued = [pki.issue_device(device, institution) for device in devices]
-    where = (broker.host, broker.port, pki.server_ca.cert, device_token().openssl_conf)
+    where = (broker.host, broker.port, pki.server_ca.cert, device_token().env())
     raw = {kid: key.public_bytes_raw() for kid, key in keys.items()}
     spawn = multiprocessing.get_context("spawn")
     stop = spawn.Event()

@@ -63,6 +63,7 @@ SCENARIOS = {
 }
 
 
+@pytest.mark.timeout(330)  # the demo's 47 scenarios take about 100 s alone (its own limit: 300 s)
 def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Path) -> None:
     run_dir, temp = tmp_path / "run", tmp_path / "tmp"
     temp.mkdir()

@@ -14,6 +14,8 @@ from edge_agent.hygiene import install_log_filter
 from edge_agent.wiring.run import harden_process, run_agent
 from edge_agent.wiring.testclock import shifted_wall
 
+_log = logging.getLogger(__name__)
+
 EXIT_CONFIG = 2
 EXIT_STARTUP = 1
 
@@ -66,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         wall = shifted_wall(os.environ)  # tests of a wrong clock only
         asyncio.run(run_agent(config, wall=wall))
     except ConfigError as err:
-        print(f"kiosk-agent: error: {err}", file=sys.stderr)
+        _log.error("kiosk-agent: error: %s", err)
         return EXIT_CONFIG
     except AgentError as err:
-        print(f"kiosk-agent: error: {err}", file=sys.stderr)
+        _log.error("kiosk-agent: error: %s", err)
         return EXIT_STARTUP
     return 0

@@ -33,7 +33,7 @@ from cryptography.x509.oid import NameOID
 from common.errors import TlsFileError
 from common.roles import Role, role_of_name
 from common.tls import server_context
-from fleet.ca.errors import CaError, EnrolError
+from fleet.ca.errors import EnrolError
 from fleet.ca.issuer import Issuer, hex_serial
 from fleet.ca.settings import EstSettings
 from fleet.errors import FleetError
@@ -70,6 +70,30 @@ def est_context(settings: EstSettings, client_cas: list[x509.Certificate]) -> ss
     return ctx
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def guarded(handler: Handler, name: str, unavailable: str, *, challenge: bool = False) -> Handler:
+    """`handler` answering a refusal (EnrolError) with its status and message, and a CA or
+    store failure with 503, `unavailable` and Retry-After; `challenge` adds EST's Basic
+    challenge to a 401."""
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except EnrolError as err:
+            _log.info("%s %s refused (%s): %s", name, request.path, err.code, err)
+            basic = challenge and err.status == 401
+            headers = {"WWW-Authenticate": 'Basic realm="est"'} if basic else {}
+            return web.Response(status=err.status, text=f"{err}\n", headers=headers)
+        except (StoreError, FleetError) as err:  # CaError is a FleetError
+            _log.error("%s %s failed: %s", name, request.path, err)
+            text = f"{unavailable}; try again in a minute\n"
+            return web.Response(status=503, text=text, headers={"Retry-After": "60"})
+
+    return run
+
+
 class EstApi:
     """The EST handlers over an Issuer, the store (through its worker) and the admin CA."""
 
@@ -90,29 +114,13 @@ class EstApi:
     def add_routes(self, app: web.Application) -> None:
         """Register the routes."""
         app.router.add_get(f"{PREFIX}/cacerts", self.cacerts)
-        app.router.add_post(f"{PREFIX}/simpleenroll", self._guard(self.simpleenroll))
-        app.router.add_post(f"{PREFIX}/simplereenroll", self._guard(self.simplereenroll))
-        app.router.add_post(TOKENS, self._guard(self.tokens))
-
-    def _guard(
-        self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def run(request: web.Request) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except EnrolError as err:
-                _log.info("EST %s refused (%s): %s", request.path, err.code, err)
-                headers = {"WWW-Authenticate": 'Basic realm="est"'} if err.status == 401 else {}
-                return web.Response(status=err.status, text=f"{err}\n", headers=headers)
-            except (StoreError, CaError) as err:
-                _log.error("EST %s failed: %s", request.path, err)
-                return web.Response(
-                    status=503,
-                    text="the enrolment service cannot issue now; try again in a minute\n",
-                    headers={"Retry-After": "60"},
-                )
-
-        return run
+        for path, handler in (
+            (f"{PREFIX}/simpleenroll", self.simpleenroll),
+            (f"{PREFIX}/simplereenroll", self.simplereenroll),
+            (TOKENS, self.tokens),
+        ):
+            busy = "the enrolment service cannot issue now"
+            app.router.add_post(path, guarded(handler, "EST", busy, challenge=True))
 
     async def cacerts(self, request: web.Request) -> web.Response:
         """GET cacerts: the device CA."""

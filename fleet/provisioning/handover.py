@@ -31,10 +31,9 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from common.roles import Role, role_of_name
-from fleet.ca.errors import CaError, EnrolError
-from fleet.ca.est import StoreCall, _peer
+from fleet.ca.errors import EnrolError
+from fleet.ca.est import StoreCall, _peer, guarded
 from fleet.ca.issuer import Issuer, hex_serial
-from fleet.errors import FleetError
 from fleet.provisioning import escrow
 from fleet.store.base import DeviceState, FleetStore, StoreError
 from fleet.store.handoverstore import HandoverQueries, StoredRecord
@@ -76,30 +75,15 @@ class HandoverApi:
 
     def add_routes(self, app: web.Application) -> None:
         """Register the routes."""
-        app.router.add_get(ROUTE, self._guard(self.records))
-        app.router.add_post(ROUTE, self._guard(self.append))
-        app.router.add_get(ROUTE + "/{seq}/pdf", self._guard(self.pdf))
-        app.router.add_put(escrow.KEY_ROUTE, self._guard(self.mcu_key))
-        app.router.add_post(escrow.CLEAR_ROUTE, self._guard(self.mcu_clear))
-
-    def _guard(
-        self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def run(request: web.Request) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except EnrolError as err:
-                _log.info("handover %s refused (%s): %s", request.path, err.code, err)
-                return web.Response(status=err.status, text=f"{err}\n")
-            except (StoreError, CaError, FleetError) as err:
-                _log.error("handover %s failed: %s", request.path, err)
-                return web.Response(
-                    status=503,
-                    text="the fleet service cannot store records now; try again in a minute\n",
-                    headers={"Retry-After": "60"},
-                )
-
-        return run
+        busy = "the fleet service cannot store records now"
+        for method, path, handler in (
+            ("GET", ROUTE, self.records),
+            ("POST", ROUTE, self.append),
+            ("GET", ROUTE + "/{seq}/pdf", self.pdf),
+            ("PUT", escrow.KEY_ROUTE, self.mcu_key),
+            ("POST", escrow.CLEAR_ROUTE, self.mcu_clear),
+        ):
+            app.router.add_route(method, path, guarded(handler, "handover", busy))
 
     def _caller(self, request: web.Request, device: str) -> None:
         """Refuse a caller without a certificate of ours (a kiosk only for itself)."""

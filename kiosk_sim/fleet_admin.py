@@ -38,8 +38,10 @@ class FleetSetup:
         *,
         est_port: int | None = None,
         cert_days: float = 30.0,
+        webhook_url: str | None = None,
     ) -> FleetSetup:
-        """Make a signing key pair, an admin certificate and fleet.toml in `directory`."""
+        """Make a signing key pair, an admin certificate and fleet.toml in `directory` (the
+        fleet service's alerts POSTed to `webhook_url`, when given)."""
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         from fleet.config import render_config
@@ -73,6 +75,7 @@ class FleetSetup:
                 cert_file=service.cert,
                 key_file=service.key,
                 dashboard_listen="127.0.0.1:0",
+                webhook_url=webhook_url,
             )
             + ("" if est_port is None else _ca_sections(pki, est_port, cert_days))
         )

@@ -204,9 +204,10 @@ def _service_hooks(stack: Stack) -> Any:
     from kiosk_sim.fleet_seen import ServiceHooks
 
     service = stack.fleet_service
-    if service is None or stack.fleet is None:
+    if service is None or stack.fleet is None or stack.alerts is None:
         return None
-    return ServiceHooks(stack.fleet.directory / "fleet.sqlite3", service.stop, service.start)
+    store = stack.fleet.directory / "fleet.sqlite3"
+    return ServiceHooks(store, stack.alerts, service.stop, service.start)
 
 
 def _kiosk_hooks(run: Run) -> Any:

@@ -33,6 +33,7 @@ from gateway.server import RunningGateway, start_gateway
 from kiosk_sim.agent_config import write_agent_config
 from kiosk_sim.agent_ready import StackError as StackError  # re-exported
 from kiosk_sim.agent_ready import await_ready
+from kiosk_sim.alert_inbox import AlertInbox
 from kiosk_sim.broker import MosquittoBroker
 from kiosk_sim.devices import SimulatedDevices
 from kiosk_sim.enrolment import hand_enrolment_token, make_kiosk_token
@@ -106,6 +107,7 @@ class Stack:
         self.broker: MosquittoBroker | None = None
         self.fleet: FleetSetup | None = None
         self.fleet_service: FleetServiceProcess | None = None  # `kiosk-fleet serve`
+        self.alerts: AlertInbox | None = None  # the admins' webhook: the service's alerts
         self.mcu: McuSim | None = None
         self.device: Issued | None = None
         self.agent_restarts = 0  # by the MCU's power relay
@@ -147,6 +149,7 @@ class Stack:
             await self.start_gateway()
             self.institution = await start_institution(self.run_dir, pki)
             self.est_port = free_port()
+            self.alerts = await AlertInbox().start()
             self.fleet = FleetSetup.create(
                 self.run_dir / "fleet",
                 pki,
@@ -154,6 +157,7 @@ class Stack:
                 gateway_url=f"https://127.0.0.1:{self.gateway_port}",
                 est_port=self.est_port,
                 cert_days=self.cert_days,
+                webhook_url=self.alerts.url,
             )
             self.fleet_service = FleetServiceProcess(
                 self.fleet.fleet_config, self.run_dir / "fleet" / "fleet-service.log"
@@ -184,6 +188,8 @@ class Stack:
         await self.stop_agent()
         if self.fleet_service is not None:
             await self.fleet_service.stop()
+        if self.alerts is not None:
+            await self.alerts.stop()
         loop = asyncio.get_running_loop()
         if self.mcu is not None:
             await loop.run_in_executor(None, self.mcu.close)

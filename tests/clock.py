@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+
+from tests.waiting import until
 
 WAIT = 5.0  # seconds any test waits for something that should happen at once
 
@@ -38,11 +41,15 @@ class FakeClock:
 
     async def wait_sleeping(self, seconds: float) -> None:
         """Return once something sleeps for exactly `seconds`."""
-        changed = self._event()
-        async with asyncio.timeout(WAIT):
-            while seconds not in self.sleeping():
-                changed.clear()
-                await changed.wait()
+        await self.wait_until(lambda: seconds in self.sleeping())
+
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Return once `condition()` holds, checked again each time a sleep begins."""
+        await until(condition, self._event(), WAIT)
+
+    def sleeper(self) -> asyncio.Future[None] | None:
+        """The first pending sleep, if any (a test tells a new sleep from an old one by it)."""
+        return next((fut for _, _, fut in self._sleepers if not fut.done()), None)
 
     def advance(self, seconds: float) -> None:
         """Move both clocks on and wake every sleep that is due."""

@@ -117,6 +117,7 @@ class DukcapilSim:
             if self._fault_left <= 0:
                 self._fault = Fault()
         self.stats.faults += 1
+        self.stats.changed.set()
         if fault.kind is FaultKind.SLOW:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._release.wait(), fault.delay_s)

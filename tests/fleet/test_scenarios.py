@@ -15,6 +15,7 @@ from edge_agent.config import AdminConfig, AgentConfig
 from edge_agent.session.screens import ScreenName
 from gateway.server import RunningGateway
 from hardware.card.reader import CardEvent, CardEventKind
+from kiosk_sim.alert_inbox import AlertInbox
 from kiosk_sim.broker import MosquittoBroker
 from kiosk_sim.fleet_admin import FleetSetup
 from kiosk_sim.fleet_scenarios import SCENARIOS, FleetContext, KioskHooks
@@ -30,9 +31,10 @@ from tests.privacy.scan import scan_bytes
 class Holder:
     """The kiosk in-process, restartable, with its enclosure and the admin side."""
 
-    def __init__(self, config: AgentConfig, setup: FleetSetup) -> None:
+    def __init__(self, config: AgentConfig, setup: FleetSetup, alerts: AlertInbox) -> None:
         self.config = config
         self.setup = setup
+        self.alerts = alerts  # the admins' webhook of a fleet service run on `setup`
         self.factory = mock_factory()
         self.enclosure = Enclosure(self.factory)
         self.kiosk: Kiosk | None = None
@@ -61,7 +63,10 @@ class Holder:
 async def holder(
     tmp_path: Path, certs: Certs, broker: MosquittoBroker, gateway: RunningGateway
 ) -> AsyncIterator[Holder]:
-    setup = FleetSetup.create(tmp_path / "fleet", certs.pki, broker, gateway.url)
+    alerts = await AlertInbox().start()
+    setup = FleetSetup.create(
+        tmp_path / "fleet", certs.pki, broker, gateway.url, webhook_url=alerts.url
+    )
     keys = tmp_path / "keys"
     keys.mkdir()
     config = agent_config(tmp_path / "state", certs, broker)
@@ -71,10 +76,11 @@ async def holder(
         gateway=dataclasses.replace(config.gateway, key_file=key),
         admin=AdminConfig((setup.public_key,)),
     )
-    h = Holder(config, setup)
+    h = Holder(config, setup, alerts)
     await h.start()
     yield h
     await h.stop()
+    await alerts.stop()
 
 
 def _hooks(holder: Holder) -> KioskHooks:
@@ -124,11 +130,13 @@ async def test_the_fleet_scenarios(broker: MosquittoBroker, holder: Holder) -> N
 async def test_what_the_fleet_service_saw(
     tmp_path: Path, broker: MosquittoBroker, holder: Holder
 ) -> None:
-    """Usage stored = verifications across a broker and a service outage; tamper alerted in 2 s."""
+    """Usage stored = verifications across a broker and a service outage; the tamper alert at
+    the admins' webhook in 2 s."""
     service = FleetServiceProcess(holder.setup.fleet_config, tmp_path / "fleet-service.log")
     await service.start()
     try:
-        hooks = ServiceHooks(holder.setup.directory / "fleet.sqlite3", service.stop, service.start)
+        store = holder.setup.directory / "fleet.sqlite3"
+        hooks = ServiceHooks(store, holder.alerts, service.stop, service.start)
         ctx = FleetContext(broker, holder.setup, _hooks(holder), timeout=10.0, service=hooks)
         for scenario in (usage_stored_across_outages, tamper_alerted):
             expected, got = await scenario(ctx)

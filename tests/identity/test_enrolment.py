@@ -129,22 +129,34 @@ async def test_an_unreachable_fleet_is_named_and_retried(
     identity.close()
 
 
+async def _an_hour_on(clock: FakeClock) -> None:
+    """Move the clock an hour on, and return once the woken loop sleeps again."""
+    slept = clock.sleeper()
+    clock.advance(3600.0)
+    await clock.wait_until(lambda: clock.sleeper() not in (None, slept))
+
+
 async def test_renewal_runs_at_two_thirds_of_life(est: Est, identity_config: MakeConfig) -> None:
     identity = await _enrolled(est, identity_config)
     assert identity.cert is not None
     clock = FakeClock(wall=identity.cert.not_valid_before_utc.timestamp())
     identity._clock = clock
     life = identity.cert.not_valid_after_utc.timestamp() - clock.time()
+    renewed = asyncio.Event()
+
+    async def on_renewal() -> None:
+        renewed.set()
+
+    identity.listeners.append(on_renewal)
     task = asyncio.create_task(identity.run())
     try:
         await clock.wait_sleeping(min(life * 2 / 3, 3600.0))
         assert identity.renewals == 0
-        while clock.time() < identity.renew_due():
-            clock.advance(3600.0)
-            await asyncio.sleep(0)
-        async with asyncio.timeout(10):
-            while identity.renewals == 0:
-                await asyncio.sleep(0.01)
+        due = identity.renew_due()
+        while not renewed.is_set():  # an hour at a time: each wakes the loop, which sleeps anew
+            assert clock.time() < due, "not renewed when due"
+            await _an_hour_on(clock)
+        assert clock.time() >= due and identity.renewals == 1
     finally:
         task.cancel()
         identity.close()
@@ -159,12 +171,10 @@ async def test_a_rotation_wakes_the_renewal_loop(est: Est, identity_config: Make
     task = asyncio.create_task(identity.run())
     try:
         await clock.wait_sleeping(3600.0)
-        first = clock._sleepers[0][2]
+        first = clock.sleeper()
         await identity.renew("rotate_certificate")
-        async with asyncio.timeout(10):
-            while not clock._sleepers or clock._sleepers[0][2] is first:
-                await asyncio.sleep(0.01)
-        assert first.cancelled() and clock.sleeping() == [3600.0]
+        await clock.wait_until(lambda: clock.sleeper() not in (None, first))
+        assert first is not None and first.cancelled() and clock.sleeping() == [3600.0]
     finally:
         task.cancel()
         identity.close()

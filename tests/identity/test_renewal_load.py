@@ -7,7 +7,8 @@ import asyncio
 import secrets
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+
+import pytest
 
 from common.token import Token
 from edge_agent.config import GatewayConfig
@@ -22,6 +23,7 @@ from simulators.dukcapil.faults import Fault, FaultKind
 from simulators.personas import PERSONAS
 from tests.gateway.conftest import USERS, base_config
 from tests.identity.conftest import KIOSK, Est, MakeConfig, enrolled
+from tests.waiting import until
 
 MATCH = MatchEvidence("right_index", 87, 1)
 READER = ReaderIdentity("RDR-EST-1", "SAM-EST-1")
@@ -34,14 +36,8 @@ async def _verify(link: GatewayLink) -> VerificationResponse:
     )
 
 
-async def _until(condition: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 async def test_a_verification_across_a_renewal_is_not_disturbed(
-    est: Est, identity_config: MakeConfig, tmp_path: Path
+    est: Est, identity_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim = await start_dukcapil_sim(users=[SimUser(u, p, i) for i, (u, p) in USERS.items()])
     folder = tmp_path / "gateway"
@@ -59,6 +55,15 @@ async def test_a_verification_across_a_renewal_is_not_disturbed(
     link = GatewayLink(config, KIOSK)
     await link.start()
 
+    switched = asyncio.Event()  # use_tls has started its new session (it then awaits the old)
+    start = link.start
+
+    async def start_and_tell() -> None:
+        await start()
+        switched.set()
+
+    monkeypatch.setattr(link, "start", start_and_tell)
+
     async def new_contexts() -> None:
         await link.use_tls(tls_context(config))
 
@@ -68,9 +73,10 @@ async def test_a_verification_across_a_renewal_is_not_disturbed(
         old_label, old_session = identity.key_label, link._session
         sim.sim.set_fault(Fault(FaultKind.SLOW, count=1, delay_s=30.0))
         held = asyncio.create_task(_verify(link))
-        await _until(lambda: sim.sim.stats.faults >= 1)  # the answer is held upstream
+        # the answer is held upstream
+        await until(lambda: sim.sim.stats.faults >= 1, sim.sim.stats.changed)
         renewal = asyncio.create_task(identity.renew("under load"))
-        await _until(lambda: link._session is not old_session)  # new context in place
+        await until(lambda: link._session is not old_session, switched)  # new context in place
         with Token.open(token_config(identity.config)) as token:
             assert old_label in token.key_labels()  # not destroyed while a request is open
         sim.sim.clear_fault()

@@ -70,8 +70,7 @@ async def test_a_wrong_clock_counts_on_the_gateways_day_and_deactivation_applies
                 )
 
                 # the fleet service raises its clock alert from that health report
-                store_path = stack.run_dir / "fleet" / "fleet.sqlite3"
-                await until_alert(store_path, AlertKind.CLOCK_OFFSET, DEVICE_ID)
+                await until_alert(stack, AlertKind.CLOCK_OFFSET, DEVICE_ID)
 
                 # issued on the admin side's clock, applied at once on the kiosk's wrong one
                 code, out = await stack.fleet.fleet(

@@ -114,12 +114,12 @@ class EstApi:
     def add_routes(self, app: web.Application) -> None:
         """Register the routes."""
         app.router.add_get(f"{PREFIX}/cacerts", self.cacerts)
+        busy = "the enrolment service cannot issue now"
         for path, handler in (
             (f"{PREFIX}/simpleenroll", self.simpleenroll),
             (f"{PREFIX}/simplereenroll", self.simplereenroll),
             (TOKENS, self.tokens),
         ):
-            busy = "the enrolment service cannot issue now"
             app.router.add_post(path, guarded(handler, "EST", busy, challenge=True))
 
     async def cacerts(self, request: web.Request) -> web.Response:

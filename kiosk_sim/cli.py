@@ -152,6 +152,8 @@ async def _up(run_dir: Path, control_port: int, *, bare: bool = False) -> int:
             print(f"gateway:                        https://127.0.0.1:{stack.gateway_port}")
             if stack.fleet_service is not None and stack.fleet_service.dashboard_url:
                 print(f"fleet dashboard:                {stack.fleet_service.dashboard_url}")
+            if stack.alerts is not None:
+                print(f"admins' webhook (GET: alerts):  {stack.alerts.url}")
             print(f"run directory:                  {run_dir}")
             if bare:
                 print(

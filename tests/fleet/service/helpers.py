@@ -4,7 +4,6 @@ waiting on what the service did (events, never sleeps)."""
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,58 +111,3 @@ async def until_async(
         while not await condition():
             changed.clear()
             await changed.wait()
-
-
-class WebhookReceiver:
-    """The admins' alert endpoint: keeps each JSON body; answers 503 to the next `fail_next`."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.attempts = 0
-        self.fail_next = 0
-        self.changed = asyncio.Event()
-        self._runner: Any = None
-        self.url = ""
-
-    async def start(self, ssl_context: ssl.SSLContext | None = None) -> WebhookReceiver:
-        """Listen on loopback (HTTPS with `ssl_context`)."""
-        from aiohttp import web
-
-        async def hook(request: web.Request) -> web.Response:
-            self.attempts += 1
-            body = await request.json()
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                self.changed.set()
-                return web.Response(status=503)
-            self.events.append(body)
-            self.changed.set()
-            return web.Response(status=204)
-
-        app = web.Application()
-        app.router.add_post("/alerts", hook)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        scheme = "http" if ssl_context is None else "https"
-        self.url = f"{scheme}://127.0.0.1:{port}/alerts"
-        return self
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def has(self, event: str, key: str) -> bool:
-        """True once `event` (raised, cleared) of the alert `key` was received."""
-        return any(e["event"] == event and e["key"] == key for e in self.events)
-
-    async def wait(self, event: str, key: str, timeout: float = WAIT) -> dict[str, Any]:
-        """The body of `event` of `key`, waiting for it."""
-        async with asyncio.timeout(timeout):
-            while not self.has(event, key):
-                self.changed.clear()
-                await self.changed.wait()
-        return next(e for e in self.events if e["event"] == event and e["key"] == key)

@@ -20,13 +20,13 @@ from common.clock import local_day
 from fleet.service import cli as service_cli
 from fleet.store.base import AlertKind, DeviceEntry
 from gateway.server import RunningGateway
+from kiosk_sim.alert_inbox import AlertInbox
 from kiosk_sim.broker import MosquittoBroker
 from protocol.mqtt import DeviceStatus
 from protocol.signed import DesiredState, KioskState, Sanction, sign_document
 from tests.clock import FakeClock
 from tests.fleet.service.helpers import (
     WAIT,
-    WebhookReceiver,
     kiosks,
     published,
     service_config,
@@ -38,9 +38,9 @@ from tests.waiting import until
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    """The webhook's receiver."""
-    r = await WebhookReceiver().start()
+async def receiver() -> AsyncIterator[AlertInbox]:
+    """The admins' webhook."""
+    r = await AlertInbox().start()
     yield r
     await r.stop()
 
@@ -49,7 +49,7 @@ async def test_tamper_within_2_s_and_a_fault_delivered_after_failed_attempts(
     tmp_path: Path,
     broker: MosquittoBroker,
     certs: Certs,
-    receiver: WebhookReceiver,
+    receiver: AlertInbox,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     clock = FakeClock(wall=time.time())
@@ -119,7 +119,7 @@ def publish_desired(
 
 
 async def test_lost_certificate_and_deactivation_pending_raised_and_cleared(
-    tmp_path: Path, broker: MosquittoBroker, certs: Certs, receiver: WebhookReceiver
+    tmp_path: Path, broker: MosquittoBroker, certs: Certs, receiver: AlertInbox
 ) -> None:
     clock = FakeClock(wall=time.time())
     config = service_config(
@@ -170,7 +170,7 @@ async def test_quota_and_scraping_from_the_real_gateway(
     tmp_path: Path,
     broker: MosquittoBroker,
     certs: Certs,
-    receiver: WebhookReceiver,
+    receiver: AlertInbox,
     gateway: RunningGateway,
 ) -> None:
     config = service_config(
@@ -213,7 +213,7 @@ async def test_an_https_webhook_trusts_only_its_ca_file(
     server = certs.pki.issue_server("alerts-hook", ("127.0.0.1",))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(server.cert, server.key)
-    receiver = await WebhookReceiver().start(context)
+    receiver = await AlertInbox().start(context)
     trusting = service_config(
         tmp_path,
         broker,

@@ -16,9 +16,11 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,7 @@ from kiosk_sim.stack import DEVICE_ID, INSTITUTION, SERIAL, Stack, StackError
 if TYPE_CHECKING:
     from kiosk_sim.scenarios import Run, ScenarioResult
 
+SILENT_S = 120.0  # the longest a step may go without a line (a person's prompt waits)
 TEST_PERSONA = "teknisi"  # simulators/personas.toml: the technicians' test card
 _DESTROY_ALL_CHILD = (
     "import sys; from pathlib import Path; from common.token import Token, TokenConfig;"
@@ -88,12 +91,16 @@ async def provision(stack: Stack, *args: str) -> tuple[int, list[dict[str, Any]]
     command += [*args, "--technician-cert", str(cert), "--technician-key", str(key)]
     command += ["--representative", "PEG-SIM-0001"]
     env = {**os.environ, **stack.devices.pcscd.env, **stack.softhsm.env()}
-    proc = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        env=env,
-    )
+    env["PYTHONFAULTHANDLER"] = "1"  # SIGABRT on silence: every thread's stack to its log
+    log = stack.run_dir / "technician" / f"kiosk-provision-{args[0]}.log"
+    with log.open("ab") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+        )
     assert proc.stdin is not None and proc.stdout is not None
     events: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
@@ -104,7 +111,7 @@ async def provision(stack: Stack, *args: str) -> tuple[int, list[dict[str, Any]]
         "Open": mcu.open_enclosure,
         "Close": mcu.close_enclosure,
     }
-    while line := await asyncio.wait_for(proc.stdout.readline(), 120):
+    while line := await _next_line(proc, log):
         event = json.loads(line)
         events.append(event)
         if event.get("event") != "prompt":
@@ -120,6 +127,20 @@ async def provision(stack: Stack, *args: str) -> tuple[int, list[dict[str, Any]]
     return code, events
 
 
+async def _next_line(proc: asyncio.subprocess.Process, log: Path) -> bytes:
+    """The tool's next line; after SILENT_S without one, its stacks dumped to `log` and
+    ScenarioError (the demo's table then says where it stood)."""
+    from kiosk_sim.scenarios import ScenarioError
+
+    assert proc.stdout is not None
+    try:
+        return await asyncio.wait_for(proc.stdout.readline(), SILENT_S)
+    except TimeoutError:
+        proc.send_signal(signal.SIGABRT)  # faulthandler writes where each thread stands
+        await proc.wait()
+        raise ScenarioError(f"kiosk-provision silent for {SILENT_S:g} s; see {log}") from None
+
+
 def _summary(code: int, events: list[dict[str, Any]]) -> str:
     failed = [e for e in events if e.get("event") == "failed"]
     if failed:
@@ -128,15 +149,27 @@ def _summary(code: int, events: list[dict[str, Any]]) -> str:
     return f"exit {code}: {len(done)} steps"
 
 
-async def run_install_scenario(run: Run) -> list[ScenarioResult]:
-    """The rows of the install scenario (each a step of the technician's day)."""
-    from kiosk_sim.scenarios import Scenario, ScenarioResult, visit
+async def run_install_scenario(run: Run, add: Callable[[ScenarioResult], None]) -> None:
+    """The rows of the install scenario (each a step of the technician's day), each given to
+    `add` as it ends; a step that breaks off the day ends it with a row saying where."""
+    from kiosk_sim.scenarios import ScenarioError, ScenarioResult
 
-    stack, rows = run.stack, []
+    start = time.perf_counter()
 
     def row(name: str, expected: str, got: str, since: float) -> None:
-        rows.append(ScenarioResult(f"install: {name}", expected, got, time.perf_counter() - since))
+        add(ScenarioResult(f"install: {name}", expected, got, time.perf_counter() - since))
 
+    try:
+        await _technicians_day(run, row)
+    except (ScenarioError, StackError, OSError) as err:
+        row("broken off", "every step", f"error: {err}", start)
+
+
+async def _technicians_day(run: Run, row: Callable[[str, str, str, float], None]) -> None:
+    """Back to service if tampered, provision, self-test, record, verify, decommission."""
+    from kiosk_sim.scenarios import Scenario, visit
+
+    stack = run.stack
     start = time.perf_counter()
     await stack.stop_agent()
     if (state := await registry_state(stack)) != "active":  # the MCU tamper scenario's kiosk
@@ -181,7 +214,6 @@ async def run_install_scenario(run: Run) -> list[ScenarioResult]:
     row("decommission", "exit 0: 4 steps", _summary(code, events), start)
     start = time.perf_counter()
     row("kiosk refused", "refused", await _refused(stack), start)
-    return rows
 
 
 async def _refused(stack: Stack) -> str:

@@ -346,8 +346,7 @@ async def run_scenarios(
                 expected, got = "ok", f"error: {err}"
             add(ScenarioResult(name, expected, got, time.perf_counter() - start))
         add(ScenarioResult(*await evidence_scenario(stack)))  # its probe is a device of its own
-        for result in await run_install_scenario(run):  # last: the kiosk ends decommissioned
-            add(result)
+        await run_install_scenario(run, add)  # last: the kiosk ends decommissioned
     return results
 
 

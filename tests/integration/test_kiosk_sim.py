@@ -100,9 +100,10 @@ def test_whole_stack_demo_every_scenario_and_nothing_personal_left(tmp_path: Pat
     assert "INSTITUTION_UNAVAILABLE" in got["institution service down"]
     assert "INSTITUTION_UNAVAILABLE" in got["institution answer malformed"]
     # the technician's day: provisioned from nothing, FOUND, decommissioned, then refused
-    assert got["install: verification"] == "FOUND"
-    assert got["install: kiosk refused"] == "refused"
-    assert done.returncode == 0
+    install = {k: v for k, v in got.items() if k.startswith("install: ")}
+    assert install.get("install: verification") == "FOUND", (install, done.stderr[-2000:])
+    assert install.get("install: kiosk refused") == "refused", install
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
 
     # Every file the run wrote: agent and gateway logs, SQLite, PKI, pcscd, mosquitto's
     # persistence and log, every MQTT message seen on kiosk/#, MCU flash, temp files.

@@ -45,11 +45,10 @@ def token_provider_config(token_module: Path, pin_file: Path | None = None) -> s
     next handshake then fails CKR_OBJECT_HANDLE_INVALID, "EVP lib"); the token's own object
     stays valid. `?provider=default`: operations prefer the default provider. Each key's URI names
     its PIN file (pin-source); `pin_file` (the file's path, never the PIN) also lets the
-    provider log in where OpenSSL hands it a public key of its own accord (a server in the same
-    process verifying a peer's signature), which it keeps as a session object on a token. Without
-    it the provider never logs in for a public key: its fallback would ask for a PIN on the
-    terminal, for whichever token comes first (the technician's kiosk-provision, verifying the
-    fleet service's certificate, once waited there with the "devices" token named).
+    provider log in where OpenSSL hands it a public key of its own accord (a peer's, to verify
+    its signature), which it keeps as a session object on the module's first token. Without a
+    PIN it asks on the terminal for that token's, and verifying fails: a process that loads the
+    provider and verifies peers (a TLS client too) gives the PIN file of its token.
     """
     return (
         "# OpenSSL 3 with pkcs11-provider: TLS keys in a PKCS#11 token (written by the kiosk)\n"
@@ -60,11 +59,7 @@ def token_provider_config(token_module: Path, pin_file: Path | None = None) -> s
         "[default_sect]\nactivate = 1\n\n"
         "[pkcs11_sect]\n"
         f"pkcs11-module-path = {token_module}\n"
-        + (
-            "pkcs11-module-login-behavior = never\n"
-            if pin_file is None
-            else f"pkcs11-module-token-pin = file:{pin_file}\n"
-        )
+        + ("" if pin_file is None else f"pkcs11-module-token-pin = file:{pin_file}\n")
         + "pkcs11-module-quirks = no-deinit\n"
         "pkcs11-module-cache-keys = false\n"
         "activate = 1\n"

@@ -162,7 +162,10 @@ class Session:
             if tech.token_module is not None:  # its key in a token: OpenSSL's provider reads it
                 conf = self.state_dir / ".openssl-technician.cnf"
                 self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-                load_token_provider(write_token_provider_config(conf, tech.token_module))
+                # its PIN file too: OpenSSL may hand the provider the fleet service's public key
+                # to verify with, kept on the module's first token (common.tls)
+                conf = write_token_provider_config(conf, tech.token_module, tech.pin_file)
+                load_token_provider(conf)
             return client_context(self.identity_config.est_ca_file, tech.cert_file, tech.key_file)
         except (TlsFileError, TlsProviderError, ssl.SSLError, OSError) as err:
             raise UsageError(

@@ -35,6 +35,7 @@ class Technician:
     key_file: Path
     key: ec.EllipticCurvePrivateKey
     token_module: Path | None = None  # where the key is in a token: its PKCS#11 module
+    pin_file: Path | None = None  # and the token's PIN file (its URI's pin-source)
 
 
 def load_technician(
@@ -55,8 +56,9 @@ def load_technician(
         raise _bad(str(cert_file), "the certificate has no single CN")
     name = str(names[0].value)
     in_token = f"-----BEGIN {URI_PEM_LABEL}-----".encode() in raw
+    pin_file = None
     if in_token:
-        key = _token_key(raw, token_module, key_file)
+        key, pin_file = _token_key(raw, token_module, key_file)
     else:
         try:
             secret = passphrase_file.read_bytes().strip() if passphrase_file else None
@@ -68,7 +70,8 @@ def load_technician(
         key = loaded
     if key.public_key() != cert.public_key():
         raise _bad(str(key_file), "the key is not the certificate's")
-    return Technician(name, cert, cert_file, key_file, key, token_module if in_token else None)
+    module = token_module if in_token else None
+    return Technician(name, cert, cert_file, key_file, key, module, pin_file)
 
 
 def parse_uri_pem(raw: bytes) -> tuple[str, str, Path | None]:
@@ -88,7 +91,9 @@ def parse_uri_pem(raw: bytes) -> tuple[str, str, Path | None]:
     return unquote(attrs["token"]), unquote(attrs["object"]), pin_file
 
 
-def _token_key(raw: bytes, module: Path | None, key_file: Path) -> ec.EllipticCurvePrivateKey:
+def _token_key(
+    raw: bytes, module: Path | None, key_file: Path
+) -> tuple[ec.EllipticCurvePrivateKey, Path]:
     try:
         token_label, key_label, pin_file = parse_uri_pem(raw)
     except (ValueError, KeyError, UnicodeDecodeError) as err:
@@ -97,7 +102,7 @@ def _token_key(raw: bytes, module: Path | None, key_file: Path) -> ec.EllipticCu
         raise _bad(str(key_file), "give --technician-token-module and a URI with a pin-source")
     try:
         token = Token.open(TokenConfig(module, token_label, pin_file))
-        return token.find_key(key_label)
+        return token.find_key(key_label), pin_file
     except TokenError as err:
         raise _bad(str(key_file), str(err)) from err
 

@@ -10,13 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import TlsFileError
-from common.tls import (
-    ResumingContext,
-    client_context,
-    configure_client,
-    server_context,
-    token_provider_config,
-)
+from common.tls import ResumingContext, client_context, configure_client, server_context
 from kiosk_sim.pki import Pki, make_pki
 
 
@@ -91,15 +85,3 @@ def test_the_contexts_allow_tls_1_2_only_with_aead_and_forward_secrecy(pki: Pki)
     assert ctx.verify_mode is ssl.CERT_REQUIRED
     client = client_context(pki.server_ca.cert)
     assert client.check_hostname and client.minimum_version is ssl.TLSVersion.TLSv1_2
-
-
-def test_the_provider_logs_in_for_a_public_key_only_with_a_pin_file(tmp_path: Path) -> None:
-    # without a PIN file its fallback would ask on the terminal (and wait there, unattended)
-    module = Path("/usr/lib/softhsm/libsofthsm2.so")
-    without = token_provider_config(module)
-    assert "pkcs11-module-login-behavior = never" in without
-    assert "pkcs11-module-token-pin" not in without
-    pin = tmp_path / "token.pin"
-    with_pin = token_provider_config(module, pin)
-    assert f"pkcs11-module-token-pin = file:{pin}" in with_pin
-    assert "login-behavior" not in with_pin

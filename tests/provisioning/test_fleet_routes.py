@@ -28,19 +28,11 @@ def test_the_fleet_computes_the_drivers_clear(counter: int, seq: int) -> None:
 
 async def _post(kiosk: Kiosk, path: str, body: Any, *, person: bool = True) -> tuple[int, str]:
     ctx = kiosk.fleet.pki.client_context(kiosk.fleet.technician if person else None)
-    for attempt in (1, 2):
-        try:
-            async with (
-                aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http,
-                http.post(kiosk.fleet.url + path, data=json.dumps(body).encode()) as resp,
-            ):
-                return resp.status, await resp.text()
-        except aiohttp.ClientOSError:
-            # Known flake, open: the client and the fleet service share this process's OpenSSL;
-            # a pkcs11-provider "General Error" sometimes fails the first handshake in a run.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http,
+        http.post(kiosk.fleet.url + path, data=json.dumps(body).encode()) as resp,
+    ):
+        return resp.status, await resp.text()
 
 
 async def test_records_are_refused_when_they_do_not_fit(kiosk: Kiosk) -> None:

@@ -23,7 +23,9 @@ async def test_a_silent_tool_is_stopped_and_its_stacks_logged(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
-            "import sys, time; print('started', file=sys.stderr, flush=True); time.sleep(60)",
+            # silent until its stdin closes (the test never writes): no timer of its own
+            "import sys; print('started', file=sys.stderr, flush=True); sys.stdin.read()",
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
             env={**os.environ, "PYTHONFAULTHANDLER": "1"},
